@@ -1,0 +1,13 @@
+"""Expected failures: stages print these as one line, without a traceback."""
+
+
+class PipelineError(Exception):
+    """An expected failure that the user can act on; its message says how."""
+
+
+class ConfigError(PipelineError):
+    """A configuration value is unknown, of the wrong type or out of range."""
+
+
+class DataError(PipelineError):
+    """An input is missing, unreachable, untrusted or inconsistent with the config."""

@@ -1,0 +1,149 @@
+"""Multi-hot encoding of the review sequences as float32 CSR matrices.
+
+The original notebook filled a dense float64 25,000 x 10,000 array with a Python loop (2 GB per split).
+Here the token rows already are a CSR structure: ``(ones, tokens, offsets)`` is a CSR matrix with repeated
+columns, and summing the duplicates then resetting the values to 1 gives the same multi-hot matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from imdb_sentiment.data import SPLITS, Ragged, Split
+from imdb_sentiment.errors import DataError
+from imdb_sentiment.io import atomic_path, write_json
+
+MANIFEST = "manifest.json"
+LABELS = "labels.npz"
+
+
+def multi_hot(sequences: Ragged, num_words: int, dtype: str = "float32") -> sp.csr_matrix:
+    """Rows of token ids -> a CSR matrix with 1 in every column a row mentions."""
+    if len(sequences.tokens) and (sequences.tokens.min() < 0 or sequences.tokens.max() >= num_words):
+        raise DataError(f"token ids outside [0, {num_words}): the sequences do not match data.num_words")
+    index_dtype = np.int32 if len(sequences.tokens) < np.iinfo(np.int32).max else np.int64
+    matrix = sp.csr_matrix(
+        (np.ones(len(sequences.tokens), dtype=dtype), sequences.tokens.astype(index_dtype, copy=False),
+         sequences.offsets.astype(index_dtype)),
+        shape=(sequences.rows, num_words),
+    )
+    matrix.sum_duplicates()  # sorts each row's columns and merges repeats, in scipy's C++ code
+    matrix.data[:] = 1
+    return matrix
+
+
+@dataclass
+class Manifest:
+    """What the vectorize stage produced: later stages check it against their own config before work."""
+
+    num_words: int
+    dtype: str
+    rows: dict[str, int]
+    validation_rows: int
+    digest: str
+
+    def check(self, num_words: int, validation_rows: int) -> None:
+        if self.num_words != num_words:
+            raise DataError(f"features were built with num_words={self.num_words}, config says {num_words}: "
+                            f"re-run the vectorize stage (dvc repro vectorize)")
+        if not 0 < validation_rows < self.rows["train"]:
+            raise DataError(f"features.validation_rows={validation_rows} must be in (0, {self.rows['train']})")
+        if self.validation_rows != validation_rows:
+            raise DataError(f"features were split with validation_rows={self.validation_rows}, config says "
+                            f"{validation_rows}: re-run the vectorize stage (dvc repro vectorize)")
+
+
+def content_digest(matrices: dict[str, sp.csr_matrix], labels: dict[str, np.ndarray]) -> str:
+    """sha256 over the arrays themselves, so the digest names the data, not the file encoding."""
+    digest = hashlib.sha256()
+    for name in SPLITS:
+        for array in (matrices[name].indptr, matrices[name].indices, matrices[name].data, labels[name]):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def nnz_stats(matrix: sp.csr_matrix) -> dict[str, float]:
+    per_row = np.diff(matrix.indptr)
+    return {"mean": float(per_row.mean()), "std": float(per_row.std()), "min": int(per_row.min()),
+            "max": int(per_row.max()), "total": int(matrix.nnz)}
+
+
+def build_stats(matrices: dict[str, sp.csr_matrix], labels: dict[str, np.ndarray],
+                validation_rows: int) -> dict:
+    """The numbers a person checks first: rows, vocabulary, words per review, label balance."""
+    stats: dict = {"vocabulary": int(matrices["train"].shape[1]),
+                   "split": {"validation_rows": validation_rows,
+                             "partial_train_rows": int(matrices["train"].shape[0] - validation_rows)}}
+    for name in SPLITS:
+        stats[name] = {"rows": int(matrices[name].shape[0]), "nnz_per_row": nnz_stats(matrices[name]),
+                       "positive": int(labels[name].sum()),
+                       "negative": int(len(labels[name]) - labels[name].sum())}
+    return stats
+
+
+def vectorize(splits: dict[str, Split], num_words: int, dtype: str, validation_rows: int,
+              out_dir: Path, stats_path: Path) -> Manifest:
+    """The vectorize stage: CSR matrices, labels, a manifest with the content digest, and stats."""
+    matrices = {name: multi_hot(splits[name].sequences, num_words, dtype) for name in SPLITS}
+    labels = {name: splits[name].labels.astype(np.float32) for name in SPLITS}
+    manifest = Manifest(num_words=num_words, dtype=dtype,
+                        rows={name: int(matrices[name].shape[0]) for name in SPLITS},
+                        validation_rows=validation_rows, digest=content_digest(matrices, labels))
+    manifest.check(num_words, validation_rows)
+    for name in SPLITS:
+        with atomic_path(out_dir / f"x_{name}.npz") as tmp, open(tmp, "wb") as handle:
+            sp.save_npz(handle, matrices[name], compressed=False)
+    with atomic_path(out_dir / LABELS) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **{f"y_{name}": labels[name] for name in SPLITS})
+    write_json(stats_path, build_stats(matrices, labels, validation_rows))
+    write_json(out_dir / MANIFEST, asdict(manifest))  # written last: its presence means the rest is complete
+    return manifest
+
+
+@dataclass
+class Features:
+    """The vectorized data as later stages use it, with the seed's validation split applied."""
+
+    x_train: sp.csr_matrix
+    y_train: np.ndarray
+    x_test: sp.csr_matrix
+    y_test: np.ndarray
+    manifest: Manifest
+
+    @property
+    def validation(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        n = self.manifest.validation_rows
+        return self.x_train[:n], self.y_train[:n]
+
+    @property
+    def partial_train(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        n = self.manifest.validation_rows
+        return self.x_train[n:], self.y_train[n:]
+
+
+def load_features(out_dir: Path, num_words: int, validation_rows: int) -> Features:
+    """Load and check the vectorized data against the config; never unpickles."""
+    manifest_path = out_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise DataError(f"{manifest_path} is missing: run the vectorize stage first (dvc repro vectorize)")
+    manifest = Manifest(**json.loads(manifest_path.read_text()))
+    manifest.check(num_words, validation_rows)
+    try:
+        matrices = {name: sp.load_npz(out_dir / f"x_{name}.npz").tocsr() for name in SPLITS}
+        with np.load(out_dir / LABELS, allow_pickle=False) as archive:
+            labels = {name: archive[f"y_{name}"] for name in SPLITS}
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{out_dir}: unreadable features ({exc}); re-run the vectorize stage") from exc
+    for name in SPLITS:
+        shape = (manifest.rows[name], manifest.num_words)
+        if matrices[name].shape != shape or len(labels[name]) != shape[0]:
+            raise DataError(f"{out_dir}/x_{name}.npz has shape {matrices[name].shape}, manifest says {shape}")
+    if content_digest(matrices, labels) != manifest.digest:
+        raise DataError(f"{out_dir}: content digest differs from the manifest; re-run the vectorize stage")
+    return Features(matrices["train"], labels["train"], matrices["test"], labels["test"], manifest)

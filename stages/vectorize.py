@@ -1,0 +1,30 @@
+"""DVC stage: multi-hot CSR float32 matrices, labels, the validation split and data statistics."""
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from imdb_sentiment.cli import run_stage
+from imdb_sentiment.config import Config
+from imdb_sentiment.data import load_sequences
+from imdb_sentiment.errors import DataError
+from imdb_sentiment.features import vectorize
+
+
+def vectorize_stage(cfg: Config) -> None:
+    splits, num_words = load_sequences(Path(cfg.paths.interim_dir) / "sequences.npz")
+    if num_words != cfg.data.num_words:
+        raise DataError(f"sequences were decoded with num_words={num_words}, config says "
+                        f"data.num_words={cfg.data.num_words}: re-run the fetch stage (dvc repro fetch)")
+    vectorize(splits, num_words, cfg.features.dtype.value, cfg.features.validation_rows,
+              Path(cfg.paths.processed_dir), Path(cfg.paths.reports_dir) / "data" / "stats.json")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    run_stage(cfg, vectorize_stage)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Shared fixtures: a small generated dataset in the Keras IMDB format, and throw-away project copies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+for _name, _value in {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1",
+                      "TF_CPP_MIN_LOG_LEVEL": "2", "GIT_TERMINAL_PROMPT": "0"}.items():
+    os.environ[_name] = _value
+os.environ.pop("IMDB_MIRROR", None)
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+REAL_MIRROR = Path(os.environ.get("IMDB_REAL_MIRROR", ROOT.parent / "shared" / "data" / "imdb"))
+PROJECT_FILES = ("conf", "stages", "src", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore")
+
+FIXTURE_VOCAB = 60  # raw word ranks 1..60; with num_words=30 many map to OOV
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_keras_imdb(folder: Path, rows: int = 48, seed: int = 7) -> Path:
+    """Write imdb.npz (object arrays of raw-rank lists, like Keras's) and a matching word index."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def reviews(n: int) -> np.ndarray:
+        out = np.empty(n, dtype=object)
+        for i in range(n):
+            length = int(rng.integers(3, 40))
+            out[i] = [int(w) for w in rng.integers(1, FIXTURE_VOCAB + 1, size=length)]
+        return out
+
+    labels = lambda n: np.array([i % 2 for i in range(n)], dtype=np.int64)  # noqa: E731
+    np.savez(folder / "imdb.npz", x_train=reviews(rows), y_train=labels(rows),
+             x_test=reviews(rows), y_test=labels(rows))
+    words = {f"w{rank}": rank for rank in range(1, FIXTURE_VOCAB + 1)}
+    (folder / "imdb_word_index.json").write_text(json.dumps(words))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def keras_mirror(tmp_path_factory) -> Path:
+    """A mirror folder holding a small generated dataset."""
+    return make_keras_imdb(tmp_path_factory.mktemp("mirror"))
+
+
+def fixture_overrides(mirror: Path, num_words: int = 30, validation_rows: int = 16) -> list[str]:
+    """Hydra overrides that point the pipeline at a fixture mirror and trust its digests."""
+    return [f"data.mirror={mirror}", f"data.npz_sha256=[{sha256(mirror / 'imdb.npz')}]",
+            f"data.word_index_sha256=[{sha256(mirror / 'imdb_word_index.json')}]",
+            f"data.num_words={num_words}", f"features.validation_rows={validation_rows}"]
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A copy of the project's pipeline files in a fresh git + DVC repository."""
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, dest / name)
+    run(["git", "init", "-q"], dest)
+    run(["git", "config", "user.email", "tests@example.invalid"], dest)
+    run(["git", "config", "user.name", "tests"], dest)
+    run([sys.executable, "-m", "dvc", "init", "-q"], dest)
+    run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-qm", "fixture project"], dest)
+    return dest
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None,
+        timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a command with the test interpreter's bin folder first on PATH (DVC stages call `python`)."""
+    full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                **(env or {})}
+    result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def run_stage(project: Path, stage: str, *overrides: str, check: bool = True,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    return run([sys.executable, f"stages/{stage}.py", *overrides], project, check=check, env=env)

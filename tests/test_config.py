@@ -1,0 +1,101 @@
+"""Every config group composes, validates, and refuses bad values with the key's name."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from conftest import CONF_DIR, run_stage
+from imdb_sentiment.config import Config, ConfigError, Loss, Optimizer, flatten, validate
+
+VARIANTS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+
+
+def compose_config(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def test_default_config_composes_and_validates():
+    cfg = validate(compose_config())
+    assert isinstance(cfg, Config)
+    assert cfg.data.num_words == 10000 and cfg.data.seed == 113
+    assert cfg.features.validation_rows == 10000
+    assert cfg.model.name == "base_1layer"
+
+
+def test_study_variants_are_the_four_of_the_notebook():
+    assert VARIANTS == ["base_1layer", "l1_3layer", "l2_1layer", "l2_3layer"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_composes_and_sets_its_trainer_values(variant):
+    cfg = validate(compose_config(f"model={variant}"))
+    assert cfg.model.name == variant
+    expected = {"base_1layer": (512, 10, 1, 32), "l2_1layer": (256, 10, 1, 64),
+                "l1_3layer": (256, 6, 3, 64), "l2_3layer": (256, 3, 3, 64)}[variant]
+    assert (cfg.trainer.batch_size, cfg.trainer.patience, cfg.model.hidden_layers, cfg.model.units) == expected
+
+
+def test_command_line_overrides_beat_the_variant_file():
+    cfg = validate(compose_config("model=l2_3layer", "trainer.batch_size=512", "model.units=128",
+                                  "model.optimizer=rmsprop", "model.loss=binary_crossentropy"))
+    assert cfg.trainer.batch_size == 512 and cfg.model.units == 128
+    assert cfg.model.optimizer is Optimizer.rmsprop and cfg.model.loss is Loss.binary_crossentropy
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("data.num_words=-5", "data.num_words"), ("data.num_words=3", "data.num_words"),
+     ("model.dropout=1.5", "model.dropout"), ("model.dropout=1.0", "model.dropout"),
+     ("model.units=0", "model.units"), ("trainer.batch_size=0", "trainer.batch_size"),
+     ("trainer.patience=-1", "trainer.patience"), ("trainer.seeds=[]", "trainer.seeds"),
+     ("trainer.monitor=loss", "trainer.monitor"), ("model.learning_rate=-0.1", "model.learning_rate")],
+)
+def test_out_of_range_values_name_the_key_and_what_is_allowed(override, key):
+    with pytest.raises(ConfigError, match=rf"{key}=.* is not allowed: "):
+        validate(compose_config(override))
+
+
+@pytest.mark.parametrize("override", ["model.optimizer=adamx", "model.activation=swishy", "model.loss=hinge",
+                                      "model.regularizer=l3", "features.dtype=float64"])
+def test_unknown_choices_list_the_allowed_ones(override):
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_config(override)
+    assert "expected one of" in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize("override", ["data.num_wrds=5", "model.unitz=3", "trainer.batch_size=big"])
+def test_misspelt_keys_and_wrong_types_fail_at_composition(override):
+    with pytest.raises(ConfigCompositionException):
+        compose_config(override)
+
+
+def test_flatten_gives_dotted_keys_with_plain_values():
+    flat = flatten(validate(compose_config("model=l2_3layer")))
+    assert flat["model.units"] == 64 and flat["model.optimizer"] == "adam"
+    assert flat["trainer.batch_size"] == 256 and flat["data.num_words"] == 10000
+
+
+def test_stage_refuses_a_bad_value_in_one_line_before_any_work(tmp_path, project):
+    result = run_stage(project, "fetch", "data.num_words=-5", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: data.num_words=-5 is not allowed: an integer > 3 (ids below index_from are reserved for "
+        "padding, start and OOV)"]
+    assert "Traceback" not in result.stderr
+    assert not (project / "data").exists()
+
+
+def test_stage_refuses_a_misspelt_key(project):
+    result = run_stage(project, "fetch", "data.num_wrds=5", check=False)
+    assert result.returncode != 0
+    assert "num_wrds" in result.stderr
+    assert not (project / "data").exists()
+
+
+def test_resolved_config_has_no_missing_values():
+    cfg = compose_config()
+    assert OmegaConf.missing_keys(cfg) == set()

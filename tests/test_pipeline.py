@@ -1,0 +1,68 @@
+"""dvc repro on a throw-away git + DVC copy of the project, fed by the fixture mirror."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import ROOT, run, sha256
+
+
+def point_at_fixture(project: Path, mirror: Path, num_words: int = 30, validation_rows: int = 16) -> None:
+    """Edit the copy's Hydra files the way a user would: trust the fixture's digests, shrink the sizes."""
+    data_file = project / "conf/data/imdb.yaml"
+    data = yaml.safe_load(data_file.read_text())
+    data.update(npz_sha256=[sha256(mirror / "imdb.npz")],
+                word_index_sha256=[sha256(mirror / "imdb_word_index.json")], num_words=num_words)
+    data_file.write_text(yaml.safe_dump(data))
+    features_file = project / "conf/features/multihot.yaml"
+    features = yaml.safe_load(features_file.read_text())
+    features["validation_rows"] = validation_rows
+    features_file.write_text(yaml.safe_dump(features))
+
+
+def dvc(project: Path, *args: str, env: dict | None = None):
+    return run([sys.executable, "-m", "dvc", *args], project, env=env)
+
+
+def test_dvc_repro_builds_everything_then_is_up_to_date(project, keras_mirror):
+    point_at_fixture(project, keras_mirror)
+    env = {"IMDB_MIRROR": str(keras_mirror)}
+    dvc(project, "repro", "vectorize", env=env)
+    assert (project / "data/processed/manifest.json").is_file()
+    stats = json.loads((project / "reports/data/stats.json").read_text())
+    assert stats["vocabulary"] == 30
+    second = dvc(project, "repro", "vectorize", env=env)
+    assert "Data and pipelines are up to date" in second.stdout
+    status = dvc(project, "status", env=env)
+    assert "up to date" in status.stdout
+
+
+def test_dvc_tracks_the_hydra_files_as_params(project, keras_mirror):
+    point_at_fixture(project, keras_mirror)
+    dvc(project, "repro", "vectorize", env={"IMDB_MIRROR": str(keras_mirror)})
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "baseline"], project)
+    features_file = project / "conf/features/multihot.yaml"
+    features_file.write_text(features_file.read_text().replace("validation_rows: 16", "validation_rows: 20"))
+    diff = dvc(project, "params", "diff").stdout
+    assert "conf/features/multihot.yaml" in diff and "validation_rows" in diff and "20" in diff
+    status = dvc(project, "status").stdout
+    assert "vectorize" in status and "fetch" not in status
+
+
+def test_dvc_outputs_are_the_paths_the_config_names():
+    """dvc.yaml cannot read Hydra's config, so this keeps the two in step."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    paths = yaml.safe_load((ROOT / "conf/paths/default.yaml").read_text())
+    data_dir = paths["data_dir"]
+    raw = paths["raw_dir"].replace("${paths.data_dir}", data_dir)
+    interim = paths["interim_dir"].replace("${paths.data_dir}", data_dir)
+    processed = paths["processed_dir"].replace("${paths.data_dir}", data_dir)
+    assert stages["fetch"]["outs"] == [raw, f"{interim}/sequences.npz"]
+    assert f"{interim}/sequences.npz" in stages["vectorize"]["deps"]
+    assert stages["vectorize"]["outs"] == [processed]
+    assert list(stages["vectorize"]["metrics"][0]) == [f"{paths['reports_dir']}/data/stats.json"]
