@@ -49,7 +49,7 @@ def vectorized(project, keras_mirror):
 def test_vectorize_stage_matches_notebook_on_the_fixture(vectorized):
     splits, num_words = load_sequences(vectorized / "data/interim/sequences.npz")
     features = load_features(vectorized / "data/processed", num_words=30, validation_rows=16)
-    for name, matrix in (("train", features.x_train), ("test", features.x_test)):
+    for name, matrix in features.matrices.items():
         rows = [splits[name].sequences.row(i) for i in range(splits[name].sequences.rows)]
         np.testing.assert_array_equal(matrix.toarray(), vectorize_sequences(rows, 30))
         assert matrix.dtype == np.float32
@@ -70,13 +70,18 @@ def test_features_built_for_another_vocabulary_are_refused(vectorized):
         load_features(vectorized / "data/processed", num_words=30, validation_rows=8)
 
 
+def test_only_the_requested_splits_are_loaded(vectorized):
+    features = load_features(vectorized / "data/processed", num_words=30, validation_rows=16, splits=("train",))
+    assert list(features.matrices) == ["train"]
+
+
 def test_tampered_features_are_refused(vectorized):
     processed = vectorized / "data/processed"
     matrix = sp.load_npz(processed / "x_test.npz")
     matrix.data[0] = 0.0
     with open(processed / "x_test.npz", "wb") as handle:
         sp.save_npz(handle, matrix)
-    with pytest.raises(DataError, match="content digest"):
+    with pytest.raises(DataError, match="test split's content digest"):
         load_features(processed, num_words=30, validation_rows=16)
 
 

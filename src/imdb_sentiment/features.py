@@ -46,6 +46,7 @@ class Manifest:
     dtype: str
     rows: dict[str, int]
     validation_rows: int
+    split_digests: dict[str, str]
     digest: str
 
     def check(self, num_words: int, validation_rows: int) -> None:
@@ -59,13 +60,17 @@ class Manifest:
                             f"{validation_rows}: re-run the vectorize stage (dvc repro vectorize)")
 
 
-def content_digest(matrices: dict[str, sp.csr_matrix], labels: dict[str, np.ndarray]) -> str:
-    """sha256 over the arrays themselves, so the digest names the data, not the file encoding."""
+def split_digest(matrix: sp.csr_matrix, labels: np.ndarray) -> str:
+    """sha256 over one split's arrays themselves, so the digest names the data, not the file encoding."""
     digest = hashlib.sha256()
-    for name in SPLITS:
-        for array in (matrices[name].indptr, matrices[name].indices, matrices[name].data, labels[name]):
-            digest.update(np.ascontiguousarray(array).tobytes())
+    for array in (matrix.indptr, matrix.indices, matrix.data, labels):
+        digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+def combined_digest(split_digests: dict[str, str]) -> str:
+    """One content hash for the whole vectorized dataset (what MLflow records as the dataset digest)."""
+    return hashlib.sha256("".join(split_digests[name] for name in SPLITS).encode()).hexdigest()
 
 
 def nnz_stats(matrix: sp.csr_matrix) -> dict[str, float]:
@@ -92,9 +97,10 @@ def vectorize(splits: dict[str, Split], num_words: int, dtype: str, validation_r
     """The vectorize stage: CSR matrices, labels, a manifest with the content digest, and stats."""
     matrices = {name: multi_hot(splits[name].sequences, num_words, dtype) for name in SPLITS}
     labels = {name: splits[name].labels.astype(np.float32) for name in SPLITS}
+    digests = {name: split_digest(matrices[name], labels[name]) for name in SPLITS}
     manifest = Manifest(num_words=num_words, dtype=dtype,
                         rows={name: int(matrices[name].shape[0]) for name in SPLITS},
-                        validation_rows=validation_rows, digest=content_digest(matrices, labels))
+                        validation_rows=validation_rows, split_digests=digests, digest=combined_digest(digests))
     manifest.check(num_words, validation_rows)
     for name in SPLITS:
         with atomic_path(out_dir / f"x_{name}.npz") as tmp, open(tmp, "wb") as handle:
@@ -108,42 +114,57 @@ def vectorize(splits: dict[str, Split], num_words: int, dtype: str, validation_r
 
 @dataclass
 class Features:
-    """The vectorized data as later stages use it, with the seed's validation split applied."""
+    """The vectorized data as later stages use it, with the seed's validation split applied.
 
-    x_train: sp.csr_matrix
-    y_train: np.ndarray
-    x_test: sp.csr_matrix
-    y_test: np.ndarray
+    Only the splits a stage asked for are loaded (training never holds the test matrix in memory).
+    """
+
     manifest: Manifest
+    matrices: dict[str, sp.csr_matrix]
+    labels: dict[str, np.ndarray]
 
     @property
     def validation(self) -> tuple[sp.csr_matrix, np.ndarray]:
         n = self.manifest.validation_rows
-        return self.x_train[:n], self.y_train[:n]
+        return self.matrices["train"][:n], self.labels["train"][:n]
 
     @property
     def partial_train(self) -> tuple[sp.csr_matrix, np.ndarray]:
         n = self.manifest.validation_rows
-        return self.x_train[n:], self.y_train[n:]
+        return self.matrices["train"][n:], self.labels["train"][n:]
+
+    @property
+    def full_train(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        return self.matrices["train"], self.labels["train"]
+
+    @property
+    def test(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        return self.matrices["test"], self.labels["test"]
 
 
-def load_features(out_dir: Path, num_words: int, validation_rows: int) -> Features:
-    """Load and check the vectorized data against the config; never unpickles."""
+def load_features(out_dir: Path, num_words: int, validation_rows: int,
+                  splits: tuple[str, ...] = SPLITS) -> Features:
+    """Load ``splits`` and check them against the config and their content digests; never unpickles."""
     manifest_path = out_dir / MANIFEST
     if not manifest_path.is_file():
         raise DataError(f"{manifest_path} is missing: run the vectorize stage first (dvc repro vectorize)")
-    manifest = Manifest(**json.loads(manifest_path.read_text()))
-    manifest.check(num_words, validation_rows)
     try:
-        matrices = {name: sp.load_npz(out_dir / f"x_{name}.npz").tocsr() for name in SPLITS}
-        with np.load(out_dir / LABELS, allow_pickle=False) as archive:
-            labels = {name: archive[f"y_{name}"] for name in SPLITS}
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{out_dir}: unreadable features ({exc}); re-run the vectorize stage") from exc
-    for name in SPLITS:
+        manifest = Manifest(**json.loads(manifest_path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{manifest_path}: unreadable manifest ({exc}); re-run the vectorize stage") from exc
+    manifest.check(num_words, validation_rows)
+    matrices, labels = {}, {}
+    for name in splits:
+        try:
+            matrices[name] = sp.load_npz(out_dir / f"x_{name}.npz").tocsr()
+            with np.load(out_dir / LABELS, allow_pickle=False) as archive:
+                labels[name] = archive[f"y_{name}"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"{out_dir}: unreadable features ({exc}); re-run the vectorize stage") from exc
         shape = (manifest.rows[name], manifest.num_words)
         if matrices[name].shape != shape or len(labels[name]) != shape[0]:
             raise DataError(f"{out_dir}/x_{name}.npz has shape {matrices[name].shape}, manifest says {shape}")
-    if content_digest(matrices, labels) != manifest.digest:
-        raise DataError(f"{out_dir}: content digest differs from the manifest; re-run the vectorize stage")
-    return Features(matrices["train"], labels["train"], matrices["test"], labels["test"], manifest)
+        if split_digest(matrices[name], labels[name]) != manifest.split_digests[name]:
+            raise DataError(f"{out_dir}: the {name} split's content digest differs from the manifest; "
+                            f"re-run the vectorize stage")
+    return Features(manifest, matrices, labels)

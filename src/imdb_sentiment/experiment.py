@@ -1,0 +1,77 @@
+"""One variant across its seeds: train, log every run to MLflow, and write the DVC outputs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import keras
+import mlflow
+
+from imdb_sentiment.config import Config, flatten
+from imdb_sentiment.features import Features, load_features
+from imdb_sentiment.io import atomic_dir, write_json
+from imdb_sentiment.models import model_summary
+from imdb_sentiment.plots import history_figures
+from imdb_sentiment.tracking import (log_epoch_metrics, log_features_input, log_keras_model, log_params,
+                                     lineage_tags, setup_tracking)
+from imdb_sentiment.training import SeedResult, aggregate, history_csv, train_seed
+
+log = logging.getLogger(__name__)
+
+INPUT_EXAMPLE_ROWS = 2
+
+
+def load_configured_features(cfg: Config, splits: tuple[str, ...]) -> Features:
+    return load_features(Path(cfg.paths.processed_dir), cfg.data.num_words, cfg.features.validation_rows, splits)
+
+
+def log_dataset(cfg: Config, features: Features, context: str) -> None:
+    log_features_input(features.manifest.digest, Path(cfg.paths.processed_dir), features.manifest.rows,
+                       features.manifest.num_words, context)
+
+
+def log_seed_artifacts(result: SeedResult, label: str, features: Features) -> None:
+    """What a seed's run shows in the MLflow UI: curves, summary, history, and the servable model."""
+    mlflow.log_metrics(result.summary)
+    for name, figure in history_figures(result.history, label).items():
+        mlflow.log_figure(figure, name)
+    mlflow.log_text(model_summary(result.model), "model_summary.txt")
+    mlflow.log_text(history_csv(result.history), "history.csv")
+    example = features.validation[0][:INPUT_EXAMPLE_ROWS].toarray()
+    log_keras_model(result.model, features.manifest.num_words, example)
+
+
+def train_variant(cfg: Config) -> dict:
+    """The train stage: a parent MLflow run for the variant and a nested run per seed."""
+    keras.utils.disable_interactive_logging()
+    features = load_configured_features(cfg, splits=("train",))
+    variant = cfg.model.name
+    models_dir = Path(cfg.paths.models_dir) / "variants" / variant
+    reports_dir = Path(cfg.paths.reports_dir) / "train" / variant
+    setup_tracking(cfg.tracking)
+    params = flatten(cfg)
+    summaries = []
+    with atomic_dir(models_dir) as models_tmp, atomic_dir(reports_dir / "history") as history_tmp:
+        with mlflow.start_run(run_name=variant, tags={**lineage_tags("train", variant), "level": "variant"}) as parent:
+            log_params(params)
+            log_dataset(cfg, features, "training")
+            for seed in cfg.trainer.seeds:
+                tags = {**lineage_tags("train", variant), "level": "seed", "seed": str(seed)}
+                with mlflow.start_run(run_name=f"{variant}-seed{seed}", nested=True, tags=tags):
+                    log_params({**params, "trainer.seed": seed})
+                    log_dataset(cfg, features, "training")
+                    result = train_seed(cfg.model, cfg.trainer, seed, features.partial_train, features.validation,
+                                        on_epoch_end=log_epoch_metrics)
+                    log_seed_artifacts(result, f"{variant} seed {seed}", features)
+                result.model.save(models_tmp / f"seed_{seed}.keras")
+                (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))
+                summaries.append({"seed": seed, **result.summary})
+                log.info("%s seed %d: %s", variant, seed, result.summary)
+            stats = aggregate([{k: v for k, v in s.items() if k != "seed"} for s in summaries])
+            mlflow.log_metrics({f"{key}_{stat}": value for key, values in stats.items()
+                                for stat, value in values.items()})
+        metrics = {"variant": variant, "seeds": len(summaries), "parent_run_id": parent.info.run_id, **stats,
+                   "per_seed": {f"seed_{s['seed']}": {k: v for k, v in s.items() if k != "seed"} for s in summaries}}
+        write_json(reports_dir / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,137 @@
+"""MLflow: where runs go, what every run carries (params, tags, lineage), and how models are logged."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import types
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.data.sources import LocalArtifactDatasetSource
+from mlflow.models import Model, ModelSignature
+from mlflow.types import Schema, TensorSpec
+
+from imdb_sentiment.config import TrackingConfig
+
+log = logging.getLogger(__name__)
+
+MLFLOW_DIGEST_CHARS = 32  # MLflow stores dataset digests in a 36-character column
+
+
+def project_root() -> Path:
+    """The user's project folder, also from inside ``dvc exp run --queue``'s temporary copy.
+
+    DVC sets ``DVC_ROOT`` for every stage and, for queued experiments, points it at the real repository,
+    so the default store is the same ``mlflow.db`` however the stage was started.
+    """
+    return Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
+
+
+def default_store(root: Path) -> tuple[str, str]:
+    """The embedded store: SQLite at the project root, artifacts in ``mlruns/`` beside it."""
+    return f"sqlite:///{root / 'mlflow.db'}", (root / "mlruns").as_uri()
+
+
+def setup_tracking(cfg: TrackingConfig) -> str:
+    """Point MLflow at the configured store and experiment; return the experiment id."""
+    artifact_location = None
+    uri = cfg.uri
+    if not uri:
+        uri, artifact_location = default_store(project_root())
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.get_experiment_by_name(cfg.experiment_name)
+    if experiment is None:
+        experiment_id = mlflow.create_experiment(cfg.experiment_name, artifact_location=artifact_location)
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def git_commit(root: Path) -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def lineage_tags(stage: str, variant: str | None = None) -> dict[str, str]:
+    """Tags that tie a run to the code and the DVC experiment that produced it."""
+    tags = {"stage": stage}
+    if variant:
+        tags["variant"] = variant
+    commit = git_commit(project_root())
+    if commit:
+        tags["git_commit"] = commit
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
+    if os.environ.get("DVC_EXP_BASELINE_REV"):
+        tags["dvc_exp_baseline_rev"] = os.environ["DVC_EXP_BASELINE_REV"]
+    return tags
+
+
+def log_params(flat: dict[str, Any]) -> None:
+    """The whole resolved config as params; lists become their string form."""
+    mlflow.log_params({key: str(value) if isinstance(value, (list, tuple)) else value
+                       for key, value in flat.items()})
+
+
+def log_features_input(digest: str, processed_dir: Path, rows: dict[str, int], num_words: int,
+                       context: str) -> None:
+    """Record the vectorized data as the run's dataset input; its digest is the data's content hash."""
+    dataset = MetaDataset(source=LocalArtifactDatasetSource(str(processed_dir.resolve())),
+                          name=f"imdb-multihot-{num_words}", digest=digest[:MLFLOW_DIGEST_CHARS])
+    mlflow.log_input(dataset, context=context,
+                     tags={"sha256": digest, "rows": str(rows), "num_words": str(num_words)})
+
+
+def log_epoch_metrics(epoch: int, logs: dict[str, float]) -> None:
+    """Live per-epoch metrics, ``step`` = epoch counted from 1, so ``mlflow ui`` shows training move."""
+    mlflow.log_metrics({key: float(value) for key, value in logs.items()}, step=epoch)
+
+
+def model_requirements() -> list[str]:
+    """Pinned requirements for a logged Keras model, given explicitly (inferring them costs ~5 s a model)."""
+    pins = []
+    for names in (("keras",), ("tensorflow-cpu", "tensorflow")):
+        for name in names:
+            try:
+                pins.append(f"{name}=={metadata.version(name)}")
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return pins
+
+
+def dense_signature(num_words: int) -> ModelSignature:
+    return ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, num_words))]),
+                          outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1))]))
+
+
+def _save_keras_model(path: str, **kwargs) -> None:
+    """``mlflow.keras.save_model`` into a folder that exists first.
+
+    MLflow 3.17's Keras flavour writes the input example before creating the model folder, so
+    ``mlflow.keras.log_model(..., input_example=...)`` fails with FileNotFoundError; creating the folder
+    first keeps the example inside the logged model, where ``mlflow models`` tools look for it.
+    """
+    os.makedirs(path, exist_ok=True)
+    mlflow.keras.save_model(path=path, **kwargs)
+
+
+_KERAS_FLAVOR = types.SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
+
+
+def log_keras_model(model, num_words: int, input_example: np.ndarray, name: str = "model",
+                    registered_model_name: str | None = None):
+    """Log a dense-input Keras model with its signature, an input example and pinned requirements."""
+    return Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, model=model,
+                     signature=dense_signature(num_words), input_example=input_example.astype(np.float32),
+                     pip_requirements=model_requirements(), registered_model_name=registered_model_name)

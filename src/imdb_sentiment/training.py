@@ -1,0 +1,148 @@
+"""Train one variant for one seed on the cached CSR matrices, never densifying them.
+
+Batches are gathered from the CSR rows inside ``tf.data`` (a ragged gather per batch of shuffled row ids),
+handed to Keras as ``tf.SparseTensor`` and multiplied by the first layer with CSR kernels.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import scipy.sparse as sp
+import tensorflow as tf
+
+from imdb_sentiment.config import ModelConfig, TrainerConfig
+from imdb_sentiment.models import build_model, compile_model, inference_model
+
+log = logging.getLogger(__name__)
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+SUMMARY_KEYS = ("best_val_accuracy", "min_val_loss", "best_epoch", "epochs_run", "train_seconds")
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Same seed, same metrics: Python, NumPy and TF seeds, and TF's deterministic kernels."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def sparse_batches(x: sp.csr_matrix, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    """Batches of (SparseTensor, labels) gathered from CSR rows; reshuffled every epoch like ``fit``."""
+    if x.dtype != np.float32:
+        raise TypeError(f"features must be float32, got {x.dtype}")
+    splits = tf.constant(x.indptr.astype(np.int64))
+    columns = tf.RaggedTensor.from_row_splits(tf.constant(x.indices.astype(np.int64)), splits, validate=False)
+    values = tf.RaggedTensor.from_row_splits(tf.constant(x.data), splits, validate=False)
+    labels = tf.constant(np.asarray(y, dtype=np.float32).reshape(-1, 1))
+    width = x.shape[1]
+
+    def gather(row_ids):
+        batch_columns = tf.gather(columns, row_ids).to_sparse()
+        batch_values = tf.gather(values, row_ids).flat_values
+        indices = tf.stack([batch_columns.indices[:, 0], batch_columns.values], axis=1)
+        shape = tf.stack([tf.shape(row_ids, out_type=tf.int64)[0], tf.constant(width, tf.int64)])
+        return tf.SparseTensor(indices, batch_values, shape), tf.gather(labels, row_ids)
+
+    dataset = tf.data.Dataset.range(x.shape[0])
+    if shuffle:
+        dataset = dataset.shuffle(x.shape[0], seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
+
+
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """Calls ``hook(epoch, metrics)`` after each epoch, epochs counted from 1 (MLflow's ``step``)."""
+
+    def __init__(self, hook: EpochHook):
+        super().__init__()
+        self.hook = hook
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.hook(epoch + 1, {key: float(value) for key, value in (logs or {}).items()})
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One line per epoch, so a user sees training move; silent when ``trainer.verbose`` is false."""
+
+    def __init__(self, label: str, max_epochs: int):
+        super().__init__()
+        self.label, self.max_epochs = label, max_epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        metrics = " ".join(f"{key} {logs[key]:.4f}" for key in HISTORY_KEYS if key in logs)
+        log.info("%s epoch %d/%d: %s (%.2f s)", self.label, epoch + 1, self.max_epochs, metrics,
+                 time.perf_counter() - self._started)
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    history: dict[str, list[float]]
+    summary: dict[str, float]
+    model: keras.Model  # the plain, dense-input copy that is saved and served
+
+
+def summarize(history: dict[str, list[float]], seconds: float) -> dict[str, float]:
+    """The per-run numbers compare and the parent run aggregate; epochs count from 1."""
+    val_loss = np.asarray(history["val_loss"])
+    return {"best_val_accuracy": float(np.max(history["val_accuracy"])), "min_val_loss": float(val_loss.min()),
+            "best_epoch": int(np.argmin(val_loss)) + 1, "epochs_run": len(val_loss), "train_seconds": seconds}
+
+
+def train_seed(model_cfg: ModelConfig, trainer: TrainerConfig, seed: int,
+               train: tuple[sp.csr_matrix, np.ndarray], validation: tuple[sp.csr_matrix, np.ndarray] | None,
+               on_epoch_end: EpochHook | None = None, epochs: int | None = None) -> SeedResult:
+    """Fit one seed. With ``validation``, early stopping on ``trainer.monitor``; without, ``epochs`` exactly."""
+    seed_everything(seed, trainer.deterministic)
+    num_words = train[0].shape[1]
+    model = compile_model(build_model(model_cfg, num_words, sparse=True), model_cfg, trainer.steps_per_execution)
+    all_callbacks: list[keras.callbacks.Callback] = [EpochEnd(on_epoch_end)] if on_epoch_end else []
+    validation_data = None
+    if validation is not None:
+        validation_data = sparse_batches(*validation, trainer.eval_batch_size, shuffle=False, seed=seed)
+        all_callbacks.insert(0, keras.callbacks.EarlyStopping(monitor=trainer.monitor, patience=trainer.patience))
+    max_epochs = epochs or trainer.max_epochs
+    if trainer.verbose:
+        all_callbacks.append(EpochLog(f"{model_cfg.name} seed {seed}", max_epochs))
+    started = time.perf_counter()
+    fitted = model.fit(sparse_batches(*train, trainer.batch_size, shuffle=True, seed=seed),
+                       validation_data=validation_data, epochs=max_epochs, callbacks=all_callbacks, shuffle=False,
+                       verbose=0)  # shuffling happens in sparse_batches
+    seconds = time.perf_counter() - started
+    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+    summary = summarize(history, seconds) if validation is not None else {"epochs_run": len(history["loss"]),
+                                                                          "train_seconds": seconds}
+    return SeedResult(seed, history, summary, inference_model(model, model_cfg, num_words))
+
+
+def aggregate(summaries: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation across seeds of each summary metric (std 0 for one seed)."""
+    ddof = 1 if len(summaries) > 1 else 0
+    return {key: {"mean": float(np.mean([s[key] for s in summaries])),
+                  "std": float(np.std([s[key] for s in summaries], ddof=ddof))} for key in summaries[0]}
+
+
+def history_csv(history: dict[str, list[float]]) -> str:
+    """The per-epoch history as CSV with an ``epoch`` column (what DVC plots reads)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    keys = list(history)
+    writer.writerow(["epoch", *keys])
+    for epoch, values in enumerate(zip(*(history[key] for key in keys)), start=1):
+        writer.writerow([epoch, *(f"{value:.6g}" for value in values)])
+    return buffer.getvalue()

@@ -1,0 +1,159 @@
+"""The train stage on the fixture: outputs, reproducibility, and everything MLflow should hold."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from conftest import fixture_overrides, run_stage
+from imdb_sentiment.config import ModelConfig, Regularizer, TrainerConfig
+from imdb_sentiment.features import load_features
+from imdb_sentiment.training import aggregate, summarize, train_seed
+
+FAST = ["trainer.max_epochs=4", "trainer.patience=1", "trainer.eval_batch_size=8", "trainer.batch_size=8",
+        "trainer.verbose=false"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, keras_mirror):
+    """One real train-stage run (2 seeds) on the fixture, logging to a SQLite store in a temp dir."""
+    from conftest import PROJECT_FILES, ROOT, run  # noqa: F401
+    import shutil
+
+    project = tmp_path_factory.mktemp("trained") / "project"
+    project.mkdir()
+    for name in ("conf", "stages"):
+        shutil.copytree(ROOT / name, project / name)
+    store = project.parent / "store"
+    store.mkdir()
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"}
+    overrides = fixture_overrides(keras_mirror)
+    run_stage(project, "fetch", *overrides)
+    run_stage(project, "vectorize", *overrides)
+    result = run_stage(project, "train", "model=l2_3layer", "trainer.seeds=[0,1]", *FAST, *overrides, env=env)
+    return project, env["MLFLOW_TRACKING_URI"], result
+
+
+def test_train_stage_writes_models_metrics_and_history(trained):
+    project, _, _ = trained
+    variant_dir = project / "models/variants/l2_3layer"
+    assert sorted(p.name for p in variant_dir.iterdir()) == ["seed_0.keras", "seed_1.keras"]
+    metrics = json.loads((project / "reports/train/l2_3layer/metrics.json").read_text())
+    assert metrics["seeds"] == 2 and set(metrics["per_seed"]) == {"seed_0", "seed_1"}
+    for key in ("best_val_accuracy", "min_val_loss", "best_epoch", "epochs_run", "train_seconds"):
+        assert set(metrics[key]) == {"mean", "std"}
+        values = [metrics["per_seed"][seed][key] for seed in ("seed_0", "seed_1")]
+        assert metrics[key]["mean"] == pytest.approx(np.mean(values))
+    history = (project / "reports/train/l2_3layer/history/seed_0.csv").read_text().splitlines()
+    assert history[0] == "epoch,accuracy,loss,val_accuracy,val_loss"
+    assert len(history) - 1 == metrics["per_seed"]["seed_0"]["epochs_run"]
+
+
+def test_mlflow_holds_parent_and_child_runs_with_params_metrics_figures_and_model(trained):
+    project, uri, _ = trained
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("level") == "variant"]
+    children = [r for r in runs if r.data.tags.get("level") == "seed"]
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert parent.data.metrics["best_val_accuracy_mean"] == pytest.approx(
+        np.mean([c.data.metrics["best_val_accuracy"] for c in children]))
+    assert "best_val_accuracy_std" in parent.data.metrics
+    for child in children:
+        params = child.data.params
+        assert params["model.units"] == "64" and params["model.name"] == "l2_3layer"
+        assert params["trainer.batch_size"] == "8" and params["model.regularizer"] == "l2"
+        assert params["data.num_words"] == "30" and params["trainer.seed"] == child.data.tags["seed"]
+        assert child.data.tags["stage"] == "train" and child.data.tags["variant"] == "l2_3layer"
+        epochs = int(child.data.metrics["epochs_run"])
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            history = client.get_metric_history(child.info.run_id, key)
+            assert sorted(m.step for m in history) == list(range(1, epochs + 1))
+        assert 1 <= child.data.metrics["best_epoch"] <= epochs
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"loss_curves.png", "accuracy_curves.png", "model_summary.txt", "history.csv"} <= artifacts
+        assert child.inputs.dataset_inputs, "the features must be logged as a dataset input"
+        dataset = child.inputs.dataset_inputs[0].dataset
+        manifest = json.loads((project / "data/processed/manifest.json").read_text())
+        assert dataset.digest == manifest["digest"][:32]
+    models = client.search_logged_models([experiment.experiment_id])
+    assert len(models) == 2
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(f"models:/{models[0].model_id}")
+    example = model.input_example
+    assert example.shape == (2, 30) and example.dtype == np.float32
+    predictions = np.asarray(model.predict(example))
+    assert predictions.shape == (2, 1) and np.all((predictions >= 0) & (predictions <= 1))
+    signature = model.metadata.signature.inputs.to_dict()[0]
+    assert signature["tensor-spec"]["dtype"] == "float32" and list(signature["tensor-spec"]["shape"]) == [-1, 30]
+
+
+def test_saved_model_reloads_with_plain_keras(trained):
+    import keras
+
+    project, _, _ = trained
+    model = keras.models.load_model(project / "models/variants/l2_3layer/seed_0.keras")
+    assert model.predict(np.zeros((3, 30), np.float32), verbose=0).shape == (3, 1)
+
+
+def tiny_features(trained):
+    project, _, _ = trained
+    return load_features(project / "data/processed", num_words=30, validation_rows=16, splits=("train",))
+
+
+def test_same_seed_gives_the_same_metrics(trained):
+    features = tiny_features(trained)
+    cfg = ModelConfig(name="t", hidden_layers=2, units=8, regularizer=Regularizer.l2, dropout=0.5)
+    trainer = TrainerConfig(max_epochs=3, batch_size=8, eval_batch_size=8, patience=5, verbose=False)
+    runs = [train_seed(cfg, trainer, seed, features.partial_train, features.validation).history
+            for seed in (3, 3, 4)]
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_summaries_count_epochs_from_one_and_aggregate_across_seeds():
+    history = {"val_loss": [0.5, 0.3, 0.4], "val_accuracy": [0.6, 0.7, 0.8]}
+    summary = summarize(history, 1.5)
+    assert summary == {"best_val_accuracy": 0.8, "min_val_loss": 0.3, "best_epoch": 2, "epochs_run": 3,
+                       "train_seconds": 1.5}
+    stats = aggregate([{"x": 1.0}, {"x": 3.0}])
+    assert stats["x"] == {"mean": 2.0, "std": pytest.approx(np.sqrt(2))}
+    assert aggregate([{"x": 1.0}])["x"] == {"mean": 1.0, "std": 0.0}
+
+
+def test_misspelt_variant_lists_the_options(project):
+    result = run_stage(project, "train", "model=l1_3layr", check=False)
+    assert result.returncode != 0
+    assert "l1_3layr" in result.stderr and "Available options" in result.stderr
+    for variant in ("base_1layer", "l1_3layer", "l2_1layer", "l2_3layer"):
+        assert variant in result.stderr
+
+
+def test_bad_value_fails_before_training_or_tracking(project):
+    result = run_stage(project, "train", "model.dropout=1.5", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: model.dropout=1.5 is not allowed: a number in [0, 1)"
+    assert not (project / "mlflow.db").exists() and not (project / "models").exists()
+
+
+def test_default_store_is_sqlite_at_the_dvc_root(tmp_path, monkeypatch):
+    """Queued DVC experiments run in a temporary copy; DVC_ROOT points at the real project."""
+    from imdb_sentiment.config import TrackingConfig
+    from imdb_sentiment.tracking import setup_tracking
+
+    real_root = tmp_path / "real"
+    real_root.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_ROOT", str(real_root))
+    setup_tracking(TrackingConfig(uri=None, experiment_name="queued"))
+    assert mlflow.get_tracking_uri() == f"sqlite:///{real_root / 'mlflow.db'}"
+    assert (real_root / "mlflow.db").is_file()
+    experiment = mlflow.get_experiment_by_name("queued")
+    assert experiment.artifact_location == (real_root / "mlruns").as_uri()
