@@ -37,7 +37,7 @@ def test_dvc_repro_builds_everything_then_is_up_to_date(project, keras_mirror):
     assert stats["vocabulary"] == 30
     second = dvc(project, "repro", "vectorize", env=env)
     assert "Data and pipelines are up to date" in second.stdout
-    status = dvc(project, "status", env=env)
+    status = dvc(project, "status", "vectorize", env=env)
     assert "up to date" in status.stdout
 
 
@@ -50,7 +50,7 @@ def test_dvc_tracks_the_hydra_files_as_params(project, keras_mirror):
     features_file.write_text(features_file.read_text().replace("validation_rows: 16", "validation_rows: 20"))
     diff = dvc(project, "params", "diff").stdout
     assert "conf/features/multihot.yaml" in diff and "validation_rows" in diff and "20" in diff
-    status = dvc(project, "status").stdout
+    status = dvc(project, "status", "vectorize").stdout
     assert "vectorize" in status and "fetch" not in status
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any, Optional
 
+import yaml
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -174,16 +176,37 @@ MONITORS = {"val_loss", "val_accuracy"}
 
 @dataclass
 class TrackingConfig:
-    enabled: bool = True
     uri: Optional[str] = None
     experiment_name: str = "imdb-sentiment"
-    log_models: bool = True
-    registered_model_name: str = "imdb-sentiment"
+
+
+class SelectionMetric(Enum):
+    """Summary metrics compare can rank variants by; accuracy is maximised, loss minimised."""
+
+    best_val_accuracy = "best_val_accuracy"
+    min_val_loss = "min_val_loss"
+
+
+@dataclass
+class CompareConfig:
+    variants: list[str] = field(default_factory=list)
+    metric: SelectionMetric = SelectionMetric.best_val_accuracy
+    runner_up_plots: list[str] = field(default_factory=lambda: ["l1_3layer", "l2_3layer"])
 
 
 @dataclass
 class FinalConfig:
     train_on: TrainOn = TrainOn.partial
+    seed: int = 0
+    registered_model_name: str = "imdb-sentiment"
+    text_model_name: str = "imdb-sentiment-text"
+    alias: str = "champion"
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        _require("final.threshold", self.threshold, 0.0 < self.threshold < 1.0, "a number in (0, 1)")
+
+
 
 
 @dataclass
@@ -194,12 +217,38 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
     final: FinalConfig = field(default_factory=FinalConfig)
+
+
+@dataclass
+class PredictAppConfig(Config):
+    """``stages/predict.py``'s config: the pipeline's, plus what to score (``text=...`` or ``file=...``)."""
+
+    text: Optional[str] = None
+    file: Optional[str] = None
+    model_uri: Optional[str] = None  # null: models:/<final.registered_model_name>@<final.alias>
+    max_reviews: int = 100_000
+    max_review_chars: int = 10_000_000
+
+    def __post_init__(self) -> None:
+        _require("max_reviews", self.max_reviews, self.max_reviews >= 1, "an integer >= 1")
+        _require("max_review_chars", self.max_review_chars, self.max_review_chars >= 1, "an integer >= 1")
+
+
+def dvc_param(key: str) -> Any:
+    """``${dvc_param:variants}``: a value from DVC's params.yaml, so the variant list lives in one place."""
+    path = Path("params.yaml")
+    if not path.is_file():
+        raise ConfigError(f"params.yaml not found in {Path.cwd()}: run stages from the project root")
+    return yaml.safe_load(path.read_text())[key]
 
 
 def register_configs() -> None:
     """Store the schema so ``conf/config.yaml`` can list ``base_config`` first in its defaults."""
     ConfigStore.instance().store(name="base_config", node=Config)
+    ConfigStore.instance().store(name="predict_base", node=PredictAppConfig)
+    OmegaConf.register_new_resolver("dvc_param", dvc_param, replace=True)
 
 
 def validate(cfg: DictConfig) -> Config:

@@ -50,10 +50,14 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         raise
 
 
+def write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write pretty JSON atomically (DVC metrics and reports are read by people too)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def sha256_file(path: Path) -> str:

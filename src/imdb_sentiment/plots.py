@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from matplotlib.figure import Figure
 
 
@@ -26,3 +27,32 @@ def history_figures(history: dict[str, list[float]], label: str) -> dict[str, Fi
         "loss_curves.png": curve_figure(history, "loss", f"{label}: training and validation loss"),
         "accuracy_curves.png": curve_figure(history, "accuracy", f"{label}: training and validation accuracy"),
     }
+
+
+def confusion_figure(matrix) -> Figure:
+    """Counts of [[TN, FP], [FN, TP]] on the test reviews."""
+    figure = Figure(figsize=(4.8, 4.2))
+    axes = figure.subplots()
+    image = axes.imshow(matrix, cmap="Blues")
+    for (row, col), count in np.ndenumerate(matrix):
+        axes.text(col, row, f"{count:,}", ha="center", va="center",
+                  color="white" if count > matrix.max() / 2 else "black")
+    axes.set_xticks([0, 1], ["negative", "positive"])
+    axes.set_yticks([0, 1], ["negative", "positive"])
+    axes.set_xlabel("Predicted")
+    axes.set_ylabel("Actual")
+    axes.set_title("Confusion matrix (test)")
+    figure.colorbar(image, ax=axes)
+    return figure
+
+
+def roc_figure(fpr, tpr, auc: float) -> Figure:
+    figure = Figure(figsize=(5, 5))
+    axes = figure.subplots()
+    axes.plot(fpr, tpr, label=f"ROC (AUC {auc:.4f})")
+    axes.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="chance")
+    axes.set_xlabel("False positive rate")
+    axes.set_ylabel("True positive rate")
+    axes.set_title("ROC curve (test)")
+    axes.legend(loc="lower right")
+    return figure

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -15,9 +16,9 @@ import numpy as np
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.models import Model, ModelSignature
-from mlflow.types import Schema, TensorSpec
+from mlflow.types import ColSpec, Schema, TensorSpec
 
-from imdb_sentiment.config import TrackingConfig
+from imdb_sentiment.config import Config, TrackingConfig
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +136,25 @@ def log_keras_model(model, num_words: int, input_example: np.ndarray, name: str 
     return Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, model=model,
                      signature=dense_signature(num_words), input_example=input_example.astype(np.float32),
                      pip_requirements=model_requirements(), registered_model_name=registered_model_name)
+
+
+TEXT_MODEL_ENTRY = Path(__file__).with_name("text_model_entry.py")
+TEXT_EXAMPLE = ["A wonderful, moving film with a brilliant cast.", "Dull, predictable and far too long."]
+
+
+def log_text_model(keras_model_path: Path, word_index_path: Path, cfg: Config, scratch: Path):
+    """Log and register the raw-text pyfunc model (models from code: loading it unpickles nothing)."""
+    settings = {"num_words": cfg.data.num_words, "index_from": cfg.data.index_from,
+                "start_char": cfg.data.start_char, "oov_char": cfg.data.oov_char, "threshold": cfg.final.threshold}
+    settings_path = scratch / "encoder_settings.json"
+    settings_path.write_text(json.dumps(settings, indent=2))
+    signature = ModelSignature(inputs=Schema([ColSpec("string")]),
+                               outputs=Schema([ColSpec("double", "probability"), ColSpec("long", "label")]))
+    return mlflow.pyfunc.log_model(
+        name="text_model", python_model=str(TEXT_MODEL_ENTRY),
+        artifacts={"keras_model": str(keras_model_path), "word_index": str(word_index_path),
+                   "settings": str(settings_path)},
+        code_paths=[str(Path(__file__).parent)], signature=signature, input_example=TEXT_EXAMPLE,
+        pip_requirements=[*model_requirements(), f"pandas=={metadata.version('pandas')}",
+                          f"scipy=={metadata.version('scipy')}"],
+        registered_model_name=cfg.final.text_model_name)

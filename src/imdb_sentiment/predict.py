@@ -1,0 +1,144 @@
+"""Raw review text to probabilities, tokenised exactly as the Keras IMDB data was made.
+
+Tokeniser: Keras's ``text_to_word_sequence`` (lower-case, its punctuation filter, split on spaces). Each word
+maps through the word index to ``rank + index_from``; unknown words and ranks at or beyond ``num_words``
+become ``oov_char``; ``start_char`` opens every review. Then the same multi-hot encoding as training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from imdb_sentiment.data import Ragged
+from imdb_sentiment.errors import DataError
+from imdb_sentiment.features import multi_hot
+
+log = logging.getLogger(__name__)
+
+KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+_TRANSLATE = str.maketrans({char: " " for char in KERAS_FILTERS})
+PREDICT_ROWS = 2048  # rows densified at a time: 2048 x 10,000 float32 is 80 MB
+
+
+def text_to_words(text: str) -> list[str]:
+    """``keras.preprocessing.text.text_to_word_sequence`` with its defaults."""
+    return [word for word in text.lower().translate(_TRANSLATE).split(" ") if word]
+
+
+@dataclass
+class EncoderSettings:
+    num_words: int
+    index_from: int
+    start_char: int
+    oov_char: int
+
+
+class ReviewEncoder:
+    """Words -> ids -> multi-hot CSR rows, with the settings the training data was decoded with."""
+
+    def __init__(self, word_index: dict[str, int], settings: EncoderSettings):
+        self.word_index = word_index
+        self.settings = settings
+
+    @classmethod
+    def from_files(cls, word_index_path: Path, settings: EncoderSettings) -> ReviewEncoder:
+        try:
+            word_index = json.loads(Path(word_index_path).read_text())
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read the word index {word_index_path} ({exc}): run the fetch stage") from exc
+        return cls(word_index, settings)
+
+    def ids(self, text: str) -> list[int]:
+        s = self.settings
+        ids = [s.start_char]
+        for word in text_to_words(text):
+            rank = self.word_index.get(word)
+            index = rank + s.index_from if rank is not None else s.oov_char
+            ids.append(index if index < s.num_words else s.oov_char)
+        return ids
+
+    def encode(self, texts: list[str]) -> sp.csr_matrix:
+        return multi_hot(Ragged.from_lists([self.ids(text) for text in texts]), self.settings.num_words)
+
+
+def predict_proba(model, x: sp.csr_matrix, rows: int = PREDICT_ROWS) -> np.ndarray:
+    """Positive-class probabilities, densifying a bounded number of rows at a time."""
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for start in range(0, x.shape[0], rows):
+        chunk = x[start : start + rows].toarray()
+        out[start : start + rows] = np.asarray(model(chunk, training=False)).reshape(-1)
+    return out
+
+
+def read_reviews(text: str | None, file: str | None, max_reviews: int, max_chars: int) -> list[str]:
+    """The reviews to score, refused with a clear message when empty, not text, or too large."""
+    if (text is None) == (file is None):
+        raise DataError('give exactly one of text="..." or file=path/to/reviews.txt')
+    if text is not None:
+        reviews = [str(text)]
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise DataError(f"file={file}: no such file")
+        if path.stat().st_size > max_reviews * (max_chars + 1):
+            raise DataError(f"file={file} is larger than predict.max_reviews x predict.max_review_chars")
+        try:
+            content = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"file={file} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        reviews = content.splitlines()
+        if len(reviews) > max_reviews:
+            raise DataError(f"file={file} has {len(reviews)} lines; predict.max_reviews is {max_reviews}")
+    for number, review in enumerate(reviews, start=1):
+        if not review.strip():
+            where = "text" if text is not None else f"line {number} of {file}"
+            raise DataError(f"{where} is empty: give a review to score")
+        if len(review) > max_chars:
+            raise DataError(f"review {number} has {len(review)} characters; predict.max_review_chars is {max_chars}")
+    return reviews
+
+
+def load_champion(cfg) -> tuple[object, str]:
+    """The registry's champion Keras model, or the last retrained model on disk when there is none."""
+    import keras
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from imdb_sentiment.tracking import setup_tracking
+
+    uri = cfg.model_uri or f"models:/{cfg.final.registered_model_name}@{cfg.final.alias}"
+    try:
+        setup_tracking(cfg.tracking)
+        return mlflow.keras.load_model(uri), uri
+    except (MlflowException, OSError) as exc:
+        fallback = Path(cfg.paths.models_dir) / "final" / "model.keras"
+        if not fallback.is_file():
+            raise DataError(f"no model: {uri} cannot be loaded ({str(exc).splitlines()[0]}) and {fallback} "
+                            f"does not exist; run the pipeline first (dvc repro)") from exc
+        log.warning("%s cannot be loaded (%s); using %s", uri, str(exc).splitlines()[0], fallback)
+        return keras.models.load_model(fallback, compile=False), str(fallback)
+
+
+def predict_reviews(cfg) -> list[tuple[float, int, str]]:
+    """The predict command: score each review and print probability, label and the review's start."""
+    import keras
+
+    keras.utils.disable_interactive_logging()
+    reviews = read_reviews(cfg.text, cfg.file, cfg.max_reviews, cfg.max_review_chars)
+    settings = EncoderSettings(cfg.data.num_words, cfg.data.index_from, cfg.data.start_char, cfg.data.oov_char)
+    encoder = ReviewEncoder.from_files(Path(cfg.paths.raw_dir) / cfg.data.word_index_file, settings)
+    model, source = load_champion(cfg)
+    probabilities = predict_proba(model, encoder.encode(reviews))
+    results = [(float(p), int(p >= cfg.final.threshold), review) for p, review in zip(probabilities, reviews)]
+    print(f"# model: {source}")
+    print("probability\tlabel\treview")
+    for probability, label, review in results:
+        preview = review if len(review) <= 70 else review[:67] + "..."
+        print(f"{probability:.4f}\t{'positive' if label else 'negative'}\t{preview}")
+    return results

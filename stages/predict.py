@@ -1,0 +1,22 @@
+"""Score new reviews with the champion model: text="..." or file=reviews.txt (one review per line)."""
+
+import hydra
+from omegaconf import DictConfig
+
+from imdb_sentiment.cli import run_stage
+from imdb_sentiment.config import PredictAppConfig
+
+
+def predict_stage(cfg: PredictAppConfig) -> None:
+    from imdb_sentiment.predict import predict_reviews  # TensorFlow loads only once the config is valid
+
+    predict_reviews(cfg)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    run_stage(cfg, predict_stage)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""DVC stage: retrain the variant compare chose, evaluate it on the test reviews, register it."""
+
+from pathlib import Path
+
+import hydra
+from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from imdb_sentiment.cli import run_stage
+from imdb_sentiment.config import Config, validate
+from imdb_sentiment.final import read_choice, winner_overrides
+
+
+def retrain_stage(cfg: Config) -> None:
+    from imdb_sentiment.final import retrain_final  # TensorFlow loads only once the config is valid
+
+    choice = read_choice(Path(cfg.paths.reports_dir))
+    overrides = winner_overrides(list(HydraConfig.get().overrides.task), choice["variant"])
+    retrain_final(validate(compose(config_name="config", overrides=overrides)), choice)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    run_stage(cfg, retrain_stage)
+
+
+if __name__ == "__main__":
+    main()
