@@ -1,9 +1,11 @@
 """Score new reviews with the champion model: text="..." or file=reviews.txt (one review per line)."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from imdb_sentiment.cli import run_stage
+from imdb_sentiment.cli import quote_free_text, run_stage
 from imdb_sentiment.config import PredictAppConfig
 
 
@@ -19,4 +21,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = quote_free_text(sys.argv[1:], keys=("text", "file"))
     main()

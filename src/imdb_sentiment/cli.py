@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 
@@ -29,3 +30,22 @@ def run_stage(cfg: DictConfig, stage: Callable[[Config], object]) -> None:
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+def quote_free_text(args: list[str], keys: tuple[str, ...]) -> list[str]:
+    """Quote ``key=value`` arguments whose value is free text, so Hydra takes it literally.
+
+    Hydra's override grammar reads commas, brackets and ``${`` in a value as syntax, so a review passed as
+    ``text="A wonderful, moving film"`` (the shell drops the quotes) would not parse. Values the user
+    already quoted for Hydra are left alone.
+    """
+    quoted = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        already = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+        if sep and key in keys and not already:
+            escaped = re.sub(r"(\\+)(?='|$)", r"\1\1", value)  # Hydra unescapes backslashes only before a quote
+            escaped = escaped.replace("'", "\\'").replace("${", "\\${")
+            arg = f"{key}='{escaped}'"
+        quoted.append(arg)
+    return quoted

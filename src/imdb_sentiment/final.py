@@ -27,7 +27,7 @@ def read_choice(reports_dir: Path) -> dict:
 
 def winner_overrides(task_overrides: list[str], variant: str) -> list[str]:
     """The user's command-line overrides, with the model group set to the chosen variant."""
-    return [o for o in task_overrides if not o.split("=", 1)[0].lstrip("+~").startswith("model")] + [f"model={variant}"]
+    return [o for o in task_overrides if o.split("=", 1)[0].lstrip("+~") != "model"] + [f"model={variant}"]
 
 
 # ------------------------------------------------------------------------------------------- evaluation

@@ -127,12 +127,12 @@ def load_champion(cfg) -> tuple[object, str]:
 
 def predict_reviews(cfg) -> list[tuple[float, int, str]]:
     """The predict command: score each review and print probability, label and the review's start."""
-    import keras
-
-    keras.utils.disable_interactive_logging()
     reviews = read_reviews(cfg.text, cfg.file, cfg.max_reviews, cfg.max_review_chars)
     settings = EncoderSettings(cfg.data.num_words, cfg.data.index_from, cfg.data.start_char, cfg.data.oov_char)
     encoder = ReviewEncoder.from_files(Path(cfg.paths.raw_dir) / cfg.data.word_index_file, settings)
+    import keras  # only once the input is known to be usable: TensorFlow takes seconds to load
+
+    keras.utils.disable_interactive_logging()
     model, source = load_champion(cfg)
     probabilities = predict_proba(model, encoder.encode(reviews))
     results = [(float(p), int(p >= cfg.final.threshold), review) for p, review in zip(probabilities, reviews)]

@@ -1,0 +1,85 @@
+"""Selection logic: ranking, ties, single seed, retrain epochs, and the reports compare writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from imdb_sentiment.compare import (VariantResult, choose, comparison_figures, load_results, rank,
+                                    retrain_epochs, summary_markdown, summary_rows)
+from imdb_sentiment.config import SelectionMetric
+from imdb_sentiment.errors import DataError
+
+
+def variant(name: str, accuracies: list[float], losses: list[float], best_epochs: list[int]) -> VariantResult:
+    import numpy as np
+
+    per_seed = {f"seed_{i}": {"best_val_accuracy": a, "min_val_loss": l, "best_epoch": e, "epochs_run": e + 3,
+                              "train_seconds": 1.0}
+                for i, (a, l, e) in enumerate(zip(accuracies, losses, best_epochs))}
+    ddof = 1 if len(accuracies) > 1 else 0
+    metrics = {"seeds": len(accuracies), "per_seed": per_seed}
+    for key in ("best_val_accuracy", "min_val_loss", "best_epoch", "epochs_run", "train_seconds"):
+        values = [run[key] for run in per_seed.values()]
+        metrics[key] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=ddof))}
+    histories = {i: {"val_loss": [0.5, 0.4, 0.45][: e], "val_accuracy": [0.8, 0.85, 0.84][: e],
+                     "loss": [0.5, 0.4, 0.3][: e], "accuracy": [0.7, 0.8, 0.9][: e]}
+                 for i, e in enumerate([3] * len(accuracies))}
+    return VariantResult(name, metrics, histories)
+
+
+def test_highest_mean_accuracy_wins_and_epochs_are_the_median_best_epoch():
+    results = [variant("a", [0.85, 0.86, 0.87], [0.2, 0.2, 0.2], [3, 4, 9]),
+               variant("b", [0.88, 0.89, 0.88], [0.3, 0.3, 0.3], [5, 7, 8])]
+    choice = choose(results, SelectionMetric.best_val_accuracy)
+    assert choice.variant == "b" and choice.epochs == 7 and choice.runner_up == "a"
+    assert choice.lead == pytest.approx(0.8833333 - 0.86, abs=1e-6) and choice.lead_exceeds_spread is True
+    assert "b has the highest mean best_val_accuracy" in choice.reason and "(5, 7, 8)" in choice.reason
+
+
+def test_ties_go_to_the_lower_min_val_loss():
+    results = [variant("a", [0.88, 0.88], [0.30, 0.30], [4, 4]), variant("b", [0.88, 0.88], [0.25, 0.25], [6, 6])]
+    choice = choose(results, SelectionMetric.best_val_accuracy)
+    assert choice.variant == "b" and choice.lead == 0
+    assert "ties with a" in choice.reason and choice.lead_exceeds_spread is False
+
+
+def test_single_seed_cannot_judge_the_lead():
+    results = [variant("a", [0.86], [0.3], [2]), variant("b", [0.87], [0.3], [5])]
+    choice = choose(results, SelectionMetric.best_val_accuracy)
+    assert choice.variant == "b" and choice.epochs == 5 and choice.lead_exceeds_spread is None
+    assert "cannot be judged" in choice.reason
+
+
+def test_small_lead_within_seed_noise_is_reported():
+    results = [variant("a", [0.86, 0.88], [0.3, 0.3], [2, 2]), variant("b", [0.87, 0.875], [0.3, 0.3], [5, 5])]
+    choice = choose(results, SelectionMetric.best_val_accuracy)
+    assert choice.variant == "b" and choice.lead_exceeds_spread is False
+    assert "may not hold" in choice.reason
+
+
+def test_loss_metric_ranks_lowest_first_and_even_seed_medians_round_up():
+    results = [variant("a", [0.9, 0.9], [0.2, 0.2], [4, 5]), variant("b", [0.8, 0.8], [0.1, 0.1], [2, 3])]
+    assert [r.variant for r in rank(results, SelectionMetric.min_val_loss)] == ["b", "a"]
+    assert retrain_epochs(results[0]) == 5
+
+
+def test_reports_and_figures(tmp_path):
+    results = [variant("l1_3layer", [0.5, 0.5], [0.25, 0.25], [1, 1]),
+               variant("l2_3layer", [0.88, 0.87], [0.17, 0.18], [3, 3])]
+    choice = choose(results, SelectionMetric.best_val_accuracy)
+    rows = summary_rows(rank(results, SelectionMetric.best_val_accuracy))
+    assert [row["variant"] for row in rows] == ["l2_3layer", "l1_3layer"]
+    markdown = summary_markdown(rows, choice)
+    assert "| l2_3layer | 2 | 0.8750 ± 0.0071 |" in markdown and "**Chosen: l2_3layer, 3 epochs.**" in markdown
+    figures = comparison_figures(results, ["l1_3layer", "l2_3layer"])
+    assert set(figures) == {"val_loss_all.png", "val_accuracy_all.png", "pair_val_loss.png", "pair_val_accuracy.png"}
+
+
+def test_missing_variant_names_the_stage(tmp_path):
+    with pytest.raises(DataError, match=r"dvc repro train@base_1layer"):
+        load_results(tmp_path, ["base_1layer"])
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "metrics.json").write_text(json.dumps(variant("x", [0.8], [0.2], [1]).metrics))
+    assert load_results(tmp_path, ["x"])[0].variant == "x"

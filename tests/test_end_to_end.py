@@ -1,0 +1,162 @@
+"""The whole pipeline on the fixture through `dvc repro`, then prediction and a real model server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from conftest import run, run_stage
+from test_pipeline import dvc, point_at_fixture
+
+pytestmark = pytest.mark.slow
+
+
+def shrink_training(project: Path, variants: list[str]) -> None:
+    """Two variants, one seed, a few epochs: the same pipeline, sized for a test."""
+    (project / "params.yaml").write_text(yaml.safe_dump({"variants": variants}))
+    trainer_file = project / "conf/trainer/default.yaml"
+    trainer = yaml.safe_load(trainer_file.read_text())
+    trainer.update(seeds=[0, 1], max_epochs=6, eval_batch_size=16, verbose=False)
+    trainer_file.write_text(yaml.safe_dump(trainer))
+    for variant in variants:
+        model_file = project / f"conf/model/{variant}.yaml"
+        model_file.write_text(model_file.read_text().replace("batch_size: 512", "batch_size: 8")
+                              .replace("batch_size: 256", "batch_size: 8"))
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, keras_mirror):
+    from conftest import PROJECT_FILES, ROOT
+    import shutil
+
+    project = tmp_path_factory.mktemp("e2e") / "project"
+    project.mkdir()
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / name)
+    for command in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.invalid"],
+                    ["git", "config", "user.name", "t"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        run(command, project)
+    point_at_fixture(project, keras_mirror)
+    shrink_training(project, ["base_1layer", "l2_3layer"])
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "fixture pipeline"], project)
+    env = {"IMDB_MIRROR": str(keras_mirror)}
+    first = dvc(project, "repro", env=env)
+    return project, env, first
+
+
+def test_dvc_repro_runs_every_stage_and_then_nothing(pipeline):
+    project, env, first = pipeline
+    for stage in ("fetch", "vectorize", "train@base_1layer", "train@l2_3layer", "compare", "retrain_final"):
+        assert f"Running stage '{stage}'" in first.stdout
+    second = dvc(project, "repro", env=env)
+    assert "Data and pipelines are up to date" in second.stdout
+    best = json.loads((project / "reports/compare/best.json").read_text())
+    assert best["variant"] in {"base_1layer", "l2_3layer"} and best["epochs"] >= 1 and best["reason"]
+    final = json.loads((project / "reports/final/metrics.json").read_text())
+    assert final["variant"] == best["variant"] and final["epochs"] == best["epochs"]
+    assert 0 <= final["test_accuracy"] <= 1 and final["promoted"] is True
+    predictions = (project / "reports/final/predictions.csv").read_text().splitlines()
+    assert predictions[0] == "row,probability,label" and len(predictions) == 49
+    assert (project / "models/final/model.keras").is_file()
+    for name in ("confusion_matrix.png", "roc_curve.png"):
+        assert (project / "reports/final/plots" / name).stat().st_size > 0
+    assert {p.name for p in (project / "reports/compare/plots").iterdir()} >= {"val_loss_all.png",
+                                                                             "val_accuracy_all.png"}
+    metrics_show = dvc(project, "metrics", "show", env=env).stdout
+    assert "reports/train/base_1layer/metrics.json" in metrics_show and "reports/final/metrics.json" in metrics_show
+
+
+def test_compare_and_final_runs_are_tracked_and_registered(pipeline):
+    project, _, _ = pipeline
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    runs = client.search_runs([experiment.experiment_id])
+    compare = [r for r in runs if r.data.tags.get("stage") == "compare"]
+    assert len(compare) == 1
+    parents = {r.data.tags["variant"]: r.info.run_id for r in runs if r.data.tags.get("level") == "variant"}
+    assert compare[0].data.tags["compared.base_1layer"] == parents["base_1layer"]
+    champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
+    text_champion = client.get_model_version_by_alias("imdb-sentiment-text", "champion")
+    assert champion.run_id == text_champion.run_id
+    assert "test_accuracy" in champion.tags
+
+
+def test_predict_command_scores_text_and_files(pipeline, tmp_path):
+    project, _, _ = pipeline
+    result = run_stage(project, "predict", "text=w1 w2 w3, w4!")
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "# model: models:/imdb-sentiment@champion"
+    probability, label, review = lines[2].split("\t")
+    assert 0 <= float(probability) <= 1 and label in {"positive", "negative"} and review == "w1 w2 w3, w4!"
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("w5 w6\nw7 w8 w9\nsomething else entirely\n")
+    assert len(run_stage(project, "predict", f"file={reviews}").stdout.strip().splitlines()) == 5
+    empty = run_stage(project, "predict", "text=' '", check=False)
+    assert empty.returncode == 2 and empty.stderr.strip() == "error: text is empty: give a review to score"
+
+
+def test_predict_falls_back_to_the_last_final_model(pipeline):
+    project, _, _ = pipeline
+    result = run_stage(project, "predict", "text=w1 w2", "final.registered_model_name=nobody")
+    assert result.stdout.startswith(f"# model: {Path('models/final/model.keras')}")
+    assert "cannot be loaded" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_served_text_model_answers_review_strings(pipeline):
+    project, _, _ = pipeline
+    port = free_port()
+    bin_dir = Path(sys.executable).parent  # the server execs uvicorn from the same environment
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen(
+        [str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/imdb-sentiment-text@champion",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                assert server.poll() is None, server.stdout.read().decode()
+                time.sleep(1)
+        status, body = post(f"http://127.0.0.1:{port}/invocations",
+                            json.dumps({"inputs": ["w1 w2 w3", "w40 w50, w60!"]}).encode())
+        assert status == 200, body
+        predictions = body["predictions"]
+        assert len(predictions) == 2
+        assert all(0 <= p["probability"] <= 1 and p["label"] in (0, 1) for p in predictions)
+        status, _ = post(f"http://127.0.0.1:{port}/invocations", b"{not json")
+        assert 400 <= status < 500
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

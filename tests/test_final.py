@@ -1,0 +1,69 @@
+"""Test-set metrics and the registry's alias rule on a real (temporary) SQLite store."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+
+from imdb_sentiment.config import Loss
+from imdb_sentiment.final import binary_metrics, promote, roc_auc, roc_curve, winner_overrides
+
+
+def test_metrics_on_a_known_example():
+    y = np.array([1, 1, 0, 0, 1, 0], dtype=np.float32)
+    prob = np.array([0.9, 0.4, 0.6, 0.1, 0.8, 0.3], dtype=np.float32)
+    metrics = binary_metrics(y, prob, 0.5, Loss.mse)
+    # predicted 1,0,1,0,1,0: TP 2, FN 1, FP 1, TN 2
+    assert metrics["test_accuracy"] == pytest.approx(4 / 6)
+    assert metrics["test_precision"] == pytest.approx(2 / 3) and metrics["test_recall"] == pytest.approx(2 / 3)
+    assert metrics["test_f1"] == pytest.approx(2 / 3)
+    assert metrics["test_roc_auc"] == pytest.approx(8 / 9)  # 8 of 9 positive-negative pairs ordered right
+    assert metrics["test_loss"] == pytest.approx(np.mean((prob - y) ** 2))
+    bce = binary_metrics(y, prob, 0.5, Loss.binary_crossentropy)["test_loss"]
+    assert bce == pytest.approx(-np.mean(y * np.log(prob) + (1 - y) * np.log(1 - prob)), rel=1e-5)
+
+
+def test_auc_counts_ties_as_half_and_roc_curve_spans_the_square():
+    y = np.array([1, 0, 1, 0])
+    prob = np.array([0.5, 0.5, 0.9, 0.1])
+    assert roc_auc(y, prob) == pytest.approx((1 + 1 + 1 + 0.5) / 4)
+    fpr, tpr = roc_curve(y, prob)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+
+
+def test_winner_overrides_replace_any_model_choice():
+    assert winner_overrides(["model=base_1layer", "trainer.seeds=[0]", "model.units=8"], "l2_3layer") == \
+        ["trainer.seeds=[0]", "model.units=8", "model=l2_3layer"]
+    assert winner_overrides(["trainer.seeds=[0]", "model=x"], "l2_3layer") == ["trainer.seeds=[0]", "model=l2_3layer"]
+
+
+@pytest.fixture
+def registry(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(uri)
+    client.create_registered_model("m")
+    return client
+
+
+def new_version(client) -> str:
+    with mlflow.start_run() as run:
+        mlflow.log_text("x", "weights.txt")
+    return client.create_model_version("m", f"{run.info.artifact_uri}/weights.txt", run.info.run_id).version
+
+
+def test_alias_moves_only_when_accuracy_is_at_least_the_champions(registry):
+    first = new_version(registry)
+    moved, message = promote(registry, "m", first, 0.86, "champion")
+    assert moved and registry.get_model_version_by_alias("m", "champion").version == first
+    worse = new_version(registry)
+    moved, message = promote(registry, "m", worse, 0.85, "champion")
+    assert not moved and "kept @champion" in message
+    assert registry.get_model_version_by_alias("m", "champion").version == first
+    equal = new_version(registry)
+    moved, message = promote(registry, "m", equal, 0.86, "champion")
+    assert moved and f"was version {first}" in message
+    assert registry.get_model_version_by_alias("m", "champion").version == equal
+    assert registry.get_model_version("m", worse).tags["test_accuracy"] == "0.850000"

@@ -1,0 +1,84 @@
+"""The raw-text path: Keras's tokeniser, the word index, OOV rules, and input checks."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import numpy as np
+import pytest
+
+from conftest import REAL_MIRROR
+from imdb_sentiment.data import load_trusted_npz
+from imdb_sentiment.errors import DataError
+from imdb_sentiment.predict import EncoderSettings, ReviewEncoder, read_reviews, text_to_words
+
+WORDS = {"the": 1, "and": 2, "a": 3, "film": 19, "this": 11, "was": 13, "just": 40, "brilliant": 527,
+         "casting": 970, "don't": 89, "rare": 2500}
+SETTINGS = EncoderSettings(num_words=1000, index_from=3, start_char=1, oov_char=2)
+
+
+def test_text_to_words_follows_keras_filters():
+    assert text_to_words("This film was JUST brilliant,casting!\tLocation\n<br />scenery") == \
+        ["this", "film", "was", "just", "brilliant", "casting", "location", "br", "scenery"]
+    assert text_to_words("don't   stop--now") == ["don't", "stop", "now"]
+    assert text_to_words(" \t\n!!") == []
+
+
+def test_ids_shift_ranks_and_map_unknown_and_rare_words_to_oov():
+    encoder = ReviewEncoder(WORDS, SETTINGS)
+    assert encoder.ids("This film was just brilliant, casting") == [1, 14, 22, 16, 43, 530, 973]
+    assert encoder.ids("the RARE word zyxxy") == [1, 4, 2, 2, 2]  # rank 2500 >= num_words; zyxxy unknown
+    assert encoder.ids("") == [1]
+
+
+def test_encode_gives_multi_hot_rows_within_the_vocabulary():
+    encoder = ReviewEncoder(WORDS, SETTINGS)
+    matrix = encoder.encode(["the the film", "zyxxy"])
+    assert matrix.shape == (2, 1000) and matrix.dtype == np.float32
+    assert sorted(matrix[0].indices.tolist()) == [1, 4, 22]
+    assert sorted(matrix[1].indices.tolist()) == [1, 2]
+
+
+def test_read_reviews_refuses_empty_and_oversized_input(tmp_path):
+    with pytest.raises(DataError, match="exactly one"):
+        read_reviews(None, None, 10, 100)
+    with pytest.raises(DataError, match="text is empty"):
+        read_reviews("   \t", None, 10, 100)
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("good film\n\nbad film\n")
+    with pytest.raises(DataError, match="line 2 of"):
+        read_reviews(None, str(reviews), 10, 100)
+    reviews.write_bytes(b"caf\xe9 latte\n")
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_reviews(None, str(reviews), 10, 100)
+    reviews.write_text("a\n" * 11)
+    with pytest.raises(DataError, match="max_reviews"):
+        read_reviews(None, str(reviews), 10, 100)
+    with pytest.raises(DataError, match="max_review_chars"):
+        read_reviews("x" * 101, None, 10, 100)
+    reviews.write_text("good film\nbad film\n")
+    assert read_reviews(None, str(reviews), 10, 100) == ["good film", "bad film"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REAL_MIRROR / "aclImdb_v1_labelled_text.tar.gz").exists(), reason="no real mirror")
+def test_tokenising_raw_reviews_reproduces_the_keras_sequences():
+    """The raw aclImdb texts, tokenised our way, give exactly the rank sequences in imdb.npz."""
+    from imdb_sentiment.config import DataConfig
+
+    word_index = json.loads((REAL_MIRROR / "imdb_word_index.json").read_text())
+    cfg = DataConfig(base_url="-", npz_sha256=["6814c0beea01878740d178d45caaf84fa878f5f452bd5f6bb6b5e3add8655f32",
+                                               "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"])
+    arrays = load_trusted_npz(REAL_MIRROR / "imdb.npz", cfg)
+    rows = [line.split("\t") for line in (REAL_MIRROR / "imdb_npz_row_sources.tsv").read_text().splitlines()[1:]]
+    wanted = {path: int(row) for split, row, _, path in rows if split == "train" and int(row) % 997 == 0}
+    encoder = ReviewEncoder(word_index, EncoderSettings(num_words=10**9, index_from=0, start_char=0, oov_char=-1))
+    checked = 0
+    with tarfile.open(REAL_MIRROR / "aclImdb_v1_labelled_text.tar.gz") as archive:
+        for member in archive:
+            if member.name in wanted:
+                text = archive.extractfile(member).read().decode("utf-8")
+                assert encoder.ids(text)[1:] == list(arrays["x_train"][wanted[member.name]]), member.name
+                checked += 1
+    assert checked == len(wanted) >= 25
