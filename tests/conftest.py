@@ -64,11 +64,9 @@ def fixture_overrides(mirror: Path, num_words: int = 30, validation_rows: int = 
             f"data.num_words={num_words}", f"features.validation_rows={validation_rows}"]
 
 
-@pytest.fixture
-def project(tmp_path) -> Path:
-    """A copy of the project's pipeline files in a fresh git + DVC repository."""
-    dest = tmp_path / "project"
-    dest.mkdir()
+def make_project(dest: Path) -> Path:
+    """A copy of the project's pipeline files in a fresh git + DVC repository at ``dest``."""
+    dest.mkdir(parents=True)
     for name in PROJECT_FILES:
         source = ROOT / name
         if source.is_dir():
@@ -83,6 +81,11 @@ def project(tmp_path) -> Path:
     run(["git", "add", "-A"], dest)
     run(["git", "commit", "-qm", "fixture project"], dest)
     return dest
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    return make_project(tmp_path / "project")
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None,

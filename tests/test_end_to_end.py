@@ -16,7 +16,7 @@ import mlflow
 import pytest
 import yaml
 
-from conftest import run, run_stage
+from conftest import make_project, run, run_stage
 from test_pipeline import dvc, point_at_fixture
 
 pytestmark = pytest.mark.slow
@@ -37,17 +37,7 @@ def shrink_training(project: Path, variants: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory, keras_mirror):
-    from conftest import PROJECT_FILES, ROOT
-    import shutil
-
-    project = tmp_path_factory.mktemp("e2e") / "project"
-    project.mkdir()
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / name)
-    for command in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.invalid"],
-                    ["git", "config", "user.name", "t"], [sys.executable, "-m", "dvc", "init", "-q"]):
-        run(command, project)
+    project = make_project(tmp_path_factory.mktemp("e2e") / "project")
     point_at_fixture(project, keras_mirror)
     shrink_training(project, ["base_1layer", "l2_3layer"])
     run(["git", "add", "-A"], project)

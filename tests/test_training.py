@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from conftest import fixture_overrides, run_stage
+from conftest import fixture_overrides, make_project, run_stage
 from imdb_sentiment.config import ModelConfig, Regularizer, TrainerConfig
 from imdb_sentiment.features import load_features
 from imdb_sentiment.training import aggregate, summarize, train_seed
@@ -21,13 +21,7 @@ FAST = ["trainer.max_epochs=4", "trainer.patience=1", "trainer.eval_batch_size=8
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, keras_mirror):
     """One real train-stage run (2 seeds) on the fixture, logging to a SQLite store in a temp dir."""
-    from conftest import PROJECT_FILES, ROOT, run  # noqa: F401
-    import shutil
-
-    project = tmp_path_factory.mktemp("trained") / "project"
-    project.mkdir()
-    for name in ("conf", "stages"):
-        shutil.copytree(ROOT / name, project / name)
+    project = make_project(tmp_path_factory.mktemp("trained") / "project")
     store = project.parent / "store"
     store.mkdir()
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"}
