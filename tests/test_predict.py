@@ -7,6 +7,8 @@ import tarfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import REAL_MIRROR
 from imdb_sentiment.data import load_trusted_npz
@@ -82,3 +84,15 @@ def test_tokenising_raw_reviews_reproduces_the_keras_sequences():
                 assert encoder.ids(text)[1:] == list(arrays["x_train"][wanted[member.name]]), member.name
                 checked += 1
     assert checked == len(wanted) >= 25
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_encoder_fuzz_ids_stay_in_the_vocabulary_and_are_deterministic(text):
+    encoder = ReviewEncoder(WORDS, SETTINGS)
+    ids = encoder.ids(text)
+    assert ids[0] == SETTINGS.start_char
+    assert all(0 <= i < SETTINGS.num_words for i in ids)
+    assert ids == encoder.ids(text)
+    matrix = encoder.encode([text])
+    assert matrix.shape == (1, SETTINGS.num_words) and set(matrix.data.tolist()) == {1.0}

@@ -1,0 +1,161 @@
+"""Side-by-side measurements against the original notebook's method, on the real data.
+
+Each contender runs in its own subprocess, so peak RSS is its own. Results print as a table and go to
+benchmarks/results.json. Usage (from the project root, with the data fetched: `dvc repro vectorize`):
+
+    python benchmarks/run.py                      # vectorize + train-epoch benchmarks
+    python benchmarks/run.py --pipeline           # also time `dvc repro` (slow: trains everything)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results.json"
+SEQUENCES = ROOT / "data" / "interim" / "sequences.npz"
+PROCESSED = ROOT / "data" / "processed"
+NUM_WORDS, VALIDATION_ROWS, EPOCHS = 10000, 10000, 8
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def notebook_vectorize_sequences(sequences, dimension=NUM_WORDS):
+    """The original notebook's function, verbatim (dense float64, a Python loop)."""
+    import numpy as np
+
+    results = np.zeros((len(sequences), dimension))
+    for i, sequence in enumerate(sequences):
+        results[i, sequence] = 1.0
+    return results
+
+
+def child_vectorize(method: str) -> dict:
+    from imdb_sentiment.data import load_sequences
+
+    splits, num_words = load_sequences(SEQUENCES)
+    started = time.perf_counter()
+    if method == "notebook":
+        for split in splits.values():
+            rows = [split.sequences.row(i).tolist() for i in range(split.sequences.rows)]
+            notebook_vectorize_sequences(rows, num_words)
+            del rows
+    else:
+        from imdb_sentiment.features import multi_hot
+
+        for split in splits.values():
+            multi_hot(split.sequences, num_words)
+    return {"seconds": time.perf_counter() - started}
+
+
+def epoch_times(timestamps: list[float], started: float) -> list[float]:
+    return [b - a for a, b in zip([started, *timestamps[:-1]], timestamps)]
+
+
+def child_train(method: str, variant: str) -> dict:
+    """One seed, EPOCHS epochs, no early stopping; per-epoch wall time including validation."""
+    from hydra import compose, initialize_config_dir
+
+    from imdb_sentiment.config import validate
+    from imdb_sentiment.features import load_features
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = validate(compose(config_name="config", overrides=[f"model={variant}", "trainer.verbose=false"]))
+    features = load_features(PROCESSED, NUM_WORDS, VALIDATION_ROWS, splits=("train",))
+    (x_train, y_train), (x_val, y_val) = features.partial_train, features.validation
+    stamps: list[float] = []
+    if method == "notebook":
+        import keras
+
+        from imdb_sentiment.models import build_model
+
+        keras.utils.set_random_seed(0)
+        model = build_model(cfg.model, NUM_WORDS, sparse=False)  # plain Dense layers, Keras's own optimizer
+        model.compile(optimizer=cfg.model.optimizer.value, loss=cfg.model.loss.value, metrics=["accuracy"])
+        dense = [m.toarray().astype("float64") for m in (x_train, x_val)]  # the notebook's arrays
+        callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()))
+        started = time.perf_counter()
+        history = model.fit(dense[0], y_train.astype("float64"), epochs=EPOCHS, batch_size=cfg.trainer.batch_size,
+                            validation_data=(dense[1], y_val.astype("float64")), callbacks=[callback], verbose=0)
+        val_accuracy = history.history["val_accuracy"]
+    else:
+        from dataclasses import replace
+
+        from imdb_sentiment.training import train_seed
+
+        trainer = replace(cfg.trainer, max_epochs=EPOCHS, patience=EPOCHS)
+        started = time.perf_counter()
+        result = train_seed(cfg.model, trainer, 0, (x_train, y_train), (x_val, y_val),
+                            on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()))
+        val_accuracy = result.history["val_accuracy"]
+    times = epoch_times(stamps, started)
+    return {"first_epoch_seconds": times[0], "median_epoch_seconds": statistics.median(times[1:]),
+            "samples_per_second": x_train.shape[0] / statistics.median(times[1:]),
+            "best_val_accuracy": max(val_accuracy), "final_val_accuracy": val_accuracy[-1]}
+
+
+def run_child(*args: str) -> dict:
+    """Run one contender in a fresh interpreter and read back its JSON line."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    out = subprocess.run([sys.executable, __file__, "--child", *args], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def time_command(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--pipeline", action="store_true", help="also time dvc repro (trains everything)")
+    parser.add_argument("--variants", nargs="+", default=["l2_3layer", "base_1layer"])
+    args = parser.parse_args()
+    if args.child:
+        kind, method, *rest = args.child
+        result = child_vectorize(method) if kind == "vectorize" else child_train(method, *rest)
+        print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
+        return
+
+    results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "rows": []}
+    table = []
+    pairs = [("vectorize 50k reviews", ("vectorize",))] + [(f"{v} epoch", ("train", v)) for v in args.variants]
+    for label, child in pairs:
+        notebook = run_child(child[0], "notebook", *child[1:])
+        ours = run_child(child[0], "ours", *child[1:])
+        key = "seconds" if child[0] == "vectorize" else "median_epoch_seconds"
+        row = {"benchmark": label, "notebook": notebook, "ours": ours,
+               "speedup": notebook[key] / ours[key], "rss_ratio": notebook["peak_rss_mb"] / ours["peak_rss_mb"]}
+        results["rows"].append(row)
+        extra = "" if child[0] == "vectorize" else (
+            f"  first epoch {notebook['first_epoch_seconds']:.2f}/{ours['first_epoch_seconds']:.2f} s,"
+            f" best val acc {notebook['best_val_accuracy']:.4f}/{ours['best_val_accuracy']:.4f}")
+        table.append(f"{label:<24} {notebook[key]:>8.3f} s {ours[key]:>8.3f} s {row['speedup']:>6.1f}x "
+                     f"{notebook['peak_rss_mb']:>8.0f} MB {ours['peak_rss_mb']:>7.0f} MB{extra}")
+        print(table[-1], flush=True)
+    if args.pipeline:
+        dvc = [str(Path(sys.executable).parent / "dvc"), "repro"]
+        results["pipeline"] = {"repro_from_vectorize_seconds": time_command(dvc + ["--force", "--downstream", "vectorize"]),
+                               "noop_repro_seconds": time_command(dvc)}
+        print(json.dumps(results["pipeline"]))
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"{'':<24} {'notebook':>10} {'ours':>10} {'ratio':>7} {'nb RSS':>11} {'our RSS':>10}")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
