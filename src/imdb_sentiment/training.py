@@ -24,6 +24,7 @@ from imdb_sentiment.models import build_model, compile_model, inference_model
 log = logging.getLogger(__name__)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+PREFETCH_BATCHES = 2  # batches prepared ahead on tf.data's thread
 SUMMARY_KEYS = ("best_val_accuracy", "min_val_loss", "best_epoch", "epochs_run", "train_seconds")
 
 
@@ -36,26 +37,27 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def sparse_batches(x: sp.csr_matrix, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    """Batches of (SparseTensor, labels) gathered from CSR rows; reshuffled every epoch like ``fit``."""
+    """Batches of (SparseTensor, labels) gathered from multi-hot CSR rows; reshuffled every epoch like ``fit``."""
     if x.dtype != np.float32:
         raise TypeError(f"features must be float32, got {x.dtype}")
-    splits = tf.constant(x.indptr.astype(np.int64))
-    columns = tf.RaggedTensor.from_row_splits(tf.constant(x.indices.astype(np.int64)), splits, validate=False)
-    values = tf.RaggedTensor.from_row_splits(tf.constant(x.data), splits, validate=False)
+    if not np.all(x.data == 1):
+        raise ValueError("features must be multi-hot (every stored value 1)")
+    columns = tf.RaggedTensor.from_row_splits(tf.constant(x.indices.astype(np.int64)),
+                                              tf.constant(x.indptr.astype(np.int64)), validate=False)
     labels = tf.constant(np.asarray(y, dtype=np.float32).reshape(-1, 1))
     width = x.shape[1]
 
     def gather(row_ids):
-        batch_columns = tf.gather(columns, row_ids).to_sparse()
-        batch_values = tf.gather(values, row_ids).flat_values
-        indices = tf.stack([batch_columns.indices[:, 0], batch_columns.values], axis=1)
+        batch = tf.gather(columns, row_ids).to_sparse()  # values are the column ids
+        indices = tf.stack([batch.indices[:, 0], batch.values], axis=1)
         shape = tf.stack([tf.shape(row_ids, out_type=tf.int64)[0], tf.constant(width, tf.int64)])
-        return tf.SparseTensor(indices, batch_values, shape), tf.gather(labels, row_ids)
+        ones = tf.ones_like(batch.values, dtype=tf.float32)
+        return tf.SparseTensor(indices, ones, shape), tf.gather(labels, row_ids)
 
     dataset = tf.data.Dataset.range(x.shape[0])
     if shuffle:
         dataset = dataset.shuffle(x.shape[0], seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).map(gather).prefetch(PREFETCH_BATCHES)
 
 
 EpochHook = Callable[[int, dict[str, float]], None]
