@@ -9,6 +9,9 @@ export PATH := $(BIN):$(PATH)
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null); } \
+		|| echo "note: Graphviz (dot) is not installed; the final model's architecture diagram will be skipped"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
