@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable
 
@@ -21,8 +22,21 @@ def full_errors_wanted() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so runs end KILLED and temporary outputs are removed on the way out."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(f"received signal {signal.Signals(signum).name}")
+
+
 def run_stage(cfg: DictConfig, stage: Callable[[Config], object]) -> None:
-    """Validate ``cfg`` before any work, run ``stage``, and turn expected failures into exit code 2."""
+    """Validate ``cfg`` before any work, run ``stage``, and turn expected failures into one-line errors.
+
+    Exit codes: 2 for an expected error (bad config or input, unreachable store, diverged training),
+    130 when interrupted with Ctrl-C, 143 when terminated.
+    """
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         stage(validate(cfg))
     except PipelineError as exc:
@@ -30,6 +44,12 @@ def run_stage(cfg: DictConfig, stage: Callable[[Config], object]) -> None:
             raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt as exc:
+        if full_errors_wanted():
+            raise
+        terminated = isinstance(exc, Terminated)
+        print(f"interrupted: {exc or 'Ctrl-C'}; nothing was written as complete", file=sys.stderr)
+        sys.exit(143 if terminated else 130)
 
 
 def quote_free_text(args: list[str], keys: tuple[str, ...]) -> list[str]:

@@ -193,7 +193,7 @@ def compare_variants(cfg: Config) -> Choice:
     """The compare stage: summary tables, plots and best.json, then a ``compare`` MLflow run."""
     import mlflow
 
-    from imdb_sentiment.tracking import lineage_tags, setup_tracking
+    from imdb_sentiment.tracking import lineage_tags, setup_tracking, tracked_run
 
     results = load_results(Path(cfg.paths.reports_dir) / "train", cfg.compare.variants)
     ranked = rank(results, cfg.compare.metric)
@@ -210,7 +210,7 @@ def compare_variants(cfg: Config) -> Choice:
     setup_tracking(cfg.tracking)
     tags = {**lineage_tags("compare"), "chosen_variant": choice.variant,
             **{f"compared.{r.variant}": r.metrics.get("parent_run_id", "") for r in results}}
-    with mlflow.start_run(run_name="compare", tags=tags):
+    with tracked_run("compare", tags):
         mlflow.log_params({"compare.metric": choice.metric, "compare.variants": ",".join(cfg.compare.variants)})
         mlflow.log_metrics({"chosen_epochs": choice.epochs, f"chosen_{choice.metric}": choice.value})
         mlflow.log_artifacts(str(out))

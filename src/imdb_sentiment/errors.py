@@ -11,3 +11,11 @@ class ConfigError(PipelineError):
 
 class DataError(PipelineError):
     """An input is missing, unreachable, untrusted or inconsistent with the config."""
+
+
+class TrackingError(PipelineError):
+    """The MLflow tracking store cannot be reached or written."""
+
+
+class TrainingDiverged(PipelineError):
+    """The loss became NaN or infinite; training stopped at once."""

@@ -13,8 +13,8 @@ from imdb_sentiment.features import Features, load_features
 from imdb_sentiment.io import atomic_dir, write_json
 from imdb_sentiment.models import model_summary
 from imdb_sentiment.plots import history_figures
-from imdb_sentiment.tracking import (log_epoch_metrics, log_features_input, log_keras_model, log_params,
-                                     lineage_tags, setup_tracking)
+from imdb_sentiment.tracking import (lineage_tags, log_epoch_metrics, log_features_input, log_keras_model,
+                                     log_params, setup_tracking, tracked_run)
 from imdb_sentiment.training import SeedResult, aggregate, history_csv, train_seed
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,12 @@ def train_variant(cfg: Config) -> dict:
     params = flatten(cfg)
     summaries = []
     with atomic_dir(models_dir) as models_tmp, atomic_dir(reports_dir / "history") as history_tmp:
-        with mlflow.start_run(run_name=variant, tags={**lineage_tags("train", variant), "level": "variant"}) as parent:
+        with tracked_run(variant, {**lineage_tags("train", variant), "level": "variant"}) as parent:
             log_params(params)
             log_dataset(cfg, features, "training")
             for seed in cfg.trainer.seeds:
                 tags = {**lineage_tags("train", variant), "level": "seed", "seed": str(seed)}
-                with mlflow.start_run(run_name=f"{variant}-seed{seed}", nested=True, tags=tags):
+                with tracked_run(f"{variant}-seed{seed}", tags, nested=True):
                     log_params({**params, "trainer.seed": seed})
                     log_dataset(cfg, features, "training")
                     result = train_seed(cfg.model, cfg.trainer, seed, features.partial_train, features.validation,

@@ -137,7 +137,7 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     from imdb_sentiment.predict import predict_proba
     from imdb_sentiment.config import flatten
     from imdb_sentiment.tracking import (lineage_tags, log_epoch_metrics, log_keras_model, log_params,
-                                         log_text_model, setup_tracking)
+                                         log_text_model, setup_tracking, tracked_run)
     from imdb_sentiment.training import history_csv, train_seed
 
     keras.utils.disable_interactive_logging()
@@ -149,7 +149,7 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     setup_tracking(cfg.tracking)
     reports = Path(cfg.paths.reports_dir) / "final"
     tags = {**lineage_tags("retrain_final", cfg.model.name), "chosen_by": "compare"}
-    with mlflow.start_run(run_name=f"final-{cfg.model.name}", tags=tags) as run:
+    with tracked_run(f"final-{cfg.model.name}", tags) as run:
         log_params({**flatten(cfg), "final.epochs": epochs, "final.train_rows": train[0].shape[0]})
         log_dataset(cfg, features, "training")
         result = train_seed(cfg.model, cfg.trainer, cfg.final.seed, train, None,

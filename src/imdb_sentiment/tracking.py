@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import subprocess
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from imdb_sentiment.config import Config, TrackingConfig
+from imdb_sentiment.errors import TrackingError
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +43,72 @@ def default_store(root: Path) -> tuple[str, str]:
     return f"sqlite:///{root / 'mlflow.db'}", (root / "mlruns").as_uri()
 
 
+# Bounded retries and timeouts for a tracking server, unless the user set their own.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Serialise creating an embedded SQLite store and its experiment across processes started together."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def setup_tracking(cfg: TrackingConfig) -> str:
-    """Point MLflow at the configured store and experiment; return the experiment id."""
+    """Point MLflow at the configured store and experiment; return the experiment id.
+
+    Fails fast, with the URI in the message, when the store cannot be reached or written.
+    """
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     artifact_location = None
     uri = cfg.uri
     if not uri:
         uri, artifact_location = default_store(project_root())
     mlflow.set_tracking_uri(uri)
-    experiment = mlflow.get_experiment_by_name(cfg.experiment_name)
-    if experiment is None:
-        experiment_id = mlflow.create_experiment(cfg.experiment_name, artifact_location=artifact_location)
-    else:
-        experiment_id = experiment.experiment_id
+    try:
+        with store_lock(uri):
+            experiment = mlflow.get_experiment_by_name(cfg.experiment_name)
+            if experiment is None:
+                experiment_id = mlflow.create_experiment(cfg.experiment_name, artifact_location=artifact_location)
+            else:
+                experiment_id = experiment.experiment_id
+    except Exception as exc:  # MLflow raises many types here: connection, SQL, permission errors
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrackingError(f"cannot use the MLflow tracking store {uri}: {detail[:300]} (set "
+                            f"MLFLOW_TRACKING_URI or tracking.uri to a store you can reach)") from exc
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+@contextmanager
+def tracked_run(run_name: str, tags: dict[str, str], nested: bool = False) -> Iterator[mlflow.ActiveRun]:
+    """An MLflow run whose end status says what happened.
+
+    FINISHED on success; KILLED when interrupted (Ctrl-C, SIGTERM); FAILED otherwise, with the reason in
+    the tag ``failure_reason`` so ``mlflow ui`` shows why.
+    """
+    run = mlflow.start_run(run_name=run_name, tags=tags, nested=nested)
+    try:
+        yield run
+    except BaseException as exc:
+        killed = isinstance(exc, KeyboardInterrupt)
+        try:
+            mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:4000])
+        finally:
+            mlflow.end_run(status="KILLED" if killed else "FAILED")
+        raise
+    mlflow.end_run()
 
 
 def git_commit(root: Path) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from imdb_sentiment.config import ModelConfig, TrainerConfig
+from imdb_sentiment.errors import TrainingDiverged
 from imdb_sentiment.models import build_model, compile_model, inference_model
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,27 @@ class EpochEnd(keras.callbacks.Callback):
         self.hook(epoch + 1, {key: float(value) for key, value in (logs or {}).items()})
 
 
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stop at once when the loss is NaN or infinite, naming the epoch and the settings that caused it."""
+
+    def __init__(self, model_cfg: ModelConfig, trainer: TrainerConfig):
+        super().__init__()
+        self.model_cfg, self.trainer = model_cfg, trainer
+        self.epoch = 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            m = self.model_cfg
+            raise TrainingDiverged(
+                f"{m.name}: training diverged in epoch {self.epoch} (loss {loss}) with optimizer={m.optimizer.value} "
+                f"learning_rate={m.learning_rate if m.learning_rate is not None else 'default'} loss={m.loss.value} "
+                f"batch_size={self.trainer.batch_size}; lower model.learning_rate")
+
+
 class EpochLog(keras.callbacks.Callback):
     """One line per epoch, so a user sees training move; silent when ``trainer.verbose`` is false."""
 
@@ -113,7 +136,9 @@ def train_seed(model_cfg: ModelConfig, trainer: TrainerConfig, seed: int,
     seed_everything(seed, trainer.deterministic)
     num_words = train[0].shape[1]
     model = compile_model(build_model(model_cfg, num_words, sparse=True), model_cfg, trainer.steps_per_execution)
-    all_callbacks: list[keras.callbacks.Callback] = [EpochEnd(on_epoch_end)] if on_epoch_end else []
+    all_callbacks: list[keras.callbacks.Callback] = [StopOnDivergence(model_cfg, trainer)]
+    if on_epoch_end:
+        all_callbacks.append(EpochEnd(on_epoch_end))
     validation_data = None
     if validation is not None:
         validation_data = sparse_batches(*validation, trainer.eval_batch_size, shuffle=False, seed=seed)

@@ -1,0 +1,222 @@
+"""Faults, bad input and concurrency: nothing lost, nothing half-written, one clear line for the user."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mlflow import MlflowClient
+
+from conftest import fixture_overrides, make_project, run_stage
+from imdb_sentiment.config import (Activation, Config, ConfigError, Loss, ModelConfig, Optimizer, Regularizer,
+                                   TrackingConfig, validate)
+from imdb_sentiment.errors import TrackingError
+from imdb_sentiment.io import atomic_dir, write_json
+from imdb_sentiment.tracking import setup_tracking
+from omegaconf import OmegaConf
+
+FAST = ["trainer.eval_batch_size=8", "trainer.batch_size=8", "trainer.seeds=[0]"]
+
+
+# ------------------------------------------------------------------------------------------ fast checks
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_tracking_server_fails_fast_with_the_uri(monkeypatch):
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    uri = f"http://127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    with pytest.raises(TrackingError, match=f"cannot use the MLflow tracking store {uri}"):
+        setup_tracking(TrackingConfig(uri=uri, experiment_name="x"))
+    assert time.monotonic() - started < 60
+
+
+def test_unusable_sqlite_store_is_reported(tmp_path):
+    store = tmp_path / "not-a-db.db"
+    store.write_text("this is not a database")
+    with pytest.raises(TrackingError, match="cannot use the MLflow tracking store sqlite:///"):
+        setup_tracking(TrackingConfig(uri=f"sqlite:///{store}", experiment_name="x"))
+
+
+def test_failed_write_keeps_the_previous_output(tmp_path):
+    target = tmp_path / "reports" / "metrics.json"
+    write_json(target, {"good": 1})
+    with pytest.raises(OSError):
+        with atomic_dir(tmp_path / "models") as folder:
+            (folder / "partial.keras").write_text("half")
+            raise OSError(28, "No space left on device")
+    assert not (tmp_path / "models").exists()
+
+    class Unserialisable:
+        pass
+
+    with pytest.raises(TypeError):
+        write_json(target, {"bad": Unserialisable()})
+    assert json.loads(target.read_text()) == {"good": 1}
+    assert sorted(p.name for p in target.parent.iterdir()) == ["metrics.json"]  # no temp files left
+
+
+bad_model_values = st.one_of(
+    st.fixed_dictionaries({"dropout": st.one_of(st.floats(max_value=-1e-9), st.floats(min_value=1.0))}),
+    st.fixed_dictionaries({"units": st.integers(max_value=0)}),
+    st.fixed_dictionaries({"hidden_layers": st.integers(max_value=0)}),
+    st.fixed_dictionaries({"learning_rate": st.floats(max_value=0.0)}),
+    st.fixed_dictionaries({"regularization": st.floats(max_value=-1e-9)}),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(bad_model_values)
+def test_any_out_of_range_model_value_is_refused_with_its_key(bad):
+    key, value = next(iter(bad.items()))
+    cfg = OmegaConf.structured(Config)
+    cfg.data.base_url = "-"
+    cfg.model.name = "m"
+    cfg.model[key] = value
+    with pytest.raises(ConfigError, match=rf"^model\.{key}="):
+        validate(cfg)
+
+
+@settings(max_examples=80, deadline=None)
+@given(batch_size=st.integers(-5, 5000), patience=st.integers(-5, 50), num_words=st.integers(-5, 20000),
+       dropout=st.floats(0, 0.999), optimizer=st.sampled_from(list(Optimizer)),
+       activation=st.sampled_from(list(Activation)), loss=st.sampled_from(list(Loss)),
+       regularizer=st.sampled_from(list(Regularizer)))
+def test_config_schema_accepts_exactly_the_valid_region(batch_size, patience, num_words, dropout, optimizer,
+                                                        activation, loss, regularizer):
+    cfg = OmegaConf.structured(Config)
+    cfg.data.base_url = "-"
+    cfg.model = ModelConfig(name="m", dropout=dropout, optimizer=optimizer, activation=activation, loss=loss,
+                            regularizer=regularizer)
+    cfg.trainer.batch_size, cfg.trainer.patience, cfg.data.num_words = batch_size, patience, num_words
+    valid = batch_size >= 1 and patience >= 0 and num_words > 3
+    if valid:
+        assert validate(cfg).trainer.batch_size == batch_size
+    else:
+        with pytest.raises(ConfigError, match=r"(trainer\.batch_size|trainer\.patience|data\.num_words)="):
+            validate(cfg)
+
+
+def test_wrong_types_are_refused_with_the_key():
+    cfg = OmegaConf.structured(Config)
+    with pytest.raises(Exception, match="trainer.batch_size"):
+        cfg.trainer.batch_size = "big"
+    with pytest.raises(Exception, match="model.optimizer"):
+        cfg.model.optimizer = "adamx"
+    with pytest.raises(Exception, match="data.num_wrds"):
+        cfg.data.num_wrds = 5
+
+
+# ------------------------------------------------------------------------------------ training (slow)
+
+
+@pytest.fixture(scope="module")
+def vectorized(tmp_path_factory, keras_mirror):
+    project = make_project(tmp_path_factory.mktemp("faults") / "project")
+    overrides = fixture_overrides(keras_mirror)
+    run_stage(project, "fetch", *overrides)
+    run_stage(project, "vectorize", *overrides)
+    return project, overrides
+
+
+def runs_of(uri: str):
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    return client, client.search_runs([experiment.experiment_id]) if experiment else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_training_ends_killed_and_leaves_no_complete_output(vectorized, tmp_path, signum, code):
+    project, overrides = vectorized
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    process = subprocess.Popen(
+        [sys.executable, "stages/train.py", "model=l2_3layer", *FAST, *overrides, "trainer.max_epochs=100000",
+         "trainer.patience=100000", "trainer.steps_per_execution=1"],
+        cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "epoch 3/" in line:
+            break
+    process.send_signal(signum)
+    _, rest = process.communicate(timeout=120)
+    assert process.returncode == code, "".join(lines) + rest
+    assert rest.strip().splitlines()[-1].startswith("interrupted: ")
+    assert "Traceback" not in rest
+    _, runs = runs_of(uri)
+    assert {r.data.tags["level"]: r.info.status for r in runs} == {"variant": "KILLED", "seed": "KILLED"}
+    assert not (project / "models/variants/l2_3layer").exists()
+    assert not (project / "reports/train/l2_3layer/metrics.json").exists()
+    leftovers = [p for p in (project / "models").rglob("*") if p.is_file()] if (project / "models").exists() else []
+    assert leftovers == []  # no temporary model folders left behind either
+
+
+@pytest.mark.slow
+def test_divergence_stops_at_once_and_fails_the_run_with_the_reason(vectorized, tmp_path):
+    project, overrides = vectorized
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_stage(project, "train", "model=l2_3layer", *FAST, *overrides, "model.optimizer=sgd",
+                       "model.learning_rate=1e38", "model.loss=binary_crossentropy", check=False,
+                       env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: l2_3layer: training diverged in epoch 1 (loss nan)")
+    assert "optimizer=sgd" in last and "learning_rate=1e+38" in last
+    _, runs = runs_of(uri)
+    assert {r.info.status for r in runs} == {"FAILED"}
+    assert all("TrainingDiverged" in r.data.tags["failure_reason"] for r in runs)
+    assert not (project / "models/variants/l2_3layer").exists()
+
+
+@pytest.mark.slow
+def test_unreachable_store_fails_the_stage_before_training(vectorized):
+    project, overrides = vectorized
+    uri = f"http://127.0.0.1:{closed_port()}"
+    result = run_stage(project, "train", "model=base_1layer", *FAST, *overrides, check=False,
+                       env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot use the MLflow tracking store {uri}")
+    assert "epoch 1/" not in result.stderr
+
+
+@pytest.mark.slow
+def test_four_concurrent_trainings_store_every_run_metric_and_model(vectorized, tmp_path):
+    project, overrides = vectorized
+    uri = f"sqlite:///{tmp_path / 'shared.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    variants = ["base_1layer", "l2_1layer", "l1_3layer", "l2_3layer"]
+    processes = [subprocess.Popen([sys.executable, "stages/train.py", f"model={v}", *FAST, *overrides,
+                                   "trainer.seeds=[0,1]", "trainer.max_epochs=6", "trainer.verbose=false"],
+                                  cwd=project, env=env, stderr=subprocess.PIPE, text=True) for v in variants]
+    errors = [p.communicate(timeout=600)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 4, errors
+    client, runs = runs_of(uri)
+    seeds = [r for r in runs if r.data.tags.get("level") == "seed"]
+    assert len([r for r in runs if r.data.tags.get("level") == "variant"]) == 4 and len(seeds) == 8
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    for child in seeds:
+        epochs = int(child.data.metrics["epochs_run"])
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert len(client.get_metric_history(child.info.run_id, key)) == epochs
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    assert len(client.search_logged_models([experiment.experiment_id])) == 8
+    for variant in variants:
+        metrics = json.loads((project / f"reports/train/{variant}/metrics.json").read_text())
+        assert metrics["seeds"] == 2
