@@ -96,3 +96,39 @@ def test_encoder_fuzz_ids_stay_in_the_vocabulary_and_are_deterministic(text):
     assert ids == encoder.ids(text)
     matrix = encoder.encode([text])
     assert matrix.shape == (1, SETTINGS.num_words) and set(matrix.data.tolist()) == {1.0}
+
+
+def test_large_inputs_are_scored_in_bounded_memory(tmp_path):
+    import resource
+
+    encoder = ReviewEncoder(WORDS, SETTINGS)
+    huge = "the film was just brilliant " * 360_000  # ~10 MB, one review
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    matrix = encoder.encode(read_reviews(huge, None, 10, 11_000_000))
+    assert matrix.shape == (1, 1000) and matrix.nnz == 6  # start + 5 distinct words
+    many = tmp_path / "many.txt"
+    many.write_text("a brilliant film\n" * 100_000)
+    reviews = read_reviews(None, str(many), 100_000, 1000)
+    assert len(reviews) == 100_000 and encoder.encode(reviews).shape == (100_000, 1000)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 400
+
+
+def test_non_english_text_is_scored_as_out_of_vocabulary_words():
+    encoder = ReviewEncoder(WORDS, SETTINGS)
+    assert encoder.ids("Ein wunderbarer Film! 素晴らしい映画。") == [1, 2, 2, 22, 2]  # "film" is English too
+    assert encoder.ids("Überraschend GUT, the film") == [1, 2, 2, 4, 22]
+
+
+def test_a_corrupt_fallback_model_is_a_clear_error(tmp_path, monkeypatch):
+    from imdb_sentiment.config import FinalConfig, PathsConfig, TrackingConfig
+    from imdb_sentiment.predict import load_champion
+    from types import SimpleNamespace
+
+    (tmp_path / "models" / "final").mkdir(parents=True)
+    (tmp_path / "models" / "final" / "model.keras").write_bytes(b"not a keras file")
+    monkeypatch.chdir(tmp_path)
+    cfg = SimpleNamespace(model_uri=None, final=FinalConfig(), paths=PathsConfig(models_dir=str(tmp_path / "models")),
+                          tracking=TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}"))
+    with pytest.raises(DataError, match="model.keras cannot be loaded"):
+        load_champion(cfg)

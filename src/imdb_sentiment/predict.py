@@ -122,7 +122,11 @@ def load_champion(cfg) -> tuple[object, str]:
             raise DataError(f"no model: {uri} cannot be loaded ({str(exc).splitlines()[0]}) and {fallback} "
                             f"does not exist; run the pipeline first (dvc repro)") from exc
         log.warning("%s cannot be loaded (%s); using %s", uri, str(exc).splitlines()[0], fallback)
-        return keras.models.load_model(fallback, compile=False), str(fallback)
+        try:
+            return keras.models.load_model(fallback, compile=False), str(fallback)
+        except Exception as load_error:  # Keras raises ValueError, OSError, zipfile errors… for a bad file
+            raise DataError(f"{fallback} cannot be loaded ({type(load_error).__name__}: "
+                            f"{str(load_error).splitlines()[0][:200]}); re-run retrain_final") from load_error
 
 
 def predict_reviews(cfg) -> list[tuple[float, int, str]]:
