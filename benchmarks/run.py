@@ -105,6 +105,62 @@ def child_train(method: str, variant: str) -> dict:
             "best_val_accuracy": max(val_accuracy), "final_val_accuracy": val_accuracy[-1]}
 
 
+MLFLOW_CALLS = ("start_run", "end_run", "log_params", "log_metrics", "log_input", "log_figure", "log_text",
+                "log_artifacts", "set_tag", "set_tags", "get_experiment_by_name", "create_experiment",
+                "set_experiment", "set_tracking_uri")
+
+
+def child_tracking(variant: str) -> dict:
+    """A real train stage (one seed) with every MLflow call timed: the share of wall time spent logging."""
+    import functools
+    import tempfile
+
+    import mlflow
+    import mlflow.models
+
+    spent, depth, by_call = [0.0], [0], {}
+
+    def timed(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            depth[0] += 1
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:  # count the outermost call only
+                    elapsed = time.perf_counter() - started
+                    spent[0] += elapsed
+                    by_call[fn.__name__] = round(by_call.get(fn.__name__, 0.0) + elapsed, 3)
+        return wrapper
+
+    for name in MLFLOW_CALLS:
+        setattr(mlflow, name, timed(getattr(mlflow, name)))
+    mlflow.models.Model.log = classmethod(timed(mlflow.models.Model.log.__func__))
+    from hydra import compose, initialize_config_dir
+
+    from imdb_sentiment.config import validate
+    from imdb_sentiment.experiment import train_variant
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
+    overrides = [f"model={variant}", "trainer.seeds=[0]", "trainer.verbose=false",
+                 f"tracking.uri=sqlite:///{scratch / 'mlflow.db'}", f"paths.models_dir={scratch / 'models'}",
+                 f"paths.reports_dir={scratch / 'reports'}", f"paths.processed_dir={PROCESSED}"]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = validate(compose(config_name="config", overrides=overrides))
+    from imdb_sentiment.tracking import setup_tracking
+
+    setup_tracking(cfg.tracking)  # create the store first: in a project it exists after the first stage
+    spent[0] = 0.0
+    by_call.clear()
+    started = time.perf_counter()
+    metrics = train_variant(cfg)
+    total = time.perf_counter() - started
+    return {"total_seconds": total, "mlflow_seconds": spent[0], "mlflow_share": spent[0] / total,
+            "fit_seconds": metrics["train_seconds"]["mean"], "mlflow_seconds_by_call": by_call}
+
+
 def run_child(*args: str) -> dict:
     """Run one contender in a fresh interpreter and read back its JSON line."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -127,7 +183,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, method, *rest = args.child
-        result = child_vectorize(method) if kind == "vectorize" else child_train(method, *rest)
+        if kind == "vectorize":
+            result = child_vectorize(method)
+        elif kind == "tracking":
+            result = child_tracking(method)
+        else:
+            result = child_train(method, *rest)
         print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
         return
 
@@ -147,6 +208,11 @@ def main() -> None:
         table.append(f"{label:<24} {notebook[key]:>8.3f} s {ours[key]:>8.3f} s {row['speedup']:>6.1f}x "
                      f"{notebook['peak_rss_mb']:>8.0f} MB {ours['peak_rss_mb']:>7.0f} MB{extra}")
         print(table[-1], flush=True)
+    tracking = run_child("tracking", "l2_3layer")
+    results["tracking"] = tracking
+    table.append(f"MLflow logging share of a l2_3layer train stage (1 seed): {tracking['mlflow_share']:.1%} "
+                 f"({tracking['mlflow_seconds']:.2f} s of {tracking['total_seconds']:.2f} s)")
+    print(table[-1], flush=True)
     if args.pipeline:
         dvc = [str(Path(sys.executable).parent / "dvc"), "repro"]
         results["pipeline"] = {"repro_from_vectorize_seconds": time_command(dvc + ["--force", "--downstream", "vectorize"]),

@@ -150,7 +150,11 @@ def log_features_input(digest: str, processed_dir: Path, rows: dict[str, int], n
 
 
 def log_epoch_metrics(epoch: int, logs: dict[str, float]) -> None:
-    """Live per-epoch metrics, ``step`` = epoch counted from 1, so ``mlflow ui`` shows training move."""
+    """Live per-epoch metrics, ``step`` = epoch counted from 1, so ``mlflow ui`` shows training move.
+
+    Synchronous on purpose: MLflow's asynchronous mode was measured slower here (its flush at the end of a
+    run cost about 1 s, against about 11 ms per epoch for a direct write to SQLite).
+    """
     mlflow.log_metrics({key: float(value) for key, value in logs.items()}, step=epoch)
 
 
