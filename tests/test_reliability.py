@@ -220,3 +220,56 @@ def test_four_concurrent_trainings_store_every_run_metric_and_model(vectorized, 
     for variant in variants:
         metrics = json.loads((project / f"reports/train/{variant}/metrics.json").read_text())
         assert metrics["seeds"] == 2
+
+
+def test_store_failing_mid_run_says_what_was_logged_and_writes_no_output(tmp_path, monkeypatch):
+    """The store accepts the run, params and some epochs, then fails: a one-line report, no outputs."""
+    import sqlalchemy.exc
+
+    from imdb_sentiment import tracking
+    from imdb_sentiment.tracking import log_epoch_metrics, log_params, tracked_run
+
+    setup_tracking(TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="x"))
+    real_log_metrics = tracking.mlflow.log_metrics
+
+    def failing_after_two_epochs(metrics, step=None, **kwargs):
+        if step and step > 2:
+            raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return real_log_metrics(metrics, step=step, **kwargs)
+
+    monkeypatch.setattr(tracking.mlflow, "log_metrics", failing_after_two_epochs)
+    with pytest.raises(TrackingError) as info:
+        with atomic_dir(tmp_path / "models") as folder:
+            with tracked_run("variant", {}):
+                with tracked_run("variant-seed0", {}, nested=True):
+                    log_params({"a": 1})
+                    for epoch in (1, 2, 3):
+                        log_epoch_metrics(epoch, {"loss": 0.5})
+                    (folder / "seed_0.keras").write_text("never renamed into place")
+    message = str(info.value)
+    assert "failed during run 'variant-seed0'" in message and "disk I/O error" in message
+    assert "logged up to the metrics of epoch 2, nothing after it" in message
+    assert not (tmp_path / "models").exists()
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("x").experiment_id])
+    assert {r.info.status for r in runs} == {"FAILED"}
+    seed_run = next(r for r in runs if r.info.run_name == "variant-seed0")
+    assert len(client.get_metric_history(seed_run.info.run_id, "loss")) == 2
+
+
+@pytest.mark.slow  # waits out SQLite's busy timeout (~20 s)
+def test_locked_sqlite_store_fails_within_a_bounded_wait(tmp_path):
+    import sqlite3
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    setup_tracking(TrackingConfig(uri=uri, experiment_name="x"))  # create the store
+    holder = sqlite3.connect(tmp_path / "mlflow.db")
+    holder.execute("BEGIN EXCLUSIVE")  # another process holding a write lock, as a crashed tool might
+    try:
+        started = time.monotonic()
+        with pytest.raises(TrackingError, match="cannot use the MLflow tracking store .*locked"):
+            setup_tracking(TrackingConfig(uri=uri, experiment_name="y"))
+        assert time.monotonic() - started < 60
+    finally:
+        holder.rollback()
+        holder.close()

@@ -91,22 +91,45 @@ def setup_tracking(cfg: TrackingConfig) -> str:
     return experiment_id
 
 
+STORE_ERROR_MODULES = {"mlflow", "requests", "urllib3", "sqlalchemy", "sqlite3"}
+_last_logged = ["nothing yet"]
+
+
+def note_logged(what: str) -> None:
+    """Remember the last thing written to the store, so a store that fails mid-run gets an exact report."""
+    _last_logged[0] = what
+
+
+def is_store_failure(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in STORE_ERROR_MODULES
+
+
 @contextmanager
 def tracked_run(run_name: str, tags: dict[str, str], nested: bool = False) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run whose end status says what happened.
 
     FINISHED on success; KILLED when interrupted (Ctrl-C, SIGTERM); FAILED otherwise, with the reason in
-    the tag ``failure_reason`` so ``mlflow ui`` shows why.
+    the tag ``failure_reason`` so ``mlflow ui`` shows why. When the store itself fails mid-run, the error
+    says what was logged last (nothing after it was), and the stage writes no output.
     """
     run = mlflow.start_run(run_name=run_name, tags=tags, nested=nested)
+    note_logged(f"the start of run '{run_name}'")
     try:
         yield run
     except BaseException as exc:
-        killed = isinstance(exc, KeyboardInterrupt)
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         try:
-            mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:4000])
-        finally:
-            mlflow.end_run(status="KILLED" if killed else "FAILED")
+            try:
+                mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:4000])
+            finally:
+                mlflow.end_run(status=status)
+        except Exception as end_error:  # the store may be the thing that failed
+            log.warning("could not mark run '%s' %s in the store: %s", run_name, status, end_error)
+        if is_store_failure(exc):
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise TrackingError(f"the tracking store failed during run '{run_name}' ({detail}); logged up to "
+                                f"{_last_logged[0]}, nothing after it; no output of this stage was written, "
+                                f"rerun it when the store works") from exc
         raise
     mlflow.end_run()
 
@@ -138,6 +161,7 @@ def log_params(flat: dict[str, Any]) -> None:
     """The whole resolved config as params; lists become their string form."""
     mlflow.log_params({key: str(value) if isinstance(value, (list, tuple)) else value
                        for key, value in flat.items()})
+    note_logged("the params")
 
 
 def log_features_input(digest: str, processed_dir: Path, rows: dict[str, int], num_words: int,
@@ -147,6 +171,7 @@ def log_features_input(digest: str, processed_dir: Path, rows: dict[str, int], n
                           name=f"imdb-multihot-{num_words}", digest=digest[:MLFLOW_DIGEST_CHARS])
     mlflow.log_input(dataset, context=context,
                      tags={"sha256": digest, "rows": str(rows), "num_words": str(num_words)})
+    note_logged("the dataset input")
 
 
 def log_epoch_metrics(epoch: int, logs: dict[str, float]) -> None:
@@ -156,6 +181,7 @@ def log_epoch_metrics(epoch: int, logs: dict[str, float]) -> None:
     run cost about 1 s, against about 11 ms per epoch for a direct write to SQLite).
     """
     mlflow.log_metrics({key: float(value) for key, value in logs.items()}, step=epoch)
+    note_logged(f"the metrics of epoch {epoch}")
 
 
 def model_requirements() -> list[str]:
@@ -193,9 +219,11 @@ _KERAS_FLAVOR = types.SimpleNamespace(__name__="mlflow.keras", save_model=_save_
 def log_keras_model(model, num_words: int, input_example: np.ndarray, name: str = "model",
                     registered_model_name: str | None = None):
     """Log a dense-input Keras model with its signature, an input example and pinned requirements."""
-    return Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, model=model,
+    info = Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, model=model,
                      signature=dense_signature(num_words), input_example=input_example.astype(np.float32),
                      pip_requirements=model_requirements(), registered_model_name=registered_model_name)
+    note_logged(f"the model '{name}'")
+    return info
 
 
 TEXT_MODEL_ENTRY = Path(__file__).with_name("text_model_entry.py")
