@@ -57,8 +57,9 @@ def sparse_batches(x: sp.csr_matrix, y: np.ndarray, batch_size: int, shuffle: bo
         return tf.SparseTensor(indices, ones, shape), tf.gather(labels, row_ids)
 
     dataset = tf.data.Dataset.range(x.shape[0])
-    if shuffle:
-        dataset = dataset.shuffle(x.shape[0], seed=seed, reshuffle_each_iteration=True)
+    if not shuffle:  # the same batches every epoch (validation): gather them once
+        return dataset.batch(batch_size).map(gather).cache().prefetch(PREFETCH_BATCHES)
+    dataset = dataset.shuffle(x.shape[0], seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).map(gather).prefetch(PREFETCH_BATCHES)
 
 

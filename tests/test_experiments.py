@@ -1,0 +1,53 @@
+"""DVC experiments run in a temporary copy of the repo: their MLflow runs must still reach the real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from conftest import make_project, run
+from test_end_to_end import shrink_training
+from test_pipeline import dvc, point_at_fixture
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def experiment_project(tmp_path_factory, keras_mirror):
+    project = make_project(tmp_path_factory.mktemp("exps") / "project")
+    point_at_fixture(project, keras_mirror)
+    shrink_training(project, ["base_1layer", "l2_3layer"])
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "fixture pipeline"], project)
+    env = {"IMDB_MIRROR": str(keras_mirror)}
+    dvc(project, "repro", env=env)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "baseline results"], project)
+    return project, env
+
+
+def test_temp_dir_experiment_logs_to_the_projects_store_with_its_name(experiment_project):
+    project, env = experiment_project
+    before = {p.name for p in project.iterdir()}
+    dvc(project, "exp", "run", "--temp", "-n", "fewer-epochs", "-S", "conf/trainer/default.yaml:max_epochs=2",
+        env=env)
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    runs = client.search_runs([experiment.experiment_id], "tags.dvc_exp_name = 'fewer-epochs'")
+    stages = {r.data.tags["stage"] for r in runs}
+    assert {"train", "compare", "retrain_final"} <= stages, stages
+    seed_runs = [r for r in runs if r.data.tags.get("level") == "seed"]
+    assert seed_runs and all(r.data.params["trainer.max_epochs"] == "2" for r in seed_runs)
+    for seed_run in seed_runs:  # artifacts too: in the project's mlruns/, not the deleted temp copy
+        assert seed_run.info.artifact_uri.startswith((project / "mlruns").as_uri())
+        assert {a.path for a in client.list_artifacts(seed_run.info.run_id)} >= {"loss_curves.png", "history.csv"}
+    assert {p.name for p in project.iterdir()} == before  # no stray store written beside the project
+    shown = json.loads(dvc(project, "exp", "show", "--json", env=env).stdout)
+    text = json.dumps(shown)
+    assert "fewer-epochs" in text and "max_epochs" in text and "best_val_accuracy" in text
