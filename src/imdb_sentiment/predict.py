@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 _TRANSLATE = str.maketrans({char: " " for char in KERAS_FILTERS})
-PREDICT_ROWS = 2048  # rows densified at a time: 2048 x 10,000 float32 is 80 MB
+PREDICT_ROWS = 512  # rows densified at a time: 512 x 10,000 float32 is 20 MB
 
 
 def text_to_words(text: str) -> list[str]:
