@@ -35,16 +35,20 @@ def shrink_training(project: Path, variants: list[str]) -> None:
                               .replace("batch_size: 256", "batch_size: 8"))
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, keras_mirror):
-    project = make_project(tmp_path_factory.mktemp("e2e") / "project")
-    point_at_fixture(project, keras_mirror)
+def reproduced_fixture_pipeline(folder: Path, mirror: Path):
+    """A project copy sized for tests (2 variants, 2 seeds, 6 epochs), committed, after one `dvc repro`."""
+    project = make_project(folder / "project")
+    point_at_fixture(project, mirror)
     shrink_training(project, ["base_1layer", "l2_3layer"])
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "fixture pipeline"], project)
-    env = {"IMDB_MIRROR": str(keras_mirror)}
-    first = dvc(project, "repro", env=env)
-    return project, env, first
+    env = {"IMDB_MIRROR": str(mirror)}
+    return project, env, dvc(project, "repro", env=env)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, keras_mirror):
+    return reproduced_fixture_pipeline(tmp_path_factory.mktemp("e2e"), keras_mirror)
 
 
 def test_dvc_repro_runs_every_stage_and_then_nothing(pipeline):

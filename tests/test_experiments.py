@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 
-from conftest import make_project, run
-from test_end_to_end import shrink_training
-from test_pipeline import dvc, point_at_fixture
+from conftest import run
+from test_end_to_end import reproduced_fixture_pipeline
+from test_pipeline import dvc
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def experiment_project(tmp_path_factory, keras_mirror):
-    project = make_project(tmp_path_factory.mktemp("exps") / "project")
-    point_at_fixture(project, keras_mirror)
-    shrink_training(project, ["base_1layer", "l2_3layer"])
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "fixture pipeline"], project)
-    env = {"IMDB_MIRROR": str(keras_mirror)}
-    dvc(project, "repro", env=env)
+    project, env, _ = reproduced_fixture_pipeline(tmp_path_factory.mktemp("exps"), keras_mirror)
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "baseline results"], project)
     return project, env
