@@ -41,3 +41,20 @@ def test_temp_dir_experiment_logs_to_the_projects_store_with_its_name(experiment
     shown = json.loads(dvc(project, "exp", "show", "--json", env=env).stdout)
     text = json.dumps(shown)
     assert "fewer-epochs" in text and "max_epochs" in text and "best_val_accuracy" in text
+
+
+def test_a_teammates_clone_pulls_every_output_and_has_nothing_to_rerun(experiment_project, tmp_path):
+    project, env = experiment_project
+    remote = tmp_path / "dvc-remote"
+    dvc(project, "remote", "add", "-d", "shared", str(remote), env=env)
+    dvc(project, "push", env=env)
+    run(["git", "add", ".dvc/config"], project)
+    run(["git", "commit", "-qm", "shared DVC remote"], project)
+    clone = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    dvc(clone, "pull", env=env)
+    for path in ("data/processed/manifest.json", "models/final/model.keras", "reports/final/metrics.json",
+                 "reports/compare/best.json", "reports/train/base_1layer/history/seed_0.csv"):
+        assert (clone / path).read_bytes() == (project / path).read_bytes(), path
+    assert "up to date" in dvc(clone, "status", env=env).stdout
+    assert "Data and pipelines are up to date" in dvc(clone, "repro", env=env).stdout

@@ -65,4 +65,4 @@ def test_dvc_outputs_are_the_paths_the_config_names():
     assert stages["fetch"]["outs"] == [raw, f"{interim}/sequences.npz"]
     assert f"{interim}/sequences.npz" in stages["vectorize"]["deps"]
     assert stages["vectorize"]["outs"] == [processed]
-    assert list(stages["vectorize"]["metrics"][0]) == [f"{paths['reports_dir']}/data/stats.json"]
+    assert stages["vectorize"]["metrics"] == [f"{paths['reports_dir']}/data/stats.json"]
