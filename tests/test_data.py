@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from conftest import REAL_MIRROR, fixture_overrides, run_stage, sha256
 from imdb_sentiment.config import DataConfig
-from imdb_sentiment.data import Ragged, decode_keras_imdb, fetch, load_sequences, load_trusted_npz
+from imdb_sentiment.data import Ragged, fetch, load_sequences, load_trusted_npz
 from imdb_sentiment.errors import DataError
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"

@@ -51,14 +51,14 @@ def train_variant(cfg: Config) -> dict:
     reports_dir = Path(cfg.paths.reports_dir) / "train" / variant
     setup_tracking(cfg.tracking)
     params = flatten(cfg)
-    summaries = []
+    tags = lineage_tags("train", variant)  # one `git rev-parse` for the stage, not one per run
+    per_seed: dict[str, dict] = {}
     with atomic_dir(models_dir) as models_tmp, atomic_dir(reports_dir / "history") as history_tmp:
-        with tracked_run(variant, {**lineage_tags("train", variant), "level": "variant"}) as parent:
+        with tracked_run(variant, {**tags, "level": "variant"}) as parent:
             log_params(params)
             log_dataset(cfg, features, "training")
             for seed in cfg.trainer.seeds:
-                tags = {**lineage_tags("train", variant), "level": "seed", "seed": str(seed)}
-                with tracked_run(f"{variant}-seed{seed}", tags, nested=True):
+                with tracked_run(f"{variant}-seed{seed}", {**tags, "level": "seed", "seed": str(seed)}, nested=True):
                     log_params({**params, "trainer.seed": seed})
                     log_dataset(cfg, features, "training")
                     result = train_seed(cfg.model, cfg.trainer, seed, features.partial_train, features.validation,
@@ -66,12 +66,12 @@ def train_variant(cfg: Config) -> dict:
                     log_seed_artifacts(result, f"{variant} seed {seed}", features)
                 result.model.save(models_tmp / f"seed_{seed}.keras")
                 (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))
-                summaries.append({"seed": seed, **result.summary})
+                per_seed[f"seed_{seed}"] = result.summary
                 log.info("%s seed %d: %s", variant, seed, result.summary)
-            stats = aggregate([{k: v for k, v in s.items() if k != "seed"} for s in summaries])
+            stats = aggregate(list(per_seed.values()))
             mlflow.log_metrics({f"{key}_{stat}": value for key, values in stats.items()
                                 for stat, value in values.items()})
-        metrics = {"variant": variant, "seeds": len(summaries), "parent_run_id": parent.info.run_id, **stats,
-                   "per_seed": {f"seed_{s['seed']}": {k: v for k, v in s.items() if k != "seed"} for s in summaries}}
+        metrics = {"variant": variant, "seeds": len(per_seed), "parent_run_id": parent.info.run_id, **stats,
+                   "per_seed": per_seed}
         write_json(reports_dir / "metrics.json", metrics)
     return metrics

@@ -131,7 +131,7 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     import keras
     import mlflow
 
-    from imdb_sentiment.experiment import load_configured_features, log_dataset
+    from imdb_sentiment.experiment import INPUT_EXAMPLE_ROWS, load_configured_features, log_dataset
     from imdb_sentiment.models import model_summary
     from imdb_sentiment.plots import confusion_figure, roc_figure
     from imdb_sentiment.predict import predict_proba
@@ -174,7 +174,7 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
             mlflow.log_artifacts(str(reports / "plots"), "plots")
             for name in ("model_summary.txt", "history.csv"):
                 mlflow.log_artifact(str(reports / name))
-            example = x_test[:2].toarray()
+            example = x_test[:INPUT_EXAMPLE_ROWS].toarray()
             keras_info = log_keras_model(result.model, features.manifest.num_words, example,
                                          registered_model_name=cfg.final.registered_model_name)
             text_info = log_text_model(model_tmp / "model.keras", Path(cfg.paths.raw_dir) / cfg.data.word_index_file,

@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 PREFETCH_BATCHES = 2  # batches prepared ahead on tf.data's thread
-SUMMARY_KEYS = ("best_val_accuracy", "min_val_loss", "best_epoch", "epochs_run", "train_seconds")
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
