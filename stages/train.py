@@ -7,15 +7,17 @@ from imdb_sentiment.cli import run_stage
 from imdb_sentiment.config import Config
 
 
-def train_stage(cfg: Config) -> None:
+def train_stage(cfg: Config) -> float:
+    """Train the variant; return the seeds' mean of the metric compare ranks by (a sweep's objective)."""
     from imdb_sentiment.experiment import train_variant  # TensorFlow loads only once the config is valid
 
-    train_variant(cfg)
+    metrics = train_variant(cfg)
+    return metrics[cfg.compare.metric.value]["mean"]
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    run_stage(cfg, train_stage)
+def main(cfg: DictConfig) -> float:
+    return run_stage(cfg, train_stage)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
-"""Free review text on the command line reaches the config unchanged."""
+"""Free review text on the command line reaches the config unchanged; expected errors end a run cleanly."""
 
 from __future__ import annotations
 
 import string
 
+import pytest
 from hydra import compose, initialize_config_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import CONF_DIR
+from imdb_sentiment import cli
 from imdb_sentiment.cli import quote_free_text
+from imdb_sentiment.errors import TrainingDiverged
 
 
 def composed_text(value: str) -> str:
@@ -33,3 +36,17 @@ def test_any_printable_text_round_trips(value):
 def test_values_already_quoted_for_hydra_and_other_keys_are_left_alone():
     assert quote_free_text(["text='a, b'", "file=x.txt", "trainer.seeds=[0,1]"], ("text",)) == \
         ["text='a, b'", "file=x.txt", "trainer.seeds=[0,1]"]
+
+
+def test_an_expected_error_ends_a_single_run_with_exit_2_but_only_fails_its_job_in_a_multirun(monkeypatch):
+    def diverges(cfg):
+        raise TrainingDiverged("diverged in epoch 3")
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config")
+    with pytest.raises(SystemExit) as exited:
+        cli.run_stage(cfg, diverges)
+    assert exited.value.code == 2
+    monkeypatch.setattr(cli, "in_multirun", lambda: True)  # Hydra records the failed job; Optuna marks the trial
+    with pytest.raises(TrainingDiverged):
+        cli.run_stage(cfg, diverges)

@@ -8,13 +8,17 @@ import re
 import signal
 import sys
 from collections.abc import Callable
+from typing import TypeVar
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from imdb_sentiment.config import Config, validate
 from imdb_sentiment.errors import PipelineError
 
 log = logging.getLogger("imdb_sentiment")
+T = TypeVar("T")
 
 
 def full_errors_wanted() -> bool:
@@ -30,19 +34,27 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated(f"received signal {signal.Signals(signum).name}")
 
 
-def run_stage(cfg: DictConfig, stage: Callable[[Config], object]) -> None:
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_stage(cfg: DictConfig, stage: Callable[[Config], T]) -> T:
     """Validate ``cfg`` before any work, run ``stage``, and turn expected failures into one-line errors.
 
     Exit codes: 2 for an expected error (bad config or input, unreachable store, diverged training),
-    130 when interrupted with Ctrl-C, 143 when terminated.
+    130 when interrupted with Ctrl-C, 143 when terminated. In a multirun an expected error fails only its
+    job: Hydra records it and a sweeper marks the trial failed and goes on. Returns what ``stage``
+    returns (a sweep's objective).
     """
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        stage(validate(cfg))
+        return stage(validate(cfg))
     except PipelineError as exc:
         if full_errors_wanted():
             raise
         print(f"error: {exc}", file=sys.stderr)
+        if in_multirun():
+            raise
         sys.exit(2)
     except KeyboardInterrupt as exc:
         if full_errors_wanted():

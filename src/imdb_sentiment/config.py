@@ -178,6 +178,7 @@ MONITORS = {"val_loss", "val_accuracy"}
 class TrackingConfig:
     uri: Optional[str] = None
     experiment_name: str = "imdb-sentiment"
+    parent_run_id: Optional[str] = None  # set by a sweep, so each trial's run nests under the sweep's run
 
 
 class SelectionMetric(Enum):

@@ -54,7 +54,7 @@ def train_variant(cfg: Config) -> dict:
     tags = lineage_tags("train", variant)  # one `git rev-parse` for the stage, not one per run
     per_seed: dict[str, dict] = {}
     with atomic_dir(models_dir) as models_tmp, atomic_dir(reports_dir / "history") as history_tmp:
-        with tracked_run(variant, {**tags, "level": "variant"}) as parent:
+        with tracked_run(variant, {**tags, "level": "variant"}, parent_run_id=cfg.tracking.parent_run_id) as parent:
             log_params(params)
             log_dataset(cfg, features, "training")
             for seed in cfg.trainer.seeds:

@@ -105,14 +105,16 @@ def is_store_failure(exc: BaseException) -> bool:
 
 
 @contextmanager
-def tracked_run(run_name: str, tags: dict[str, str], nested: bool = False) -> Iterator[mlflow.ActiveRun]:
+def tracked_run(run_name: str, tags: dict[str, str], nested: bool = False,
+                parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run whose end status says what happened.
 
     FINISHED on success; KILLED when interrupted (Ctrl-C, SIGTERM); FAILED otherwise, with the reason in
     the tag ``failure_reason`` so ``mlflow ui`` shows why. When the store itself fails mid-run, the error
-    says what was logged last (nothing after it was), and the stage writes no output.
+    says what was logged last (nothing after it was), and the stage writes no output. ``parent_run_id``
+    nests the run under a run of another process (a sweep's).
     """
-    run = mlflow.start_run(run_name=run_name, tags=tags, nested=nested)
+    run = mlflow.start_run(run_name=run_name, tags=tags, nested=nested, parent_run_id=parent_run_id)
     note_logged(f"the start of run '{run_name}'")
     try:
         yield run
