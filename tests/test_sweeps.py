@@ -1,17 +1,64 @@
-"""Hydra multirun: every variant in one command, in parallel on both cores, each run stored correctly."""
+"""Hydra multiruns: every variant in parallel on both cores, and an Optuna search whose best trial becomes a
+variant; every run stored correctly."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
+import yaml
+from hydra import compose, initialize_config_dir
 from mlflow import MlflowClient
+from omegaconf import OmegaConf
 
-from conftest import fixture_overrides, make_project, run_stage
+from conftest import CONF_DIR, fixture_overrides, make_project, run_stage
+from imdb_sentiment.config import ConfigError, validate
+from imdb_sentiment.sweep import SweepTracking, check_search_space, searched_keys, variant_config, variant_yaml
 
-pytestmark = pytest.mark.slow
+SEARCH = "hparams_search=imdb_optuna"
+BEST = {"model.hidden_layers": 1, "model.units": 128, "model.dropout": 0.25, "model.regularization": 3e-4,
+        "model.learning_rate": 1.5e-4, "trainer.batch_size": 256}
 
 
+def compose_search(conf_dir=CONF_DIR, *overrides: str):
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        return compose(config_name="config", overrides=[SEARCH, *overrides], return_hydra_config=True)
+
+
+def test_search_config_uses_optuna_over_the_six_settings_of_the_issue():
+    cfg = compose_search()
+    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.mode.name == "MULTIRUN"
+    assert cfg.hydra.sweeper.direction == "maximize" and cfg.compare.metric.value == "best_val_accuracy"
+    assert set(searched_keys(cfg)) == set(BEST)
+    check_search_space(searched_keys(cfg))
+    assert cfg.hydra.sweeper.n_trials <= 20 and list(cfg.trainer.seeds) == [0]
+    assert (cfg.model.optimizer.value, cfg.model.regularizer.value, cfg.model.loss.value) == ("adam", "l2", "mse")
+
+
+def test_a_search_outside_model_and_trainer_is_refused_by_key():
+    with pytest.raises(ConfigError, match=r"hydra.sweeper.params=\['features.validation_rows'\]"):
+        check_search_space(["model.units", "features.validation_rows"])
+
+
+def test_variant_names_must_be_usable_as_a_config_choice():
+    with pytest.raises(ConfigError, match="variant_name='my tuned'"):
+        SweepTracking(variant_name="my tuned", model_dir="conf/model")
+
+
+def test_best_trial_is_written_as_a_model_file_that_trains_as_a_named_variant(tmp_path):
+    variant = variant_config(compose_search(), BEST, "tuned")
+    conf = shutil.copytree(CONF_DIR, tmp_path / "conf")
+    (conf / "model" / "tuned.yaml").write_text(variant_yaml(variant, "a test"))
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = validate(compose(config_name="config", overrides=["model=tuned"]))
+    assert (cfg.model.name, cfg.model.hidden_layers, cfg.model.units, cfg.model.dropout) == ("tuned", 1, 128, 0.25)
+    assert (cfg.model.regularization, cfg.model.learning_rate) == (3e-4, 1.5e-4)
+    assert (cfg.trainer.batch_size, cfg.trainer.patience) == (256, 3)  # the patience the trials used
+    assert cfg.trainer.seeds == [0, 1, 2]  # seeds are not part of a variant: it trains with the study's
+
+
+@pytest.mark.slow
 def test_joblib_multirun_trains_every_variant_in_parallel(tmp_path, keras_mirror):
     project = make_project(tmp_path / "project")
     overrides = fixture_overrides(keras_mirror)
@@ -25,9 +72,48 @@ def test_joblib_multirun_trains_every_variant_in_parallel(tmp_path, keras_mirror
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("imdb-sentiment").experiment_id])
     variants = {r.data.tags["variant"] for r in runs if r.data.tags.get("level") == "variant"}
-    assert variants == {"base_1layer", "l1_3layer", "l2_1layer", "l2_3layer"}
-    assert len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}
+    assert variants == {p.stem for p in (CONF_DIR / "model").glob("*.yaml")} >= {"base_1layer", "l2_3layer"}
+    assert len(runs) == 2 * len(variants) and {r.info.status for r in runs} == {"FINISHED"}
     for variant in variants:
         assert json.loads((project / f"reports/train/{variant}/metrics.json").read_text())["seeds"] == 1
         assert (project / f"models/variants/{variant}/seed_0.keras").is_file()
     assert not (project / "multirun").exists() and not (project / "outputs").exists()
+
+
+@pytest.mark.slow
+def test_optuna_sweep_nests_every_trial_under_one_run_and_writes_the_best_variant(tmp_path, keras_mirror):
+    project = make_project(tmp_path / "project")
+    overrides = fixture_overrides(keras_mirror)
+    run_stage(project, "fetch", *overrides)
+    run_stage(project, "vectorize", *overrides)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {"MLFLOW_TRACKING_URI": uri}
+    result = run_stage(project, "train", SEARCH, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                       "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "trainer.max_epochs=3",
+                       "trainer.eval_batch_size=8", *overrides, env=env)
+    assert "Joblib.Parallel(n_jobs=2" in result.stderr + result.stdout
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("imdb-sentiment").experiment_id])
+    by_level = {level: [r for r in runs if r.data.tags.get("level") == level] for level in ("sweep", "variant", "seed")}
+    [sweep] = by_level["sweep"]
+    trials, seeds = by_level["variant"], by_level["seed"]
+    assert len(trials) == 4 and len(seeds) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+    assert all(t.data.tags["mlflow.parentRunId"] == sweep.info.run_id for t in trials)
+    assert {s.data.tags["mlflow.parentRunId"] for s in seeds} == {t.info.run_id for t in trials}
+    assert len({(t.data.params["model.units"], t.data.params["model.dropout"]) for t in trials}) == 4
+    assert sweep.data.params["search.model.units"] == "choice(16, 32, 64, 128)"
+    best_trial = max(trials, key=lambda t: t.data.metrics["best_val_accuracy_mean"])
+    assert sweep.data.metrics["best_best_val_accuracy"] == pytest.approx(best_trial.data.metrics["best_val_accuracy_mean"])
+    assert {a.path for a in client.list_artifacts(sweep.info.run_id)} == {"optimization_results.yaml", "tuned.yaml"}
+
+    tuned = yaml.safe_load((project / "conf/model/tuned.yaml").read_text())
+    assert tuned["model"]["name"] == "tuned"
+    for key in BEST:
+        section, field = key.split(".")
+        assert str(tuned[section][field]) == best_trial.data.params[key], key
+    assert not (project / "models").exists() and not (project / "reports/train").exists()  # trials keep to logs/
+
+    run_stage(project, "train", "model=tuned", "trainer.seeds=[0]", "trainer.max_epochs=2", "trainer.verbose=false",
+              *overrides, env=env)
+    metrics = json.loads((project / "reports/train/tuned/metrics.json").read_text())
+    assert metrics["variant"] == "tuned" and metrics["seeds"] == 1
