@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from mlflow import MlflowClient
@@ -41,6 +42,44 @@ def test_temp_dir_experiment_logs_to_the_projects_store_with_its_name(experiment
     shown = json.loads(dvc(project, "exp", "show", "--json", env=env).stdout)
     text = json.dumps(shown)
     assert "fewer-epochs" in text and "max_epochs" in text and "best_val_accuracy" in text
+
+
+def wait_for_queue(project, env, timeout_s: float = 600) -> str:
+    """Poll `dvc queue status` until no experiment is queued or running; return the last status."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = dvc(project, "queue", "status", env=env).stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        time.sleep(2)
+    raise AssertionError(f"the DVC queue did not finish in {timeout_s} s:\n{status}")
+
+
+def test_queued_experiments_run_two_at_a_time_and_log_to_the_projects_store(experiment_project):
+    project, env = experiment_project
+    settings = {"units-16": "conf/model/base_1layer.yaml:model.units=16",
+                "units-8": "conf/model/base_1layer.yaml:model.units=8"}
+    for name, setting in settings.items():
+        dvc(project, "exp", "run", "--queue", "-n", name, "-S", setting, env=env)
+    try:
+        dvc(project, "queue", "start", "-j", "2", env=env)
+        status = wait_for_queue(project, env)
+    finally:
+        dvc(project, "queue", "stop", "--kill", env=env)
+    assert status.count("Success") >= 2 and "Failed" not in status, status
+    shown = json.loads(dvc(project, "exp", "show", "--json", env=env).stdout)
+    experiments = {exp["name"]: exp["revs"][0]["data"] for baseline in shown for exp in baseline["experiments"] or []}
+    for name, units in (("units-16", 16), ("units-8", 8)):
+        data = experiments[name]
+        assert data["params"]["conf/model/base_1layer.yaml"]["data"]["model"]["units"] == units
+        assert data["metrics"]["reports/train/base_1layer/metrics.json"]["data"]["best_val_accuracy"]["mean"] > 0
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
+    for name, units in (("units-16", "16"), ("units-8", "8")):
+        runs = client.search_runs([experiment_id], f"tags.dvc_exp_name = '{name}' and tags.variant = 'base_1layer'")
+        seed_runs = [r for r in runs if r.data.tags.get("level") == "seed"]
+        assert seed_runs and {r.data.params["model.units"] for r in seed_runs} == {units}
+        assert all(r.info.artifact_uri.startswith((project / "mlruns").as_uri()) for r in seed_runs)
 
 
 def test_a_teammates_clone_pulls_every_output_and_has_nothing_to_rerun(experiment_project, tmp_path):
