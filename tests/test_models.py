@@ -11,7 +11,7 @@ import tensorflow as tf
 from imdb_sentiment.config import ModelConfig, Optimizer, Regularizer
 from imdb_sentiment.models import (FusedAdam, FusedRMSprop, build_model, compile_model, inference_model,
                                    make_optimizer)
-from imdb_sentiment.training import sparse_batches
+from imdb_sentiment.training import CsrRows, sparse_batches
 from test_config import VARIANTS, compose_config
 from imdb_sentiment.config import validate
 
@@ -31,7 +31,7 @@ def test_every_variant_builds_sparse_and_dense_with_the_same_outputs(variant):
         cfg.hidden_layers + 1
     assert dense_model.layers[1].units == cfg.units
     x = random_csr(8, 50)
-    batch, _ = next(iter(sparse_batches(x, np.zeros(8), 8, shuffle=False, seed=0)))
+    batch, _ = next(iter(sparse_batches(CsrRows.from_csr(x, np.zeros(8)), 8, shuffle=False, seed=0)))
     np.testing.assert_allclose(sparse_model(batch, training=False).numpy(),
                                dense_model(x.toarray(), training=False).numpy(), rtol=1e-5, atol=1e-6)
 
@@ -46,7 +46,7 @@ def test_dense_model_is_plain_keras_and_takes_float32():
 def test_sparse_batches_cover_every_row_once_per_epoch_and_reshuffle():
     x = random_csr(37, 12, seed=3)
     y = np.arange(37, dtype=np.float32)
-    dataset = sparse_batches(x, y, batch_size=8, shuffle=True, seed=1)
+    dataset = sparse_batches(CsrRows.from_csr(x, y), batch_size=8, shuffle=True, seed=1)
     epochs = []
     for _ in range(2):
         seen_rows, seen_labels = [], []
@@ -61,9 +61,9 @@ def test_sparse_batches_cover_every_row_once_per_epoch_and_reshuffle():
     assert epochs[0] != epochs[1]
 
 
-def test_sparse_batches_refuse_float64():
+def test_csr_rows_refuse_float64():
     with pytest.raises(TypeError, match="float32"):
-        sparse_batches(random_csr(4, 4).astype(np.float64), np.zeros(4), 2, shuffle=False, seed=0)
+        CsrRows.from_csr(random_csr(4, 4).astype(np.float64), np.zeros(4))
 
 
 @pytest.mark.parametrize(("fused", "reference"), [(FusedAdam, keras.optimizers.Adam),

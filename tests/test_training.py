@@ -112,6 +112,21 @@ def test_same_seed_gives_the_same_metrics(trained):
     assert runs[0] != runs[2]
 
 
+@pytest.mark.slow
+def test_seeds_fitted_side_by_side_give_exactly_the_metrics_of_one_at_a_time(trained, keras_mirror, tmp_path):
+    project, uri, _ = trained
+    histories = {}
+    for concurrent in (1, 3):
+        reports = tmp_path / f"reports-{concurrent}"
+        run_stage(project, "train", "model=l2_3layer", "trainer.seeds=[0,1,2]", f"trainer.concurrent_seeds={concurrent}",
+                  f"paths.reports_dir={reports}", f"paths.models_dir={tmp_path / f'models-{concurrent}'}", *FAST,
+                  *fixture_overrides(keras_mirror), env={"MLFLOW_TRACKING_URI": uri})
+        histories[concurrent] = {seed: (reports / f"train/l2_3layer/history/seed_{seed}.csv").read_text()
+                                 for seed in (0, 1, 2)}
+    assert histories[1] == histories[3]
+    assert len(set(histories[1].values())) == 3  # and the seeds differ from each other
+
+
 def test_summaries_count_epochs_from_one_and_aggregate_across_seeds():
     history = {"val_loss": [0.5, 0.3, 0.4], "val_accuracy": [0.6, 0.7, 0.8]}
     summary = summarize(history, 1.5)

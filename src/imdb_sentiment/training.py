@@ -10,6 +10,7 @@ import csv
 import io
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,37 +30,71 @@ HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 PREFETCH_BATCHES = 2  # batches prepared ahead on tf.data's thread
 
 
-def seed_everything(seed: int, deterministic: bool) -> None:
-    """Same seed, same metrics: Python, NumPy and TF seeds, and TF's deterministic kernels."""
+def fresh_session(deterministic: bool) -> None:
+    """A clean Keras session, with TF's deterministic kernels when asked: same seed, same metrics."""
     keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
 
-def sparse_batches(x: sp.csr_matrix, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    """Batches of (SparseTensor, labels) gathered from multi-hot CSR rows; reshuffled every epoch like ``fit``."""
-    if x.dtype != np.float32:
-        raise TypeError(f"features must be float32, got {x.dtype}")
-    if not np.all(x.data == 1):
-        raise ValueError("features must be multi-hot (every stored value 1)")
-    columns = tf.RaggedTensor.from_row_splits(tf.constant(x.indices.astype(np.int64)),
-                                              tf.constant(x.indptr.astype(np.int64)), validate=False)
-    labels = tf.constant(np.asarray(y, dtype=np.float32).reshape(-1, 1))
-    width = x.shape[1]
+@dataclass(frozen=True)
+class CsrRows:
+    """Multi-hot CSR rows and their labels as TF constants: made once, shared by every seed's batches."""
+
+    columns: tf.RaggedTensor  # each row's column ids
+    labels: tf.Tensor
+    width: int
+
+    @classmethod
+    def from_csr(cls, x: sp.csr_matrix, y: np.ndarray) -> CsrRows:
+        if x.dtype != np.float32:
+            raise TypeError(f"features must be float32, got {x.dtype}")
+        if not np.all(x.data == 1):
+            raise ValueError("features must be multi-hot (every stored value 1)")
+        columns = tf.RaggedTensor.from_row_splits(tf.constant(x.indices.astype(np.int64)),
+                                                  tf.constant(x.indptr.astype(np.int64)), validate=False)
+        return cls(columns, tf.constant(np.asarray(y, dtype=np.float32).reshape(-1, 1)), x.shape[1])
+
+    @property
+    def rows(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def sparse_batches(data: CsrRows, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    """Batches of (SparseTensor, labels) gathered from CSR rows; reshuffled every epoch like ``fit``."""
 
     def gather(row_ids):
-        batch = tf.gather(columns, row_ids).to_sparse()  # values are the column ids
+        batch = tf.gather(data.columns, row_ids).to_sparse()  # values are the column ids
         indices = tf.stack([batch.indices[:, 0], batch.values], axis=1)
-        shape = tf.stack([tf.shape(row_ids, out_type=tf.int64)[0], tf.constant(width, tf.int64)])
+        shape = tf.stack([tf.shape(row_ids, out_type=tf.int64)[0], tf.constant(data.width, tf.int64)])
         ones = tf.ones_like(batch.values, dtype=tf.float32)
-        return tf.SparseTensor(indices, ones, shape), tf.gather(labels, row_ids)
+        return tf.SparseTensor(indices, ones, shape), tf.gather(data.labels, row_ids)
 
-    dataset = tf.data.Dataset.range(x.shape[0])
+    dataset = tf.data.Dataset.range(data.rows)
     if not shuffle:  # the same batches every epoch (validation): gather them once
         return dataset.batch(batch_size).map(gather).cache().prefetch(PREFETCH_BATCHES)
-    dataset = dataset.shuffle(x.shape[0], seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.shuffle(data.rows, seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).map(gather).prefetch(PREFETCH_BATCHES)
+
+
+@dataclass
+class SeedStart:
+    """A seed's compiled model and shuffled training batches, made while that seed is the global one."""
+
+    seed: int
+    model: keras.Model
+    batches: tf.data.Dataset
+
+
+def start_seed(model_cfg: ModelConfig, trainer: TrainerConfig, seed: int, train: CsrRows) -> SeedStart:
+    """Seed Python, NumPy and TF, then build the model and the training batches.
+
+    Call it for one seed at a time, in order: the initial weights, dropout seeds and shuffling then depend
+    on the seed alone, whether the fit runs by itself or beside other seeds' fits.
+    """
+    keras.utils.set_random_seed(seed)
+    model = compile_model(build_model(model_cfg, train.width, sparse=True), model_cfg, trainer.steps_per_execution)
+    return SeedStart(seed, model, sparse_batches(train, trainer.batch_size, shuffle=True, seed=seed))
 
 
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -129,32 +164,60 @@ def summarize(history: dict[str, list[float]], seconds: float) -> dict[str, floa
             "best_epoch": int(np.argmin(val_loss)) + 1, "epochs_run": len(val_loss), "train_seconds": seconds}
 
 
+class Cancelled(KeyboardInterrupt):
+    """Raised in a fit whose stage is stopping (Ctrl-C, SIGTERM, another seed failed), so its run ends KILLED."""
+
+
+class StopWhenSet(keras.callbacks.Callback):
+    """Ends a fit running beside others when ``event`` is set; signals reach only the main thread."""
+
+    def __init__(self, event: threading.Event):
+        super().__init__()
+        self.event = event
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.event.is_set():
+            raise Cancelled("stopped because the stage is stopping")
+
+
 def train_seed(model_cfg: ModelConfig, trainer: TrainerConfig, seed: int,
                train: tuple[sp.csr_matrix, np.ndarray], validation: tuple[sp.csr_matrix, np.ndarray] | None,
                on_epoch_end: EpochHook | None = None, epochs: int | None = None) -> SeedResult:
-    """Fit one seed. With ``validation``, early stopping on ``trainer.monitor``; without, ``epochs`` exactly."""
-    seed_everything(seed, trainer.deterministic)
-    num_words = train[0].shape[1]
-    model = compile_model(build_model(model_cfg, num_words, sparse=True), model_cfg, trainer.steps_per_execution)
+    """Fit one seed in a fresh session (see :func:`fit_seed`)."""
+    fresh_session(trainer.deterministic)
+    start = start_seed(model_cfg, trainer, seed, CsrRows.from_csr(*train))
+    return fit_seed(start, model_cfg, trainer, validation and CsrRows.from_csr(*validation), on_epoch_end, epochs)
+
+
+def fit_seed(start: SeedStart, model_cfg: ModelConfig, trainer: TrainerConfig,
+             validation: CsrRows | None, on_epoch_end: EpochHook | None = None,
+             epochs: int | None = None, stop: threading.Event | None = None) -> SeedResult:
+    """Fit a model from :func:`start_seed`; safe to run in a thread beside other seeds' fits.
+
+    With ``validation``, early stopping on ``trainer.monitor``; without, ``epochs`` exactly. Setting
+    ``stop`` ends the fit after its current steps with :class:`Cancelled`.
+    """
+    seed, model = start.seed, start.model
     all_callbacks: list[keras.callbacks.Callback] = [StopOnDivergence(model_cfg, trainer)]
+    if stop is not None:
+        all_callbacks.append(StopWhenSet(stop))
     if on_epoch_end:
         all_callbacks.append(EpochEnd(on_epoch_end))
     validation_data = None
     if validation is not None:
-        validation_data = sparse_batches(*validation, trainer.eval_batch_size, shuffle=False, seed=seed)
+        validation_data = sparse_batches(validation, trainer.eval_batch_size, shuffle=False, seed=seed)
         all_callbacks.insert(0, keras.callbacks.EarlyStopping(monitor=trainer.monitor, patience=trainer.patience))
     max_epochs = epochs or trainer.max_epochs
     if trainer.verbose:
         all_callbacks.append(EpochLog(f"{model_cfg.name} seed {seed}", max_epochs))
     started = time.perf_counter()
-    fitted = model.fit(sparse_batches(*train, trainer.batch_size, shuffle=True, seed=seed),
-                       validation_data=validation_data, epochs=max_epochs, callbacks=all_callbacks, shuffle=False,
-                       verbose=0)  # shuffling happens in sparse_batches
+    fitted = model.fit(start.batches, validation_data=validation_data, epochs=max_epochs, callbacks=all_callbacks,
+                       shuffle=False, verbose=0)  # shuffling happens in sparse_batches
     seconds = time.perf_counter() - started
     history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
     summary = summarize(history, seconds) if validation is not None else {"epochs_run": len(history["loss"]),
                                                                           "train_seconds": seconds}
-    return SeedResult(seed, history, summary, inference_model(model, model_cfg, num_words))
+    return SeedResult(seed, history, summary, inference_model(model, model_cfg, model.input_shape[-1]))
 
 
 def aggregate(summaries: list[dict[str, float]]) -> dict[str, dict[str, float]]:
