@@ -43,6 +43,7 @@ def test_winner_overrides_replace_any_model_choice():
 def registry(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment_id="0")  # the new store's default: an earlier test may have set another
     client = mlflow.MlflowClient(uri)
     client.create_registered_model("m")
     return client

@@ -231,25 +231,25 @@ def test_store_failing_mid_run_says_what_was_logged_and_writes_no_output(tmp_pat
     """The store accepts the run, params and some epochs, then fails: a one-line report, no outputs."""
     import sqlalchemy.exc
 
-    from imdb_sentiment import tracking
-    from imdb_sentiment.tracking import log_epoch_metrics, log_params, tracked_run
+    from imdb_sentiment.tracking import epoch_metric_writer, log_params, tracked_run
 
     setup_tracking(TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="x"))
-    real_log_metrics = tracking.mlflow.log_metrics
+    real_log_batch = MlflowClient.log_batch
 
-    def failing_after_two_epochs(metrics, step=None, **kwargs):
-        if step and step > 2:
+    def failing_after_two_epochs(self, run_id, metrics=(), **kwargs):
+        if metrics and metrics[0].step > 2:
             raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
-        return real_log_metrics(metrics, step=step, **kwargs)
+        return real_log_batch(self, run_id, metrics=metrics, **kwargs)
 
-    monkeypatch.setattr(tracking.mlflow, "log_metrics", failing_after_two_epochs)
+    monkeypatch.setattr(MlflowClient, "log_batch", failing_after_two_epochs)
     with pytest.raises(TrackingError) as info:
         with atomic_dir(tmp_path / "models") as folder:
             with tracked_run("variant", {}):
-                with tracked_run("variant-seed0", {}, nested=True):
+                with tracked_run("variant-seed0", {}, nested=True) as run:
                     log_params({"a": 1})
-                    for epoch in (1, 2, 3):
-                        log_epoch_metrics(epoch, {"loss": 0.5})
+                    with epoch_metric_writer(run.info.run_id) as log_epoch:
+                        for epoch in (1, 2, 3):
+                            log_epoch(epoch, {"loss": 0.5})
                     (folder / "seed_0.keras").write_text("never renamed into place")
     message = str(info.value)
     assert "failed during run 'variant-seed0'" in message and "disk I/O error" in message

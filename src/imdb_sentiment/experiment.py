@@ -16,7 +16,7 @@ from imdb_sentiment.features import Features, load_features
 from imdb_sentiment.io import atomic_dir, write_json
 from imdb_sentiment.models import model_summary
 from imdb_sentiment.plots import history_figures
-from imdb_sentiment.tracking import (lineage_tags, log_epoch_metrics, log_features_input, log_keras_model,
+from imdb_sentiment.tracking import (epoch_metric_writer, lineage_tags, log_features_input, log_keras_model,
                                      log_params, setup_tracking, tracked_run)
 from imdb_sentiment.training import (CsrRows, SeedResult, SeedStart, aggregate, fit_seed, fresh_session, history_csv,
                                      start_seed)
@@ -87,10 +87,11 @@ def train_variant(cfg: Config) -> dict:
     def fit_tracked(start: SeedStart, stop: threading.Event) -> SeedResult:
         seed = start.seed
         with tracked_run(f"{variant}-seed{seed}", {**tags, "level": "seed", "seed": str(seed)},
-                         parent_run_id=parent.info.run_id):
+                         parent_run_id=parent.info.run_id) as run:
             log_params({**params, "trainer.seed": seed})
             log_dataset(cfg, features, "training")
-            result = fit_seed(start, cfg.model, cfg.trainer, validation, on_epoch_end=log_epoch_metrics, stop=stop)
+            with epoch_metric_writer(run.info.run_id) as log_epoch:
+                result = fit_seed(start, cfg.model, cfg.trainer, validation, on_epoch_end=log_epoch, stop=stop)
             log_seed_artifacts(result, f"{variant} seed {seed}", features)
         log.info("%s seed %d: %s", variant, seed, result.summary)
         return result

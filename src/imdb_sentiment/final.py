@@ -136,7 +136,7 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     from imdb_sentiment.plots import confusion_figure, roc_figure
     from imdb_sentiment.predict import predict_proba
     from imdb_sentiment.config import flatten
-    from imdb_sentiment.tracking import (lineage_tags, log_epoch_metrics, log_keras_model, log_params,
+    from imdb_sentiment.tracking import (epoch_metric_writer, lineage_tags, log_keras_model, log_params,
                                          log_text_model, setup_tracking, tracked_run)
     from imdb_sentiment.training import history_csv, train_seed
 
@@ -152,8 +152,9 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     with tracked_run(f"final-{cfg.model.name}", tags) as run:
         log_params({**flatten(cfg), "final.epochs": epochs, "final.train_rows": train[0].shape[0]})
         log_dataset(cfg, features, "training")
-        result = train_seed(cfg.model, cfg.trainer, cfg.final.seed, train, None,
-                            on_epoch_end=log_epoch_metrics, epochs=epochs)
+        with epoch_metric_writer(run.info.run_id) as log_epoch:
+            result = train_seed(cfg.model, cfg.trainer, cfg.final.seed, train, None, on_epoch_end=log_epoch,
+                                epochs=epochs)
         x_test, y_test = features.test
         prob = predict_proba(result.model, x_test)
         metrics = binary_metrics(y_test, prob, cfg.final.threshold, cfg.model.loss)
