@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import queue
+import re
 import subprocess
 import threading
 import time
@@ -53,6 +54,17 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BA
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
 
 
+AUTH_REFUSED = re.compile(r"error code (401|403)\b")
+
+
+def store_hint(detail: str) -> str:
+    """What to do about a store that failed: a refused login needs credentials, not another store."""
+    if AUTH_REFUSED.search(detail):
+        return ("the server refused the request: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
+                "or ~/.mlflow/credentials, to an account with access")
+    return "set MLFLOW_TRACKING_URI or tracking.uri to a store you can reach"
+
+
 @contextmanager
 def store_lock(uri: str) -> Iterator[None]:
     """Serialise creating an embedded SQLite store and its experiment across processes started together."""
@@ -90,8 +102,8 @@ def setup_tracking(cfg: TrackingConfig) -> str:
                 experiment_id = experiment.experiment_id
     except Exception as exc:  # MLflow raises many types here: connection, SQL, permission errors
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TrackingError(f"cannot use the MLflow tracking store {uri}: {detail[:300]} (set "
-                            f"MLFLOW_TRACKING_URI or tracking.uri to a store you can reach)") from exc
+        raise TrackingError(f"cannot use the MLflow tracking store {uri}: {detail[:300]} ({store_hint(detail)})") \
+            from exc
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
