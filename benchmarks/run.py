@@ -92,11 +92,12 @@ def child_train(method: str, variant: str) -> dict:
     else:
         from dataclasses import replace
 
-        from imdb_sentiment.training import train_seed
+        from imdb_sentiment.training import CsrRows, train_seed
 
         trainer = replace(cfg.trainer, max_epochs=EPOCHS, patience=EPOCHS)
+        train, validation = CsrRows.from_csr(x_train, y_train), CsrRows.from_csr(x_val, y_val)
         started = time.perf_counter()
-        result = train_seed(cfg.model, trainer, 0, (x_train, y_train), (x_val, y_val),
+        result = train_seed(cfg.model, trainer, 0, train, validation,
                             on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()))
         val_accuracy = result.history["val_accuracy"]
     times = epoch_times(stamps, started)

@@ -180,13 +180,8 @@ def test_divergence_stops_at_once_and_fails_the_run_with_the_reason(vectorized, 
     assert last.startswith("error: l2_3layer: training diverged in epoch 1 (loss nan)")
     assert "optimizer=sgd" in last and "learning_rate=1e+38" in last
     _, runs = runs_of(uri)
-    variant = [r for r in runs if r.data.tags["level"] == "variant"]
-    seeds = [r for r in runs if r.data.tags["level"] == "seed"]
-    assert [(r.info.status, "TrainingDiverged" in r.data.tags["failure_reason"]) for r in variant] == [("FAILED", True)]
-    assert any(r.info.status == "FAILED" and "TrainingDiverged" in r.data.tags["failure_reason"] for r in seeds)
-    for run in seeds:  # a seed fitted beside the one that diverged either diverged too or was stopped
-        assert (run.info.status, run.data.tags["failure_reason"].split(":")[0]) in {
-            ("FAILED", "TrainingDiverged"), ("KILLED", "Cancelled")}
+    assert {r.info.status for r in runs} == {"FAILED"}
+    assert all("TrainingDiverged" in r.data.tags["failure_reason"] for r in runs)
     assert not (project / "models/variants/l2_3layer").exists()
 
 

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from conftest import fixture_overrides, make_project, run_stage
 from imdb_sentiment.config import ModelConfig, Regularizer, TrainerConfig
 from imdb_sentiment.features import load_features
-from imdb_sentiment.training import aggregate, summarize, train_seed
+from imdb_sentiment.training import CsrRows, aggregate, summarize, train_seed
 
 FAST = ["trainer.max_epochs=4", "trainer.patience=1", "trainer.eval_batch_size=8", "trainer.batch_size=8",
         "trainer.verbose=false"]
@@ -106,25 +106,10 @@ def test_same_seed_gives_the_same_metrics(trained):
     features = tiny_features(trained)
     cfg = ModelConfig(name="t", hidden_layers=2, units=8, regularizer=Regularizer.l2, dropout=0.5)
     trainer = TrainerConfig(max_epochs=3, batch_size=8, eval_batch_size=8, patience=5, verbose=False)
-    runs = [train_seed(cfg, trainer, seed, features.partial_train, features.validation).history
-            for seed in (3, 3, 4)]
+    train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
+    runs = [train_seed(cfg, trainer, seed, train, validation).history for seed in (3, 3, 4)]
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
-
-
-@pytest.mark.slow
-def test_seeds_fitted_side_by_side_give_exactly_the_metrics_of_one_at_a_time(trained, keras_mirror, tmp_path):
-    project, uri, _ = trained
-    histories = {}
-    for concurrent in (1, 3):
-        reports = tmp_path / f"reports-{concurrent}"
-        run_stage(project, "train", "model=l2_3layer", "trainer.seeds=[0,1,2]", f"trainer.concurrent_seeds={concurrent}",
-                  f"paths.reports_dir={reports}", f"paths.models_dir={tmp_path / f'models-{concurrent}'}", *FAST,
-                  *fixture_overrides(keras_mirror), env={"MLFLOW_TRACKING_URI": uri})
-        histories[concurrent] = {seed: (reports / f"train/l2_3layer/history/seed_{seed}.csv").read_text()
-                                 for seed in (0, 1, 2)}
-    assert histories[1] == histories[3]
-    assert len(set(histories[1].values())) == 3  # and the seeds differ from each other
 
 
 def test_summaries_count_epochs_from_one_and_aggregate_across_seeds():

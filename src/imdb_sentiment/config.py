@@ -155,7 +155,6 @@ class TrainerConfig:
     patience: int = 10
     monitor: str = "val_loss"
     steps_per_execution: int = 1
-    concurrent_seeds: int = 2  # seeds of a variant trained at once (threads of one process); results don't change
     deterministic: bool = True
     verbose: bool = True
 
@@ -168,7 +167,6 @@ class TrainerConfig:
                  "an integer >= 1")
         _require("trainer.patience", self.patience, self.patience >= 0, "an integer >= 0")
         _require("trainer.monitor", self.monitor, self.monitor in MONITORS, f"one of {sorted(MONITORS)}")
-        _require("trainer.concurrent_seeds", self.concurrent_seeds, self.concurrent_seeds >= 1, "an integer >= 1")
         _require("trainer.steps_per_execution", self.steps_per_execution, self.steps_per_execution >= 1,
                  "an integer >= 1")
 

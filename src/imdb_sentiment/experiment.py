@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import keras
@@ -18,13 +15,11 @@ from imdb_sentiment.models import model_summary
 from imdb_sentiment.plots import history_figures
 from imdb_sentiment.tracking import (epoch_metric_writer, lineage_tags, log_features_input, log_keras_model,
                                      log_params, setup_tracking, tracked_run)
-from imdb_sentiment.training import (CsrRows, SeedResult, SeedStart, aggregate, fit_seed, fresh_session, history_csv,
-                                     start_seed)
+from imdb_sentiment.training import CsrRows, SeedResult, aggregate, history_csv, train_seed
 
 log = logging.getLogger(__name__)
 
 INPUT_EXAMPLE_ROWS = 2
-SIGNAL_POLL_SECONDS = 0.2
 
 
 def load_configured_features(cfg: Config, splits: tuple[str, ...]) -> Features:
@@ -47,32 +42,6 @@ def log_seed_artifacts(result: SeedResult, label: str, features: Features) -> No
     log_keras_model(result.model, features.manifest.num_words, example)
 
 
-def run_concurrently(starts: list[SeedStart], fit: Callable[[SeedStart, threading.Event], SeedResult],
-                     workers: int) -> list[SeedResult]:
-    """Fit seeds in threads, ``workers`` at a time, results in seed order.
-
-    TensorFlow runs each fit's kernels outside the GIL, so two fits keep both cores busy where one fit
-    keeps about one. When a fit fails or the stage is interrupted (signals reach only this thread), the
-    other fits stop at their next steps, their runs end KILLED, and the first error is raised.
-    """
-    stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="seed") as pool:
-        futures = [pool.submit(fit, start, stop) for start in starts]
-        try:
-            pending = set(futures)
-            while pending:  # short waits: a signal may land on a TF thread, and Python handles it only here
-                done, pending = wait(pending, timeout=SIGNAL_POLL_SECONDS, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    future.result()
-        except BaseException:
-            stop.set()
-            for future in futures:
-                future.cancel()
-            wait(futures)
-            raise
-    return [future.result() for future in futures]
-
-
 def train_variant(cfg: Config) -> dict:
     """The train stage: a parent MLflow run for the variant and a nested run per seed."""
     keras.utils.disable_interactive_logging()
@@ -83,34 +52,27 @@ def train_variant(cfg: Config) -> dict:
     setup_tracking(cfg.tracking)
     params = flatten(cfg)
     tags = lineage_tags("train", variant)  # one `git rev-parse` for the stage, not one per run
-
-    def fit_tracked(start: SeedStart, stop: threading.Event) -> SeedResult:
-        seed = start.seed
-        with tracked_run(f"{variant}-seed{seed}", {**tags, "level": "seed", "seed": str(seed)},
-                         parent_run_id=parent.info.run_id) as run:
-            log_params({**params, "trainer.seed": seed})
-            log_dataset(cfg, features, "training")
-            with epoch_metric_writer(run.info.run_id) as log_epoch:
-                result = fit_seed(start, cfg.model, cfg.trainer, validation, on_epoch_end=log_epoch, stop=stop)
-            log_seed_artifacts(result, f"{variant} seed {seed}", features)
-        log.info("%s seed %d: %s", variant, seed, result.summary)
-        return result
-
+    train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
+    per_seed: dict[str, dict] = {}
     with atomic_dir(models_dir) as models_tmp, atomic_dir(reports_dir / "history") as history_tmp:
         with tracked_run(variant, {**tags, "level": "variant"}, parent_run_id=cfg.tracking.parent_run_id) as parent:
             log_params(params)
             log_dataset(cfg, features, "training")
-            fresh_session(cfg.trainer.deterministic)
-            train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
-            starts = [start_seed(cfg.model, cfg.trainer, seed, train) for seed in cfg.trainer.seeds]
-            results = run_concurrently(starts, fit_tracked, cfg.trainer.concurrent_seeds)
-            per_seed = {f"seed_{result.seed}": result.summary for result in results}
+            for seed in cfg.trainer.seeds:
+                with tracked_run(f"{variant}-seed{seed}", {**tags, "level": "seed", "seed": str(seed)},
+                                 nested=True) as run:
+                    log_params({**params, "trainer.seed": seed})
+                    log_dataset(cfg, features, "training")
+                    with epoch_metric_writer(run.info.run_id) as log_epoch:
+                        result = train_seed(cfg.model, cfg.trainer, seed, train, validation, on_epoch_end=log_epoch)
+                    log_seed_artifacts(result, f"{variant} seed {seed}", features)
+                result.model.save(models_tmp / f"seed_{seed}.keras")
+                (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))
+                per_seed[f"seed_{seed}"] = result.summary
+                log.info("%s seed %d: %s", variant, seed, result.summary)
             stats = aggregate(list(per_seed.values()))
             mlflow.log_metrics({f"{key}_{stat}": value for key, values in stats.items()
                                 for stat, value in values.items()})
-        for result in results:
-            result.model.save(models_tmp / f"seed_{result.seed}.keras")
-            (history_tmp / f"seed_{result.seed}.csv").write_text(history_csv(result.history))
         metrics = {"variant": variant, "seeds": len(per_seed), "parent_run_id": parent.info.run_id, **stats,
                    "per_seed": per_seed}
         write_json(reports_dir / "metrics.json", metrics)

@@ -138,7 +138,7 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     from imdb_sentiment.config import flatten
     from imdb_sentiment.tracking import (epoch_metric_writer, lineage_tags, log_keras_model, log_params,
                                          log_text_model, setup_tracking, tracked_run)
-    from imdb_sentiment.training import history_csv, train_seed
+    from imdb_sentiment.training import CsrRows, history_csv, train_seed
 
     keras.utils.disable_interactive_logging()
     if choice["variant"] != cfg.model.name:
@@ -153,8 +153,8 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
         log_params({**flatten(cfg), "final.epochs": epochs, "final.train_rows": train[0].shape[0]})
         log_dataset(cfg, features, "training")
         with epoch_metric_writer(run.info.run_id) as log_epoch:
-            result = train_seed(cfg.model, cfg.trainer, cfg.final.seed, train, None, on_epoch_end=log_epoch,
-                                epochs=epochs)
+            result = train_seed(cfg.model, cfg.trainer, cfg.final.seed, CsrRows.from_csr(*train), None,
+                                on_epoch_end=log_epoch, epochs=epochs)
         x_test, y_test = features.test
         prob = predict_proba(result.model, x_test)
         metrics = binary_metrics(y_test, prob, cfg.final.threshold, cfg.model.loss)

@@ -10,7 +10,6 @@ import csv
 import io
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,16 +29,17 @@ HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 PREFETCH_BATCHES = 2  # batches prepared ahead on tf.data's thread
 
 
-def fresh_session(deterministic: bool) -> None:
-    """A clean Keras session, with TF's deterministic kernels when asked: same seed, same metrics."""
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Same seed, same metrics: Python, NumPy and TF seeds, and TF's deterministic kernels."""
     keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
 
 @dataclass(frozen=True)
 class CsrRows:
-    """Multi-hot CSR rows and their labels as TF constants: made once, shared by every seed's batches."""
+    """Multi-hot CSR rows and their labels as TF constants: made once a stage, shared by every seed."""
 
     columns: tf.RaggedTensor  # each row's column ids
     labels: tf.Tensor
@@ -75,26 +75,6 @@ def sparse_batches(data: CsrRows, batch_size: int, shuffle: bool, seed: int) -> 
         return dataset.batch(batch_size).map(gather).cache().prefetch(PREFETCH_BATCHES)
     dataset = dataset.shuffle(data.rows, seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).map(gather).prefetch(PREFETCH_BATCHES)
-
-
-@dataclass
-class SeedStart:
-    """A seed's compiled model and shuffled training batches, made while that seed is the global one."""
-
-    seed: int
-    model: keras.Model
-    batches: tf.data.Dataset
-
-
-def start_seed(model_cfg: ModelConfig, trainer: TrainerConfig, seed: int, train: CsrRows) -> SeedStart:
-    """Seed Python, NumPy and TF, then build the model and the training batches.
-
-    Call it for one seed at a time, in order: the initial weights, dropout seeds and shuffling then depend
-    on the seed alone, whether the fit runs by itself or beside other seeds' fits.
-    """
-    keras.utils.set_random_seed(seed)
-    model = compile_model(build_model(model_cfg, train.width, sparse=True), model_cfg, trainer.steps_per_execution)
-    return SeedStart(seed, model, sparse_batches(train, trainer.batch_size, shuffle=True, seed=seed))
 
 
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -164,43 +144,13 @@ def summarize(history: dict[str, list[float]], seconds: float) -> dict[str, floa
             "best_epoch": int(np.argmin(val_loss)) + 1, "epochs_run": len(val_loss), "train_seconds": seconds}
 
 
-class Cancelled(KeyboardInterrupt):
-    """Raised in a fit whose stage is stopping (Ctrl-C, SIGTERM, another seed failed), so its run ends KILLED."""
-
-
-class StopWhenSet(keras.callbacks.Callback):
-    """Ends a fit running beside others when ``event`` is set; signals reach only the main thread."""
-
-    def __init__(self, event: threading.Event):
-        super().__init__()
-        self.event = event
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.event.is_set():
-            raise Cancelled("stopped because the stage is stopping")
-
-
-def train_seed(model_cfg: ModelConfig, trainer: TrainerConfig, seed: int,
-               train: tuple[sp.csr_matrix, np.ndarray], validation: tuple[sp.csr_matrix, np.ndarray] | None,
-               on_epoch_end: EpochHook | None = None, epochs: int | None = None) -> SeedResult:
-    """Fit one seed in a fresh session (see :func:`fit_seed`)."""
-    fresh_session(trainer.deterministic)
-    start = start_seed(model_cfg, trainer, seed, CsrRows.from_csr(*train))
-    return fit_seed(start, model_cfg, trainer, validation and CsrRows.from_csr(*validation), on_epoch_end, epochs)
-
-
-def fit_seed(start: SeedStart, model_cfg: ModelConfig, trainer: TrainerConfig,
-             validation: CsrRows | None, on_epoch_end: EpochHook | None = None,
-             epochs: int | None = None, stop: threading.Event | None = None) -> SeedResult:
-    """Fit a model from :func:`start_seed`; safe to run in a thread beside other seeds' fits.
-
-    With ``validation``, early stopping on ``trainer.monitor``; without, ``epochs`` exactly. Setting
-    ``stop`` ends the fit after its current steps with :class:`Cancelled`.
-    """
-    seed, model = start.seed, start.model
+def train_seed(model_cfg: ModelConfig, trainer: TrainerConfig, seed: int, train: CsrRows,
+               validation: CsrRows | None, on_epoch_end: EpochHook | None = None,
+               epochs: int | None = None) -> SeedResult:
+    """Fit one seed. With ``validation``, early stopping on ``trainer.monitor``; without, ``epochs`` exactly."""
+    seed_everything(seed, trainer.deterministic)
+    model = compile_model(build_model(model_cfg, train.width, sparse=True), model_cfg, trainer.steps_per_execution)
     all_callbacks: list[keras.callbacks.Callback] = [StopOnDivergence(model_cfg, trainer)]
-    if stop is not None:
-        all_callbacks.append(StopWhenSet(stop))
     if on_epoch_end:
         all_callbacks.append(EpochEnd(on_epoch_end))
     validation_data = None
@@ -211,13 +161,14 @@ def fit_seed(start: SeedStart, model_cfg: ModelConfig, trainer: TrainerConfig,
     if trainer.verbose:
         all_callbacks.append(EpochLog(f"{model_cfg.name} seed {seed}", max_epochs))
     started = time.perf_counter()
-    fitted = model.fit(start.batches, validation_data=validation_data, epochs=max_epochs, callbacks=all_callbacks,
-                       shuffle=False, verbose=0)  # shuffling happens in sparse_batches
+    fitted = model.fit(sparse_batches(train, trainer.batch_size, shuffle=True, seed=seed),
+                       validation_data=validation_data, epochs=max_epochs, callbacks=all_callbacks, shuffle=False,
+                       verbose=0)  # shuffling happens in sparse_batches
     seconds = time.perf_counter() - started
     history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
     summary = summarize(history, seconds) if validation is not None else {"epochs_run": len(history["loss"]),
                                                                           "train_seconds": seconds}
-    return SeedResult(seed, history, summary, inference_model(model, model_cfg, model.input_shape[-1]))
+    return SeedResult(seed, history, summary, inference_model(model, model_cfg, train.width))
 
 
 def aggregate(summaries: list[dict[str, float]]) -> dict[str, dict[str, float]]:
