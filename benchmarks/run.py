@@ -17,6 +17,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -119,11 +120,17 @@ def child_tracking(variant: str) -> dict:
     import mlflow
     import mlflow.models
 
-    spent, depth, by_call = [0.0], [0], {}
+    spent, depth, by_call, background = [0.0], [0], {}, [0.0]
 
     def timed(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            if threading.current_thread() is not threading.main_thread():  # per-epoch writes: off the training thread
+                started = time.perf_counter()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    background[0] += time.perf_counter() - started
             depth[0] += 1
             started = time.perf_counter()
             try:
@@ -139,6 +146,7 @@ def child_tracking(variant: str) -> dict:
     for name in MLFLOW_CALLS:
         setattr(mlflow, name, timed(getattr(mlflow, name)))
     mlflow.models.Model.log = classmethod(timed(mlflow.models.Model.log.__func__))
+    mlflow.MlflowClient.log_batch = timed(mlflow.MlflowClient.log_batch)
     from hydra import compose, initialize_config_dir
 
     from imdb_sentiment.config import validate
@@ -159,7 +167,8 @@ def child_tracking(variant: str) -> dict:
     metrics = train_variant(cfg)
     total = time.perf_counter() - started
     return {"total_seconds": total, "mlflow_seconds": spent[0], "mlflow_share": spent[0] / total,
-            "fit_seconds": metrics["train_seconds"]["mean"], "mlflow_seconds_by_call": by_call}
+            "fit_seconds": metrics["train_seconds"]["mean"], "mlflow_seconds_by_call": by_call,
+            "background_mlflow_seconds": background[0]}
 
 
 def run_child(*args: str) -> dict:
@@ -212,7 +221,8 @@ def main() -> None:
     tracking = run_child("tracking", "l2_3layer")
     results["tracking"] = tracking
     table.append(f"MLflow logging share of a l2_3layer train stage (1 seed): {tracking['mlflow_share']:.1%} "
-                 f"({tracking['mlflow_seconds']:.2f} s of {tracking['total_seconds']:.2f} s)")
+                 f"({tracking['mlflow_seconds']:.2f} s of {tracking['total_seconds']:.2f} s; plus "
+                 f"{tracking['background_mlflow_seconds']:.2f} s of per-epoch writes on a background thread)")
     print(table[-1], flush=True)
     if args.pipeline:
         dvc = [str(Path(sys.executable).parent / "dvc"), "repro"]

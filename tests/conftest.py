@@ -83,6 +83,15 @@ def make_project(dest: Path) -> Path:
     return dest
 
 
+def vectorized_project(dest: Path, mirror: Path, **fixture_settings) -> tuple[Path, list[str]]:
+    """A project copy with the fixture data fetched and vectorized, and the overrides that point at it."""
+    project = make_project(dest)
+    overrides = fixture_overrides(mirror, **fixture_settings)
+    run_stage(project, "fetch", *overrides)
+    run_stage(project, "vectorize", *overrides)
+    return project, overrides
+
+
 @pytest.fixture
 def project(tmp_path) -> Path:
     return make_project(tmp_path / "project")

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 
-from conftest import fixture_overrides, make_project, run_stage
+from conftest import run_stage, vectorized_project
 from imdb_sentiment.config import (Activation, Config, ConfigError, Loss, ModelConfig, Optimizer, Regularizer,
                                    TrackingConfig, validate)
 from imdb_sentiment.errors import TrackingError
@@ -127,11 +127,7 @@ def test_wrong_types_are_refused_with_the_key():
 
 @pytest.fixture(scope="module")
 def vectorized(tmp_path_factory, keras_mirror):
-    project = make_project(tmp_path_factory.mktemp("faults") / "project")
-    overrides = fixture_overrides(keras_mirror)
-    run_stage(project, "fetch", *overrides)
-    run_stage(project, "vectorize", *overrides)
-    return project, overrides
+    return vectorized_project(tmp_path_factory.mktemp("faults") / "project", keras_mirror)
 
 
 def runs_of(uri: str):

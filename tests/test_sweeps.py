@@ -10,9 +10,8 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from mlflow import MlflowClient
-from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, fixture_overrides, make_project, run_stage
+from conftest import CONF_DIR, run_stage, vectorized_project
 from imdb_sentiment.config import ConfigError, validate
 from imdb_sentiment.sweep import SweepTracking, check_search_space, searched_keys, variant_config, variant_yaml
 
@@ -60,10 +59,7 @@ def test_best_trial_is_written_as_a_model_file_that_trains_as_a_named_variant(tm
 
 @pytest.mark.slow
 def test_joblib_multirun_trains_every_variant_in_parallel(tmp_path, keras_mirror):
-    project = make_project(tmp_path / "project")
-    overrides = fixture_overrides(keras_mirror)
-    run_stage(project, "fetch", *overrides)
-    run_stage(project, "vectorize", *overrides)
+    project, overrides = vectorized_project(tmp_path / "project", keras_mirror)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = run_stage(project, "train", "-m", "model=glob(*)", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                        "trainer.seeds=[0]", "trainer.max_epochs=4", "trainer.batch_size=8", "trainer.eval_batch_size=8",
@@ -82,10 +78,7 @@ def test_joblib_multirun_trains_every_variant_in_parallel(tmp_path, keras_mirror
 
 @pytest.mark.slow
 def test_optuna_sweep_nests_every_trial_under_one_run_and_writes_the_best_variant(tmp_path, keras_mirror):
-    project = make_project(tmp_path / "project")
-    overrides = fixture_overrides(keras_mirror)
-    run_stage(project, "fetch", *overrides)
-    run_stage(project, "vectorize", *overrides)
+    project, overrides = vectorized_project(tmp_path / "project", keras_mirror)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {"MLFLOW_TRACKING_URI": uri}
     result = run_stage(project, "train", SEARCH, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",

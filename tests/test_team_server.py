@@ -32,7 +32,7 @@ import pytest
 import requests
 import sqlalchemy
 
-from conftest import fixture_overrides, make_project, run_stage
+from conftest import run_stage, vectorized_project
 
 pytestmark = pytest.mark.slow
 
@@ -388,10 +388,8 @@ class TrainedProject:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, keras_mirror, team_server, trainer_password) -> TrainedProject:
     """fetch, vectorize and train (2 seeds, 3 epochs) in a fresh project, tracked on the team server."""
-    project = make_project(tmp_path_factory.mktemp("team") / "project")
-    overrides = fixture_overrides(keras_mirror, num_words=NUM_WORDS)
-    run_stage(project, "fetch", *overrides)
-    run_stage(project, "vectorize", *overrides)
+    project, overrides = vectorized_project(tmp_path_factory.mktemp("team") / "project", keras_mirror,
+                                            num_words=NUM_WORDS)
     try:
         run_stage(project, "train", *TRAIN_OVERRIDES, *overrides,
                   env=credentials_env(team_server.url, TRAINER_USER, trainer_password))

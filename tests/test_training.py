@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from conftest import fixture_overrides, make_project, run_stage
+from conftest import run_stage, vectorized_project
 from imdb_sentiment.config import ModelConfig, Regularizer, TrainerConfig
 from imdb_sentiment.features import load_features
 from imdb_sentiment.training import CsrRows, aggregate, summarize, train_seed
@@ -21,13 +21,10 @@ FAST = ["trainer.max_epochs=4", "trainer.patience=1", "trainer.eval_batch_size=8
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, keras_mirror):
     """One real train-stage run (2 seeds) on the fixture, logging to a SQLite store in a temp dir."""
-    project = make_project(tmp_path_factory.mktemp("trained") / "project")
+    project, overrides = vectorized_project(tmp_path_factory.mktemp("trained") / "project", keras_mirror)
     store = project.parent / "store"
     store.mkdir()
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"}
-    overrides = fixture_overrides(keras_mirror)
-    run_stage(project, "fetch", *overrides)
-    run_stage(project, "vectorize", *overrides)
     result = run_stage(project, "train", "model=l2_3layer", "trainer.seeds=[0,1]", *FAST, *overrides, env=env)
     return project, env["MLFLOW_TRACKING_URI"], result
 
