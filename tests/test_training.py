@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from conftest import run_stage, vectorized_project
 from imdb_sentiment.config import ModelConfig, Regularizer, TrainerConfig
 from imdb_sentiment.features import load_features
-from imdb_sentiment.training import CsrRows, aggregate, summarize, train_seed
+from imdb_sentiment.training import CsrRows, SeedTrainer, aggregate, summarize, train_seed
 
 FAST = ["trainer.max_epochs=4", "trainer.patience=1", "trainer.eval_batch_size=8", "trainer.batch_size=8",
         "trainer.verbose=false"]
@@ -107,6 +107,19 @@ def test_same_seed_gives_the_same_metrics(trained):
     runs = [train_seed(cfg, trainer, seed, train, validation).history for seed in (3, 3, 4)]
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
+
+
+def test_seeds_sharing_one_traced_model_match_a_new_model_per_seed(trained):
+    features = tiny_features(trained)
+    cfg = ModelConfig(name="t", hidden_layers=2, units=8, regularizer=Regularizer.l2, dropout=0.5)
+    trainer = TrainerConfig(max_epochs=3, batch_size=8, eval_batch_size=8, patience=5, verbose=False)
+    train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
+    shared = SeedTrainer(cfg, trainer, train, validation)
+    reused = [shared.fit(seed) for seed in (3, 4, 3)]
+    assert [r.history for r in reused] == [train_seed(cfg, trainer, seed, train, validation).history
+                                           for seed in (3, 4, 3)]
+    weights = [train_seed(cfg, trainer, 4, train, validation).model.get_weights(), reused[1].model.get_weights()]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
 
 
 def test_summaries_count_epochs_from_one_and_aggregate_across_seeds():

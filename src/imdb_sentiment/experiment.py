@@ -15,7 +15,7 @@ from imdb_sentiment.models import model_summary
 from imdb_sentiment.plots import history_figures
 from imdb_sentiment.tracking import (epoch_metric_writer, lineage_tags, log_features_input, log_keras_model,
                                      log_params, setup_tracking, tracked_run)
-from imdb_sentiment.training import CsrRows, SeedResult, aggregate, history_csv, train_seed
+from imdb_sentiment.training import CsrRows, SeedResult, SeedTrainer, aggregate, history_csv
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ def train_variant(cfg: Config) -> dict:
     setup_tracking(cfg.tracking)
     params = flatten(cfg)
     tags = lineage_tags("train", variant)  # one `git rev-parse` for the stage, not one per run
-    train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
+    seeds = SeedTrainer(cfg.model, cfg.trainer, CsrRows.from_csr(*features.partial_train),
+                        CsrRows.from_csr(*features.validation))
     per_seed: dict[str, dict] = {}
     with atomic_dir(models_dir) as models_tmp, atomic_dir(reports_dir / "history") as history_tmp:
         with tracked_run(variant, {**tags, "level": "variant"}, parent_run_id=cfg.tracking.parent_run_id) as parent:
@@ -64,7 +65,7 @@ def train_variant(cfg: Config) -> dict:
                     log_params({**params, "trainer.seed": seed})
                     log_dataset(cfg, features, "training")
                     with epoch_metric_writer(run.info.run_id) as log_epoch:
-                        result = train_seed(cfg.model, cfg.trainer, seed, train, validation, on_epoch_end=log_epoch)
+                        result = seeds.fit(seed, on_epoch_end=log_epoch)
                     log_seed_artifacts(result, f"{variant} seed {seed}", features)
                 result.model.save(models_tmp / f"seed_{seed}.keras")
                 (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))

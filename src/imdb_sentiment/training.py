@@ -29,10 +29,9 @@ HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 PREFETCH_BATCHES = 2  # batches prepared ahead on tf.data's thread
 
 
-def seed_everything(seed: int, deterministic: bool) -> None:
-    """Same seed, same metrics: Python, NumPy and TF seeds, and TF's deterministic kernels."""
+def fresh_session(deterministic: bool) -> None:
+    """A clean Keras session, with TF's deterministic kernels when asked: same seed, same metrics."""
     keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
@@ -144,31 +143,65 @@ def summarize(history: dict[str, list[float]], seconds: float) -> dict[str, floa
             "best_epoch": int(np.argmin(val_loss)) + 1, "epochs_run": len(val_loss), "train_seconds": seconds}
 
 
+class SeedTrainer:
+    """Fits the seeds of one variant on one compiled model, so its graphs are traced once, not per seed.
+
+    Tracing costs 1-1.5 s a seed here. Each seed starts from exactly the state a newly built model would
+    have (weights and dropout RNG states from a model built under that seed, optimizer slots and step
+    zeroed, batches shuffled under that seed), so the metrics equal those of a new model per seed.
+    """
+
+    def __init__(self, model_cfg: ModelConfig, trainer: TrainerConfig, train: CsrRows, validation: CsrRows | None):
+        fresh_session(trainer.deterministic)
+        self.model_cfg, self.trainer, self.train = model_cfg, trainer, train
+        self.validation_data = None if validation is None else \
+            sparse_batches(validation, trainer.eval_batch_size, shuffle=False, seed=0)  # gathered once, all seeds
+        self.model: keras.Model | None = None
+        self.optimizer_start: list[np.ndarray] = []
+
+    def start(self, seed: int) -> keras.Model:
+        """The compiled model, reset to where a model built under ``seed`` starts."""
+        keras.utils.set_random_seed(seed)
+        fresh = build_model(self.model_cfg, self.train.width, sparse=True)
+        if self.model is None:
+            self.model = compile_model(fresh, self.model_cfg, self.trainer.steps_per_execution)
+            self.model.optimizer.build(self.model.trainable_variables)
+            self.optimizer_start = [variable.numpy() for variable in self.model.optimizer.variables]
+            return self.model
+        for target, source in zip(self.model.variables, fresh.variables, strict=True):  # incl. dropout RNG states
+            target.assign(source)
+        for variable, value in zip(self.model.optimizer.variables, self.optimizer_start, strict=True):
+            variable.assign(value)
+        return self.model
+
+    def fit(self, seed: int, on_epoch_end: EpochHook | None = None, epochs: int | None = None) -> SeedResult:
+        """Fit one seed. With validation, early stopping on ``trainer.monitor``; without, ``epochs`` exactly."""
+        trainer = self.trainer
+        model = self.start(seed)
+        batches = sparse_batches(self.train, trainer.batch_size, shuffle=True, seed=seed)
+        all_callbacks: list[keras.callbacks.Callback] = [StopOnDivergence(self.model_cfg, trainer)]
+        if on_epoch_end:
+            all_callbacks.append(EpochEnd(on_epoch_end))
+        if self.validation_data is not None:
+            all_callbacks.insert(0, keras.callbacks.EarlyStopping(monitor=trainer.monitor, patience=trainer.patience))
+        max_epochs = epochs or trainer.max_epochs
+        if trainer.verbose:
+            all_callbacks.append(EpochLog(f"{self.model_cfg.name} seed {seed}", max_epochs))
+        started = time.perf_counter()
+        fitted = model.fit(batches, validation_data=self.validation_data, epochs=max_epochs, callbacks=all_callbacks,
+                           shuffle=False, verbose=0)  # shuffling happens in sparse_batches
+        seconds = time.perf_counter() - started
+        history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+        summary = summarize(history, seconds) if self.validation_data is not None else {
+            "epochs_run": len(history["loss"]), "train_seconds": seconds}
+        return SeedResult(seed, history, summary, inference_model(model, self.model_cfg, self.train.width))
+
+
 def train_seed(model_cfg: ModelConfig, trainer: TrainerConfig, seed: int, train: CsrRows,
                validation: CsrRows | None, on_epoch_end: EpochHook | None = None,
                epochs: int | None = None) -> SeedResult:
-    """Fit one seed. With ``validation``, early stopping on ``trainer.monitor``; without, ``epochs`` exactly."""
-    seed_everything(seed, trainer.deterministic)
-    model = compile_model(build_model(model_cfg, train.width, sparse=True), model_cfg, trainer.steps_per_execution)
-    all_callbacks: list[keras.callbacks.Callback] = [StopOnDivergence(model_cfg, trainer)]
-    if on_epoch_end:
-        all_callbacks.append(EpochEnd(on_epoch_end))
-    validation_data = None
-    if validation is not None:
-        validation_data = sparse_batches(validation, trainer.eval_batch_size, shuffle=False, seed=seed)
-        all_callbacks.insert(0, keras.callbacks.EarlyStopping(monitor=trainer.monitor, patience=trainer.patience))
-    max_epochs = epochs or trainer.max_epochs
-    if trainer.verbose:
-        all_callbacks.append(EpochLog(f"{model_cfg.name} seed {seed}", max_epochs))
-    started = time.perf_counter()
-    fitted = model.fit(sparse_batches(train, trainer.batch_size, shuffle=True, seed=seed),
-                       validation_data=validation_data, epochs=max_epochs, callbacks=all_callbacks, shuffle=False,
-                       verbose=0)  # shuffling happens in sparse_batches
-    seconds = time.perf_counter() - started
-    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
-    summary = summarize(history, seconds) if validation is not None else {"epochs_run": len(history["loss"]),
-                                                                          "train_seconds": seconds}
-    return SeedResult(seed, history, summary, inference_model(model, model_cfg, train.width))
+    """Fit a single seed (see :class:`SeedTrainer`, which a variant's seeds share)."""
+    return SeedTrainer(model_cfg, trainer, train, validation).fit(seed, on_epoch_end, epochs)
 
 
 def aggregate(summaries: list[dict[str, float]]) -> dict[str, dict[str, float]]:
