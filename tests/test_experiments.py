@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -44,6 +49,14 @@ def test_temp_dir_experiment_logs_to_the_projects_store_with_its_name(experiment
     assert "fewer-epochs" in text and "max_epochs" in text and "best_val_accuracy" in text
 
 
+def start_queue_workers(project, env, workers: int, log_path) -> None:
+    """`dvc queue start -j N`, its output in a file: the workers it leaves behind would hold captured pipes."""
+    with open(log_path, "w") as log:
+        subprocess.run([sys.executable, "-m", "dvc", "queue", "start", "-j", str(workers)], cwd=project,
+                       env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                            **env}, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=True)
+
+
 def wait_for_queue(project, env, timeout_s: float = 600) -> str:
     """Poll `dvc queue status` until no experiment is queued or running; return the last status."""
     deadline = time.monotonic() + timeout_s
@@ -55,6 +68,16 @@ def wait_for_queue(project, env, timeout_s: float = 600) -> str:
     raise AssertionError(f"the DVC queue did not finish in {timeout_s} s:\n{status}")
 
 
+def stop_processes_in(folder: Path) -> None:
+    """Stop what still runs in ``folder``: a DVC queue worker does not always exit when the queue empties."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")).is_relative_to(folder):
+                os.kill(int(proc.name), signal.SIGTERM)
+        except (OSError, ValueError):
+            continue  # gone already, or not ours to read
+
+
 def test_queued_experiments_run_two_at_a_time_and_log_to_the_projects_store(experiment_project):
     project, env = experiment_project
     settings = {"units-16": "conf/model/base_1layer.yaml:model.units=16",
@@ -62,10 +85,11 @@ def test_queued_experiments_run_two_at_a_time_and_log_to_the_projects_store(expe
     for name, setting in settings.items():
         dvc(project, "exp", "run", "--queue", "-n", name, "-S", setting, env=env)
     try:
-        dvc(project, "queue", "start", "-j", "2", env=env)
+        start_queue_workers(project, env, 2, project.parent / "queue-start.log")
         status = wait_for_queue(project, env)
     finally:
         dvc(project, "queue", "stop", "--kill", env=env)
+        stop_processes_in(project)
     assert status.count("Success") >= 2 and "Failed" not in status, status
     shown = json.loads(dvc(project, "exp", "show", "--json", env=env).stdout)
     experiments = {exp["name"]: exp["revs"][0]["data"] for baseline in shown for exp in baseline["experiments"] or []}
