@@ -35,9 +35,17 @@ def test_search_config_uses_optuna_over_the_six_settings_of_the_issue():
     assert (cfg.model.optimizer.value, cfg.model.regularizer.value, cfg.model.loss.value) == ("adam", "l2", "mse")
 
 
-def test_a_search_outside_model_and_trainer_is_refused_by_key():
+def test_a_search_outside_model_and_trainer_is_refused_at_start_up_by_key():
+    space = {"model.units": "choice(16, 32)", "features.validation_rows": "choice(10, 20)"}
     with pytest.raises(ConfigError, match=r"hydra.sweeper.params=\['features.validation_rows'\]"):
-        check_search_space(["model.units", "features.validation_rows"])
+        SweepTracking(variant_name="tuned", model_dir="conf/model", search_space=space)
+
+
+def test_the_direction_must_suit_the_metric_trials_return():
+    with pytest.raises(ConfigError, match="direction='maximize' is not allowed with compare.metric=min_val_loss: "
+                                          "use minimize"):
+        SweepTracking(variant_name="tuned", model_dir="conf/model", direction="maximize", objective="min_val_loss")
+    SweepTracking(variant_name="tuned", model_dir="conf/model", direction="minimize", objective="min_val_loss")
 
 
 def test_variant_names_must_be_usable_as_a_config_choice():
@@ -53,7 +61,7 @@ def test_best_trial_is_written_as_a_model_file_that_trains_as_a_named_variant(tm
         cfg = validate(compose(config_name="config", overrides=["model=tuned"]))
     assert (cfg.model.name, cfg.model.hidden_layers, cfg.model.units, cfg.model.dropout) == ("tuned", 1, 128, 0.25)
     assert (cfg.model.regularization, cfg.model.learning_rate) == (3e-4, 1.5e-4)
-    assert (cfg.trainer.batch_size, cfg.trainer.patience) == (256, 3)  # the patience the trials used
+    assert (cfg.trainer.batch_size, cfg.trainer.patience, cfg.trainer.max_epochs) == (256, 3, 40)  # as in the trials
     assert cfg.trainer.seeds == [0, 1, 2]  # seeds are not part of a variant: it trains with the study's
 
 
@@ -104,6 +112,7 @@ def test_optuna_sweep_nests_every_trial_under_one_run_and_writes_the_best_varian
     for key in BEST:
         section, field = key.split(".")
         assert str(tuned[section][field]) == best_trial.data.params[key], key
+    assert tuned["trainer"]["max_epochs"] == 3  # the trials' own training conditions
     assert not (project / "models").exists() and not (project / "reports/train").exists()  # trials keep to logs/
 
     run_stage(project, "train", "model=tuned", "trainer.seeds=[0]", "trainer.max_epochs=2", "trainer.verbose=false",

@@ -34,6 +34,11 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated(f"received signal {signal.Signals(signum).name}")
 
 
+def raise_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C from here on, so ``finally`` blocks and ``atexit`` handlers run."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -42,11 +47,12 @@ def run_stage(cfg: DictConfig, stage: Callable[[Config], T]) -> T:
     """Validate ``cfg`` before any work, run ``stage``, and turn expected failures into one-line errors.
 
     Exit codes: 2 for an expected error (bad config or input, unreachable store, diverged training),
-    130 when interrupted with Ctrl-C, 143 when terminated. In a multirun an expected error fails only its
-    job: Hydra records it and a sweeper marks the trial failed and goes on. Returns what ``stage``
-    returns (a sweep's objective).
+    130 when interrupted with Ctrl-C, 143 when terminated. In a multirun an expected error is printed in
+    one line and raised to Hydra, which marks the job failed: the Optuna search records a failed trial
+    and goes on; Hydra's basic sweeper stops with exit code 1. Returns what ``stage`` returns (a sweep's
+    objective).
     """
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    raise_on_sigterm()
     try:
         return stage(validate(cfg))
     except PipelineError as exc:

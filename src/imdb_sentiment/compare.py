@@ -63,7 +63,7 @@ def load_results(train_reports: Path, variants: list[str]) -> list[VariantResult
 
 def rank(results: list[VariantResult], metric: SelectionMetric) -> list[VariantResult]:
     """Best first: by the mean of ``metric`` (accuracy up, loss down), ties to the lower mean min_val_loss."""
-    sign = -1.0 if metric is SelectionMetric.best_val_accuracy else 1.0
+    sign = -1.0 if metric.maximized else 1.0
     return sorted(results, key=lambda r: (sign * r.mean(metric.value), r.mean(TIE_BREAKER), r.variant))
 
 
@@ -93,7 +93,7 @@ def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
     ranked = rank(results, metric)
     winner = ranked[0]
     key = metric.value
-    direction = "highest" if metric is SelectionMetric.best_val_accuracy else "lowest"
+    direction = "highest" if metric.maximized else "lowest"
     epochs = retrain_epochs(winner)
     seeds = int(winner.metrics["seeds"])
     reason = (f"{winner.variant} has the {direction} mean {key} ({winner.mean(key):.4f} ± {winner.std(key):.4f} "

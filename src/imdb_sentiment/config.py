@@ -187,6 +187,10 @@ class SelectionMetric(Enum):
     best_val_accuracy = "best_val_accuracy"
     min_val_loss = "min_val_loss"
 
+    @property
+    def maximized(self) -> bool:
+        return self is SelectionMetric.best_val_accuracy
+
 
 @dataclass
 class CompareConfig:

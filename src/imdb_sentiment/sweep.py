@@ -23,6 +23,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Param
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_sentiment.cli import raise_on_sigterm
+from imdb_sentiment.config import SelectionMetric, TrackingConfig
 from imdb_sentiment.errors import ConfigError
 from imdb_sentiment.io import write_text
 from imdb_sentiment.tracking import lineage_tags, setup_tracking
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 PARENT_RUN_ENV = "IMDB_SWEEP_PARENT_RUN_ID"
 RESULTS_FILE = "optimization_results.yaml"  # what Hydra's Optuna sweeper writes into the sweep folder
 VARIANT_SECTIONS = ("model", "trainer")  # what a model config file may set (conf/model/*.yaml)
+VARIANT_TRAINER_KEYS = ("batch_size", "patience", "max_epochs")  # the trials' training conditions, kept
 VARIANT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
@@ -58,7 +61,7 @@ def variant_config(config: DictConfig, best_params: dict[str, Any], name: str) -
     named = OmegaConf.merge(config.model, {"name": name})  # a trial's name refers to its job: not resolvable here
     model = OmegaConf.to_container(named, resolve=True, enum_to_str=True)
     trainer = OmegaConf.to_container(config.trainer, resolve=True, enum_to_str=True)
-    variant = {"model": model, "trainer": {"batch_size": trainer["batch_size"], "patience": trainer["patience"]}}
+    variant = {"model": model, "trainer": {key: trainer[key] for key in VARIANT_TRAINER_KEYS}}
     for key, value in best_params.items():
         section, field = key.split(".", 1)
         variant[section][field] = value
@@ -73,18 +76,27 @@ def variant_yaml(variant: dict[str, dict[str, Any]], provenance: str) -> str:
 class SweepTracking(Callback):
     """Hydra callback (see ``conf/hparams_search/``): the sweep's MLflow run and its best variant."""
 
-    def __init__(self, variant_name: str, model_dir: str) -> None:
+    def __init__(self, variant_name: str, model_dir: str, search_space: dict[str, Any] | None = None,
+                 direction: str = "maximize", objective: str = SelectionMetric.best_val_accuracy.value) -> None:
+        """Check the sweep's settings here: Hydra turns an error raised in a callback's hooks into a warning."""
         if not VARIANT_NAME.match(variant_name):
             raise ConfigError(f"hydra.callbacks.sweep_tracking.variant_name={variant_name!r} is not allowed: "
                               f"a name of letters, digits, '_' and '-' that starts with a letter")
+        check_search_space(list(search_space or {}))
+        metric = SelectionMetric(str(objective).split(".")[-1])  # the enum or its name
+        expected = "maximize" if metric.maximized else "minimize"
+        if str(direction).split(".")[-1].lower() != expected:
+            raise ConfigError(f"hydra.sweeper.direction={direction!r} is not allowed with "
+                              f"compare.metric={metric.value}: use {expected}")
         self.variant_name, self.model_dir = variant_name, Path(model_dir)
         self.client: MlflowClient | None = None
         self.run_id: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        raise_on_sigterm()  # a terminated sweep still marks its run (atexit) instead of leaving it RUNNING
         keys = searched_keys(config)
-        check_search_space(keys)
-        setup_tracking(OmegaConf.to_object(config.tracking))
+        # the store only: tracking.parent_run_id names the run this hook is about to open
+        setup_tracking(TrackingConfig(uri=config.tracking.uri, experiment_name=config.tracking.experiment_name))
         self.client = MlflowClient()
         experiment_id = self.client.get_experiment_by_name(config.tracking.experiment_name).experiment_id
         sweeper = OmegaConf.select(config, "hydra.sweeper", default={})
@@ -127,6 +139,6 @@ class SweepTracking(Callback):
                  best["best_value"], path, self.variant_name)
 
     def _end_unfinished(self) -> None:
-        """A sweep that stopped early (an error, Ctrl-C) leaves its run FAILED, not RUNNING forever."""
+        """A sweep that stopped early (an error, Ctrl-C, SIGTERM) leaves its run FAILED, not RUNNING forever."""
         if self.client is not None and self.run_id is not None:
             self.client.set_terminated(self.run_id, "FAILED")
