@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from conftest import CONF_DIR, run_stage, vectorized_project
 from imdb_sentiment.config import ConfigError, validate
-from imdb_sentiment.sweep import SweepTracking, check_search_space, searched_keys, variant_config, variant_yaml
+from imdb_sentiment.sweep import SweepTracking, check_search_space, variant_config, variant_yaml
 
 SEARCH = "hparams_search=imdb_optuna"
 BEST = {"model.hidden_layers": 1, "model.units": 128, "model.dropout": 0.25, "model.regularization": 3e-4,
@@ -29,8 +29,8 @@ def test_search_config_uses_optuna_over_the_six_settings_of_the_issue():
     cfg = compose_search()
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.mode.name == "MULTIRUN"
     assert cfg.hydra.sweeper.direction == "maximize" and cfg.compare.metric.value == "best_val_accuracy"
-    assert set(searched_keys(cfg)) == set(BEST)
-    check_search_space(searched_keys(cfg))
+    assert set(cfg.hydra.sweeper.params) == set(BEST)
+    check_search_space(list(cfg.hydra.sweeper.params))
     assert cfg.hydra.sweeper.n_trials <= 20 and list(cfg.trainer.seeds) == [0]
     assert (cfg.model.optimizer.value, cfg.model.regularizer.value, cfg.model.loss.value) == ("adam", "l2", "mse")
 
