@@ -19,3 +19,9 @@ class TrackingError(PipelineError):
 
 class TrainingDiverged(PipelineError):
     """The loss became NaN or infinite; training stopped at once."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception in one line for a one-line report: its message's first line, or its type's name."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

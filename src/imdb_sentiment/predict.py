@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from imdb_sentiment.data import Ragged
-from imdb_sentiment.errors import DataError
+from imdb_sentiment.errors import DataError, first_line
 from imdb_sentiment.features import multi_hot
 
 log = logging.getLogger(__name__)
@@ -119,14 +119,14 @@ def load_champion(cfg) -> tuple[object, str]:
     except (MlflowException, OSError) as exc:
         fallback = Path(cfg.paths.models_dir) / "final" / "model.keras"
         if not fallback.is_file():
-            raise DataError(f"no model: {uri} cannot be loaded ({str(exc).splitlines()[0]}) and {fallback} "
+            raise DataError(f"no model: {uri} cannot be loaded ({first_line(exc)}) and {fallback} "
                             f"does not exist; run the pipeline first (dvc repro)") from exc
-        log.warning("%s cannot be loaded (%s); using %s", uri, str(exc).splitlines()[0], fallback)
+        log.warning("%s cannot be loaded (%s); using %s", uri, first_line(exc), fallback)
         try:
             return keras.models.load_model(fallback, compile=False), str(fallback)
         except Exception as load_error:  # Keras raises ValueError, OSError, zipfile errors… for a bad file
             raise DataError(f"{fallback} cannot be loaded ({type(load_error).__name__}: "
-                            f"{str(load_error).splitlines()[0][:200]}); re-run retrain_final") from load_error
+                            f"{first_line(load_error)[:200]}); re-run retrain_final") from load_error
 
 
 def predict_reviews(cfg) -> list[tuple[float, int, str]]:

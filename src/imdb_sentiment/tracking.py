@@ -28,7 +28,7 @@ from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from imdb_sentiment.config import Config, TrackingConfig
-from imdb_sentiment.errors import TrackingError
+from imdb_sentiment.errors import TrackingError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def setup_tracking(cfg: TrackingConfig) -> str:
             else:
                 experiment_id = experiment.experiment_id
     except Exception as exc:  # MLflow raises many types here: connection, SQL, permission errors
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = first_line(exc)
         raise TrackingError(f"cannot use the MLflow tracking store {uri}: {detail[:300]} ({store_hint(detail)})") \
             from exc
     mlflow.set_experiment(experiment_id=experiment_id)
@@ -145,7 +145,7 @@ def tracked_run(run_name: str, tags: dict[str, str], nested: bool = False,
         except Exception as end_error:  # the store may be the thing that failed
             log.warning("could not mark run '%s' %s in the store: %s", run_name, status, end_error)
         if is_store_failure(exc):
-            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            detail = first_line(exc)[:300]
             raise TrackingError(f"the tracking store failed during run '{run_name}' ({detail}); logged up to "
                                 f"{_last_logged[0]}, nothing after it; no output of this stage was written, "
                                 f"rerun it when the store works") from exc
