@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import fixture_overrides, run_stage
+from conftest import fixture_overrides, run_stage, vectorized_project
 from imdb_sentiment.data import Ragged, load_sequences
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.features import load_features, multi_hot
@@ -39,11 +39,8 @@ def test_out_of_vocabulary_ids_are_refused():
 
 
 @pytest.fixture
-def vectorized(project, keras_mirror):
-    overrides = fixture_overrides(keras_mirror)
-    run_stage(project, "fetch", *overrides)
-    run_stage(project, "vectorize", *overrides)
-    return project
+def vectorized(tmp_path, keras_mirror):
+    return vectorized_project(tmp_path / "project", keras_mirror)[0]
 
 
 def test_vectorize_stage_matches_notebook_on_the_fixture(vectorized):
