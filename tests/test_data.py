@@ -6,7 +6,6 @@ import functools
 import http.server
 import pickle
 import shutil
-import socket
 import threading
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REAL_MIRROR, fixture_overrides, run_stage, sha256
+from conftest import REAL_MIRROR, fixture_overrides, free_port, run_stage, sha256
 from imdb_sentiment.config import DataConfig
 from imdb_sentiment.data import Ragged, fetch, load_sequences, load_trusted_npz
 from imdb_sentiment.errors import DataError
@@ -129,14 +128,8 @@ def test_even_a_trusted_file_may_only_rebuild_numpy_arrays(tmp_path):
     assert not marker.exists()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_offline_without_a_mirror_names_imdb_mirror(tmp_path):
-    cfg = data_config(None, base_url=f"http://127.0.0.1:{closed_port()}/", npz_sha256=["0" * 64],
+    cfg = data_config(None, base_url=f"http://127.0.0.1:{free_port()}/", npz_sha256=["0" * 64],
                       word_index_sha256=["0" * 64])
     with pytest.raises(DataError, match="IMDB_MIRROR"):
         fetch(cfg, tmp_path / "raw", tmp_path / "seq.npz")

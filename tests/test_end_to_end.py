@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import mlflow
 import pytest
 import yaml
 
-from conftest import make_project, run, run_stage
+from conftest import free_port, make_project, run, run_stage
 from test_pipeline import dvc, point_at_fixture
 
 pytestmark = pytest.mark.slow
@@ -107,12 +106,6 @@ def test_predict_falls_back_to_the_last_final_model(pipeline):
     result = run_stage(project, "predict", "text=w1 w2", "final.registered_model_name=nobody")
     assert result.stdout.startswith(f"# model: {Path('models/final/model.keras')}")
     assert "cannot be loaded" in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def post(url: str, body: bytes) -> tuple[int, dict]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 
-from conftest import run_stage, vectorized_project
+from conftest import free_port, run_stage, vectorized_project
 from imdb_sentiment.config import (Activation, Config, ConfigError, Loss, ModelConfig, Optimizer, Regularizer,
                                    TrackingConfig, validate)
 from imdb_sentiment.errors import TrackingError
@@ -30,16 +29,10 @@ FAST = ["trainer.eval_batch_size=8", "trainer.batch_size=8", "trainer.seeds=[0]"
 # ------------------------------------------------------------------------------------------ fast checks
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_unreachable_tracking_server_fails_fast_with_the_uri(monkeypatch):
     for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
-    uri = f"http://127.0.0.1:{closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     with pytest.raises(TrackingError, match=f"cannot use the MLflow tracking store {uri}"):
         setup_tracking(TrackingConfig(uri=uri, experiment_name="x"))
@@ -184,7 +177,7 @@ def test_divergence_stops_at_once_and_fails_the_run_with_the_reason(vectorized, 
 @pytest.mark.slow
 def test_unreachable_store_fails_the_stage_before_training(vectorized):
     project, overrides = vectorized
-    uri = f"http://127.0.0.1:{closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     result = run_stage(project, "train", "model=base_1layer", *FAST, *overrides, check=False,
                        env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
     assert result.returncode == 2

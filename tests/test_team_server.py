@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import pytest
 import requests
 import sqlalchemy
 
-from conftest import run_stage, vectorized_project
+from conftest import free_port, run_stage, vectorized_project
 
 pytestmark = pytest.mark.slow
 
@@ -102,13 +101,6 @@ def postgres_driver_skip_reason() -> str | None:
         return (f"SQLAlchemy {sqlalchemy.__version__} opens postgresql:// with the {dialect.driver} driver, "
                 f"which is missing ({exc}); pip install 'psycopg[binary]'")
     return None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def os_user_ids() -> tuple[int, int] | None:
