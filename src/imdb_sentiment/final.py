@@ -144,21 +144,23 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     if choice["variant"] != cfg.model.name:
         raise DataError(f"best.json chose {choice['variant']} but the config composed {cfg.model.name}")
     features = load_configured_features(cfg, splits=("train", "test"))
-    train = features.partial_train if cfg.final.train_on is TrainOn.partial else features.full_train
+    train = CsrRows.from_csr(*(features.partial_train if cfg.final.train_on is TrainOn.partial
+                               else features.full_train))
+    (x_test, y_test), manifest = features.test, features.manifest
+    del features  # TensorFlow holds the training rows now (as in train_variant)
     epochs = int(choice["epochs"])
     setup_tracking(cfg.tracking)
     reports = Path(cfg.paths.reports_dir) / "final"
     tags = {**lineage_tags("retrain_final", cfg.model.name), "chosen_by": "compare"}
     with tracked_run(f"final-{cfg.model.name}", tags) as run:
-        log_params({**flatten(cfg), "final.epochs": epochs, "final.train_rows": train[0].shape[0]})
-        log_dataset(cfg, features, "training")
+        log_params({**flatten(cfg), "final.epochs": epochs, "final.train_rows": train.rows})
+        log_dataset(cfg, manifest, "training")
         with epoch_metric_writer(run.info.run_id) as log_epoch:
-            result = train_seed(cfg.model, cfg.trainer, cfg.final.seed, CsrRows.from_csr(*train), None,
+            result = train_seed(cfg.model, cfg.trainer, cfg.final.seed, train, None,
                                 on_epoch_end=log_epoch, epochs=epochs)
-        x_test, y_test = features.test
         prob = predict_proba(result.model, x_test)
         metrics = binary_metrics(y_test, prob, cfg.final.threshold, cfg.model.loss)
-        metrics.update(epochs=epochs, train_rows=int(train[0].shape[0]), train_seconds=result.summary["train_seconds"])
+        metrics.update(epochs=epochs, train_rows=train.rows, train_seconds=result.summary["train_seconds"])
         mlflow.log_metrics(metrics)
         with atomic_dir(Path(cfg.paths.models_dir) / "final") as model_tmp, \
                 tempfile.TemporaryDirectory() as scratch:
@@ -176,7 +178,7 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
             for name in ("model_summary.txt", "history.csv"):
                 mlflow.log_artifact(str(reports / name))
             example = x_test[:INPUT_EXAMPLE_ROWS].toarray()
-            keras_info = log_keras_model(result.model, features.manifest.num_words, example,
+            keras_info = log_keras_model(result.model, manifest.num_words, example,
                                          registered_model_name=cfg.final.registered_model_name)
             text_info = log_text_model(model_tmp / "model.keras", Path(cfg.paths.raw_dir) / cfg.data.word_index_file,
                                        cfg, Path(scratch))

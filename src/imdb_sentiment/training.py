@@ -50,8 +50,12 @@ class CsrRows:
             raise TypeError(f"features must be float32, got {x.dtype}")
         if not np.all(x.data == 1):
             raise ValueError("features must be multi-hot (every stored value 1)")
-        columns = tf.RaggedTensor.from_row_splits(tf.constant(x.indices.astype(np.int64)),
-                                                  tf.constant(x.indptr.astype(np.int64)), validate=False)
+        # int32 as scipy stores them (half the memory of int64, no converted copy); row splits grow to int64
+        # only past 2**31 non-zeros
+        splits_dtype = np.int32 if x.nnz < np.iinfo(np.int32).max else np.int64
+        columns = tf.RaggedTensor.from_row_splits(tf.constant(x.indices.astype(np.int32, copy=False)),
+                                                  tf.constant(x.indptr.astype(splits_dtype, copy=False)),
+                                                  validate=False)
         return cls(columns, tf.constant(np.asarray(y, dtype=np.float32).reshape(-1, 1)), x.shape[1])
 
     @property
@@ -64,7 +68,7 @@ def sparse_batches(data: CsrRows, batch_size: int, shuffle: bool, seed: int) -> 
 
     def gather(row_ids):
         batch = tf.gather(data.columns, row_ids).to_sparse()  # values are the column ids
-        indices = tf.stack([batch.indices[:, 0], batch.values], axis=1)
+        indices = tf.stack([batch.indices[:, 0], tf.cast(batch.values, tf.int64)], axis=1)
         shape = tf.stack([tf.shape(row_ids, out_type=tf.int64)[0], tf.constant(data.width, tf.int64)])
         ones = tf.ones_like(batch.values, dtype=tf.float32)
         return tf.SparseTensor(indices, ones, shape), tf.gather(data.labels, row_ids)
