@@ -5,7 +5,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from imdb_sentiment.cli import run_stage
+from imdb_sentiment.cli import run_and_exit, run_stage
 from imdb_sentiment.config import Config
 from imdb_sentiment.data import fetch
 
@@ -20,4 +20,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

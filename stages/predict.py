@@ -5,7 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from imdb_sentiment.cli import quote_free_text, run_stage
+from imdb_sentiment.cli import quote_free_text, run_and_exit, run_stage
 from imdb_sentiment.config import PredictAppConfig
 
 
@@ -22,4 +22,4 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     sys.argv[1:] = quote_free_text(sys.argv[1:], keys=("text", "file"))
-    main()
+    run_and_exit(main)

@@ -7,7 +7,7 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from imdb_sentiment.cli import run_stage
+from imdb_sentiment.cli import run_and_exit, run_stage
 from imdb_sentiment.config import Config, validate
 from imdb_sentiment.final import read_choice, winner_overrides
 
@@ -26,4 +26,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

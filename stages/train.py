@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from imdb_sentiment.cli import run_stage
+from imdb_sentiment.cli import run_and_exit, run_stage
 from imdb_sentiment.config import Config
 
 
@@ -21,4 +21,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

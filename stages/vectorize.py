@@ -5,7 +5,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from imdb_sentiment.cli import run_stage
+from imdb_sentiment.cli import run_and_exit, run_stage
 from imdb_sentiment.config import Config
 from imdb_sentiment.data import load_sequences
 from imdb_sentiment.errors import DataError
@@ -27,4 +27,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import string
+import subprocess
+import sys
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -50,3 +53,37 @@ def test_an_expected_error_ends_a_single_run_with_exit_2_but_only_fails_its_job_
     monkeypatch.setattr(cli, "in_multirun", lambda: True)  # Hydra records the failed job; Optuna marks the trial
     with pytest.raises(TrainingDiverged):
         cli.run_stage(cfg, diverges)
+
+
+EXIT_SCRIPT = """
+import atexit, sys, threading, time
+from imdb_sentiment.cli import run_and_exit
+
+buffered = open(sys.argv[1], "w")
+atexit.register(lambda: (buffered.write("atexit ran"), buffered.close()))
+
+def main():
+    print("printed before leaving", end="")  # no newline: still in stdout's buffer
+    if sys.argv[2] == "thread":
+        threading.Thread(target=lambda: (time.sleep(0.5), print(" thread finished", end=""))).start()
+    if sys.argv[3] != "ok":
+        sys.exit(int(sys.argv[3]) if sys.argv[3].isdigit() else sys.argv[3])
+
+run_and_exit(main)
+"""
+
+
+@pytest.mark.parametrize(("thread", "outcome", "status"), [
+    ("none", "ok", 0), ("none", "2", 2), ("none", "a message", 1), ("thread", "ok", 0), ("thread", "3", 3)])
+def test_run_and_exit_keeps_the_exit_status_atexit_handlers_and_buffered_output(tmp_path, thread, outcome, status):
+    script = tmp_path / "stage.py"
+    script.write_text(EXIT_SCRIPT)
+    marker = tmp_path / "marker.txt"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}  # keep stdout buffered
+    done = subprocess.run([sys.executable, str(script), str(marker), thread, outcome], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert done.returncode == status
+    expected = "printed before leaving" + (" thread finished" if thread == "thread" else "")
+    assert done.stdout == expected  # buffered output flushed; a live thread is waited for
+    assert marker.read_text() == "atexit ran"
+    assert ("a message" in done.stderr) == (outcome == "a message")
