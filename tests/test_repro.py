@@ -1,0 +1,84 @@
+"""make run's pipeline runner: the train stages side by side, with the same outputs and caching as dvc repro."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import make_project, run
+from imdb_sentiment import repro
+from test_end_to_end import reproduced_fixture_pipeline, shrink_training
+from test_pipeline import dvc, point_at_fixture
+
+
+def write_metrics(project: Path, variant: str, seconds: float, seeds: int = 3) -> None:
+    folder = project / "reports/train" / variant
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"seeds": seeds, "train_seconds": {"mean": seconds}}))
+
+
+def test_the_plan_runs_upstream_first_the_longest_train_stage_first_and_the_rest_after(project, monkeypatch):
+    write_metrics(project, "base_1layer", 2.0)
+    write_metrics(project, "l2_3layer", 9.0)
+    write_metrics(project, "l2_1layer", 3.0, seeds=4)  # 12 s in all, against 27 s and 6 s
+    monkeypatch.chdir(project)
+    steps = repro.plan()
+    assert steps.upstream == ["fetch", "vectorize"]
+    # l1_3layer has no metrics yet (never ran): unknown goes first
+    assert steps.group == ["train@l1_3layer", "train@l2_3layer", "train@l2_1layer", "train@base_1layer"]
+    assert steps.downstream == ["compare", "retrain_final"]
+
+
+def test_an_unknown_group_is_refused_with_the_stages_there_are(project, monkeypatch):
+    monkeypatch.chdir(project)
+    with pytest.raises(SystemExit, match=r"no stage 'tran'.*compare.*train@base_1layer"):
+        repro.plan("tran")
+
+
+def runner(project: Path, *args: str, env: dict, check: bool = True):
+    return run([sys.executable, "-m", "imdb_sentiment.repro", *args], project, env=env, check=check)
+
+
+@pytest.mark.slow
+def test_make_run_matches_dvc_repro_runs_train_stages_side_by_side_and_caches_per_variant(tmp_path, keras_mirror):
+    serial_project, env, _ = reproduced_fixture_pipeline(tmp_path / "serial", keras_mirror)
+    project = make_project(tmp_path / "parallel")
+    point_at_fixture(project, keras_mirror)
+    shrink_training(project, ["base_1layer", "l2_3layer"])
+
+    first = runner(project, "--jobs", "2", env=env).stdout.splitlines()
+    for stage in ("fetch", "vectorize", "compare", "retrain_final"):
+        assert f"Running stage '{stage}':" in first
+    started = {variant: first.index(f"[train@{variant}] Running stage 'train@{variant}':")
+               for variant in ("base_1layer", "l2_3layer")}
+    finished = {variant: next(i for i, line in enumerate(first) if line.startswith(f"[train@{variant}] Updating lock"))
+                for variant in started}
+    assert max(started.values()) < min(finished.values())  # the second started before the first finished
+
+    for variant in ("base_1layer", "l2_3layer"):  # deterministic training: the same numbers as dvc repro's
+        ours = json.loads((project / f"reports/train/{variant}/metrics.json").read_text())
+        theirs = json.loads((serial_project / f"reports/train/{variant}/metrics.json").read_text())
+        assert ours["best_val_accuracy"] == theirs["best_val_accuracy"]
+        assert [s["min_val_loss"] for s in ours["per_seed"].values()] == \
+            [s["min_val_loss"] for s in theirs["per_seed"].values()]
+    assert json.loads((project / "reports/compare/best.json").read_text())["variant"] == \
+        json.loads((serial_project / "reports/compare/best.json").read_text())["variant"]
+    assert "Data and pipelines are up to date" in dvc(project, "repro", env=env).stdout
+
+    again = runner(project, env=env).stdout
+    assert "Running stage" not in again  # every stage skipped, each on its own
+
+    model_file = project / "conf/model/l2_3layer.yaml"
+    model_file.write_text(model_file.read_text().replace("units: 64", "units: 8"))
+    changed = runner(project, env=env).stdout
+    assert "Running stage 'train@l2_3layer'" in changed and "Running stage 'compare'" in changed
+    assert "Running stage 'train@base_1layer'" not in changed  # per-variant caching, as in dvc repro
+
+    model_file.write_text(model_file.read_text().replace("units: 8", "units: 0"))
+    broken = runner(project, env=env, check=False)
+    assert broken.returncode == 1
+    assert "error: train@l2_3layer failed" in broken.stderr and "Running stage 'compare'" not in broken.stdout
+    assert "model.units" in broken.stdout  # the stage's own one-line error, under its prefix
