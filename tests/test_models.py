@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from imdb_sentiment.config import ModelConfig, Optimizer, Regularizer
-from imdb_sentiment.models import (FusedAdam, FusedRMSprop, build_model, compile_model, inference_model,
+from imdb_sentiment.models import (FusedAdam, FusedL2, FusedRMSprop, build_model, compile_model, inference_model,
                                    make_optimizer)
 from imdb_sentiment.training import CsrRows, sparse_batches
 from test_config import VARIANTS, compose_config
@@ -80,6 +80,27 @@ def test_fused_optimizers_follow_keras_update_rule(fused, reference):
         results.append(variable.numpy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
     assert not np.allclose(results[0], start)
+
+
+def test_fused_l2_gives_keras_l2_penalty_and_gradient():
+    weights = tf.Variable(np.random.default_rng(1).normal(size=(300, 8)).astype(np.float32))
+    values, gradients = [], []
+    for penalty in (FusedL2(0.01), keras.regularizers.L2(0.01)):
+        with tf.GradientTape() as tape:
+            value = penalty(weights)
+        values.append(float(value))
+        gradients.append(tape.gradient(value, weights).numpy())
+    assert values[0] == pytest.approx(values[1], rel=1e-5) and values[0] > 0
+    np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-5, atol=1e-7)
+
+
+def test_only_the_training_graph_uses_the_fused_l2_saved_models_use_keras_classes():
+    cfg = validate(compose_config("model=l2_3layer")).model
+    training, portable = build_model(cfg, 50, sparse=True), build_model(cfg, 50, sparse=False)
+    assert {type(layer.kernel_regularizer) for layer in training.layers if hasattr(layer, "kernel_regularizer")
+            and layer.kernel_regularizer} == {FusedL2}
+    assert {type(layer.kernel_regularizer) for layer in portable.layers if hasattr(layer, "kernel_regularizer")
+            and layer.kernel_regularizer} == {keras.regularizers.L2}
 
 
 def test_make_optimizer_uses_fused_kernels_and_the_configured_learning_rate():

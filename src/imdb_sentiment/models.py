@@ -48,13 +48,25 @@ class SparseDense(keras.layers.Dense):
         return self.activation(outputs) if self.activation is not None else outputs
 
 
-def _regularizer(cfg: ModelConfig) -> keras.regularizers.Regularizer | None:
+class FusedL2(keras.regularizers.L2):
+    """Keras's L2 penalty, ``l2 * sum(x**2)``, as one fused ``L2Loss`` kernel.
+
+    Its gradient is one multiply, where ``sum(square(x))`` costs a squared copy, a broadcast and two
+    multiplies over the 640k first-layer weights every step: 0.05 s of a 0.28 s ``l2_3layer`` epoch.
+    """
+
+    def __call__(self, x):
+        return (2.0 * self.l2) * tf.nn.l2_loss(tf.convert_to_tensor(x))  # l2_loss(x) = sum(x**2) / 2
+
+
+def _regularizer(cfg: ModelConfig, training: bool = False) -> keras.regularizers.Regularizer | None:
+    """The configured penalty; the training graph gets the fused L2, saved models Keras's own class."""
     if cfg.regularizer is Regularizer.none or cfg.regularization == 0:
         return None
     if cfg.regularizer is Regularizer.l1:
         return keras.regularizers.L1(cfg.regularization)
     if cfg.regularizer is Regularizer.l2:
-        return keras.regularizers.L2(cfg.regularization)
+        return (FusedL2 if training else keras.regularizers.L2)(cfg.regularization)
     return keras.regularizers.L1L2(l1=cfg.regularization, l2=cfg.regularization)
 
 
@@ -64,8 +76,8 @@ def build_model(cfg: ModelConfig, num_words: int, sparse: bool) -> keras.Model:
     hidden = inputs
     for index in range(1, cfg.hidden_layers + 1):
         layer_class = SparseDense if (sparse and index == 1) else keras.layers.Dense
-        hidden = layer_class(cfg.units, activation=cfg.activation.value, kernel_regularizer=_regularizer(cfg),
-                             name=f"hidden_{index}")(hidden)
+        hidden = layer_class(cfg.units, activation=cfg.activation.value,
+                             kernel_regularizer=_regularizer(cfg, training=sparse), name=f"hidden_{index}")(hidden)
         if cfg.dropout > 0:
             hidden = keras.layers.Dropout(cfg.dropout, name=f"dropout_{index}")(hidden)
     outputs = keras.layers.Dense(1, activation=cfg.output_activation.value, name="output")(hidden)
