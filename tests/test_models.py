@@ -70,16 +70,18 @@ def test_csr_rows_refuse_float64():
                                                   (FusedRMSprop, keras.optimizers.RMSprop)])
 def test_fused_optimizers_follow_keras_update_rule(fused, reference):
     rng = np.random.default_rng(0)
-    start = rng.normal(size=(30, 4)).astype(np.float32)
-    gradients = [rng.normal(size=(30, 4)).astype(np.float32) for _ in range(5)]
+    shapes = [(30, 4), (4,)]  # two variables in one step: they share the step's scalars
+    starts = [rng.normal(size=shape).astype(np.float32) for shape in shapes]
+    steps = [[rng.normal(size=shape).astype(np.float32) for shape in shapes] for _ in range(5)]
     results = []
     for optimizer in (fused(learning_rate=0.01), reference(learning_rate=0.01)):
-        variable = keras.Variable(start)
-        for gradient in gradients:
-            optimizer.apply([tf.constant(gradient)], [variable])
-        results.append(variable.numpy())
-    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
-    assert not np.allclose(results[0], start)
+        variables = [keras.Variable(start) for start in starts]
+        for gradients in steps:
+            optimizer.apply([tf.constant(gradient) for gradient in gradients], variables)
+        results.append([variable.numpy() for variable in variables])
+    for ours, keras_own, start in zip(results[0], results[1], starts, strict=True):
+        np.testing.assert_allclose(ours, keras_own, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(ours, start)
 
 
 def test_fused_l2_gives_keras_l2_penalty_and_gradient():

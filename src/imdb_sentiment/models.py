@@ -91,24 +91,51 @@ def inference_model(trained: keras.Model, cfg: ModelConfig, num_words: int) -> k
     return model
 
 
-class FusedAdam(keras.optimizers.Adam):
+class StepScalars:
+    """Builds an update's scalar inputs once per training step (and dtype), shared by every variable.
+
+    Keras's optimizers build them per variable: for Adam two powers and six casts, ~70 of the ~300 ops of an
+    ``l2_3layer`` step, each costing ~10 us of executor time on this CPU.
+    """
+
+    _scalars: dict | None = None
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        self._scalars = {}
+        try:
+            super()._backend_update_step(grads, trainable_variables, learning_rate)
+        finally:
+            self._scalars = None
+
+    def step_scalars(self, dtype, learning_rate) -> dict:
+        if self._scalars is None:  # called outside a step: nothing to share
+            return self.make_step_scalars(dtype, learning_rate)
+        if dtype not in self._scalars:
+            self._scalars[dtype] = self.make_step_scalars(dtype, learning_rate)
+        return self._scalars[dtype]
+
+
+class FusedAdam(StepScalars, keras.optimizers.Adam):
     """Keras's Adam (same defaults, same update rule) applied with TensorFlow's fused ApplyAdam kernel."""
+
+    def make_step_scalars(self, dtype, learning_rate) -> dict:
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        return {"beta1_power": tf.pow(beta_1, step), "beta2_power": tf.pow(beta_2, step),
+                "lr": tf.cast(learning_rate, dtype), "beta1": beta_1, "beta2": beta_2,
+                "epsilon": tf.cast(self.epsilon, dtype)}
 
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad:
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         index = self._get_variable_index(variable)
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=self._momentums[index].handle,
-            v=self._velocities[index].handle, beta1_power=tf.pow(beta_1, step),
-            beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
-            epsilon=tf.cast(self.epsilon, dtype), grad=tf.convert_to_tensor(gradient, dtype))
+        tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=self._momentums[index].handle,
+                                     v=self._velocities[index].handle, grad=tf.convert_to_tensor(gradient, dtype),
+                                     **self.step_scalars(dtype, learning_rate))
 
 
-class FusedRMSprop(keras.optimizers.RMSprop):
+class FusedRMSprop(StepScalars, keras.optimizers.RMSprop):
     """Keras's RMSprop (uncentred, no momentum) applied with TensorFlow's fused ApplyRMSProp kernel."""
 
     def build(self, var_list):
@@ -116,16 +143,19 @@ class FusedRMSprop(keras.optimizers.RMSprop):
         if not self.centered and not self.momentum:
             self._fused_moments = [self.add_variable_from_reference(v, "fused_momentum") for v in var_list]
 
+    def make_step_scalars(self, dtype, learning_rate) -> dict:
+        return {"lr": tf.cast(learning_rate, dtype), "rho": tf.cast(self.rho, dtype),
+                "momentum": tf.constant(0.0, dtype), "epsilon": tf.cast(self.epsilon, dtype)}
+
     def update_step(self, gradient, variable, learning_rate):
         if self.centered or self.momentum:
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
         index = self._get_variable_index(variable)
-        tf.raw_ops.ResourceApplyRMSProp(
-            var=variable.handle, ms=self._velocities[index].handle,
-            mom=self._fused_moments[index].handle, lr=tf.cast(learning_rate, dtype),
-            rho=tf.cast(self.rho, dtype), momentum=tf.constant(0.0, dtype), epsilon=tf.cast(self.epsilon, dtype),
-            grad=tf.convert_to_tensor(gradient, dtype))
+        tf.raw_ops.ResourceApplyRMSProp(var=variable.handle, ms=self._velocities[index].handle,
+                                        mom=self._fused_moments[index].handle,
+                                        grad=tf.convert_to_tensor(gradient, dtype),
+                                        **self.step_scalars(dtype, learning_rate))
 
 
 _FUSED = {Optimizer.adam: FusedAdam, Optimizer.rmsprop: FusedRMSprop}
