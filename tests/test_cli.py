@@ -62,10 +62,18 @@ from imdb_sentiment.cli import run_and_exit
 buffered = open(sys.argv[1], "w")
 atexit.register(lambda: (buffered.write("atexit ran"), buffered.close()))
 
+class TornDown:  # its __del__ runs only when the interpreter tears its modules down
+    def __del__(self):
+        sys.stderr.write("torn down")
+
+torn_down = TornDown()
+
 def main():
     print("printed before leaving", end="")  # no newline: still in stdout's buffer
     if sys.argv[2] == "thread":
         threading.Thread(target=lambda: (time.sleep(0.5), print(" thread finished", end=""))).start()
+    if sys.argv[2] == "daemon":
+        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
     if sys.argv[3] != "ok":
         sys.exit(int(sys.argv[3]) if sys.argv[3].isdigit() else sys.argv[3])
 
@@ -74,7 +82,8 @@ run_and_exit(main)
 
 
 @pytest.mark.parametrize(("thread", "outcome", "status"), [
-    ("none", "ok", 0), ("none", "2", 2), ("none", "a message", 1), ("thread", "ok", 0), ("thread", "3", 3)])
+    ("none", "ok", 0), ("none", "2", 2), ("none", "a message", 1), ("thread", "ok", 0), ("thread", "3", 3),
+    ("daemon", "ok", 0)])
 def test_run_and_exit_keeps_the_exit_status_atexit_handlers_and_buffered_output(tmp_path, thread, outcome, status):
     script = tmp_path / "stage.py"
     script.write_text(EXIT_SCRIPT)
@@ -87,3 +96,5 @@ def test_run_and_exit_keeps_the_exit_status_atexit_handlers_and_buffered_output(
     assert done.stdout == expected  # buffered output flushed; a live thread is waited for
     assert marker.read_text() == "atexit ran"
     assert ("a message" in done.stderr) == (outcome == "a message")
+    # the teardown is skipped, unless a non-daemon thread has to be waited for (a normal exit, which tears down)
+    assert ("torn down" in done.stderr) == (thread == "thread")

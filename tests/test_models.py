@@ -66,9 +66,17 @@ def test_csr_rows_refuse_float64():
         CsrRows.from_csr(random_csr(4, 4).astype(np.float64), np.zeros(4))
 
 
+def applier(optimizer, variables):
+    """``apply`` with the variables captured, as Keras's traced train step has them (not as arguments)."""
+    def apply(gradients):
+        optimizer.apply(gradients, variables)
+    return apply
+
+
 @pytest.mark.parametrize(("fused", "reference"), [(FusedAdam, keras.optimizers.Adam),
                                                   (FusedRMSprop, keras.optimizers.RMSprop)])
-def test_fused_optimizers_follow_keras_update_rule(fused, reference):
+@pytest.mark.parametrize("in_graph", [False, True], ids=["eager", "tf.function"])
+def test_fused_optimizers_follow_keras_update_rule(fused, reference, in_graph):
     rng = np.random.default_rng(0)
     shapes = [(30, 4), (4,)]  # two variables in one step: they share the step's scalars
     starts = [rng.normal(size=shape).astype(np.float32) for shape in shapes]
@@ -76,8 +84,11 @@ def test_fused_optimizers_follow_keras_update_rule(fused, reference):
     results = []
     for optimizer in (fused(learning_rate=0.01), reference(learning_rate=0.01)):
         variables = [keras.Variable(start) for start in starts]
+        optimizer.build(variables)
+        step = applier(optimizer, variables)
+        step = tf.function(step) if in_graph else step  # training runs it traced, once per step
         for gradients in steps:
-            optimizer.apply([tf.constant(gradient) for gradient in gradients], variables)
+            step([tf.constant(gradient) for gradient in gradients])
         results.append([variable.numpy() for variable in variables])
     for ours, keras_own, start in zip(results[0], results[1], starts, strict=True):
         np.testing.assert_allclose(ours, keras_own, rtol=1e-5, atol=1e-6)

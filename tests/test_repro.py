@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pytest
+import yaml
 
 from conftest import make_project, run
 from imdb_sentiment import repro
@@ -67,9 +72,18 @@ def test_make_run_matches_dvc_repro_runs_train_stages_side_by_side_and_caches_pe
     assert json.loads((project / "reports/compare/best.json").read_text())["variant"] == \
         json.loads((serial_project / "reports/compare/best.json").read_text())["variant"]
     assert "Data and pipelines are up to date" in dvc(project, "repro", env=env).stdout
+    ours_lock, serial_lock = (yaml.safe_load((folder / "dvc.lock").read_text())["stages"]
+                              for folder in (project, serial_project))
+    assert set(ours_lock) == set(serial_lock)
+    for stage, entry in serial_lock.items():  # the same commands and params (output hashes carry run ids)
+        assert (ours_lock[stage]["cmd"], ours_lock[stage].get("params")) == (entry["cmd"], entry.get("params"))
 
     again = runner(project, env=env).stdout
     assert "Running stage" not in again  # every stage skipped, each on its own
+    forced = runner(project, "--force-train", env=env).stdout
+    for stage in ("train@base_1layer", "train@l2_3layer", "compare", "retrain_final"):
+        assert f"Running stage '{stage}'" in forced
+    assert "Running stage 'vectorize'" not in forced and "Running stage 'fetch'" not in forced
 
     model_file = project / "conf/model/l2_3layer.yaml"
     model_file.write_text(model_file.read_text().replace("units: 64", "units: 8"))
@@ -82,3 +96,44 @@ def test_make_run_matches_dvc_repro_runs_train_stages_side_by_side_and_caches_pe
     assert broken.returncode == 1
     assert "error: train@l2_3layer failed" in broken.stderr and "Running stage 'compare'" not in broken.stdout
     assert "model.units" in broken.stdout  # the stage's own one-line error, under its prefix
+
+
+@pytest.mark.slow
+def test_sigterm_reaches_the_running_stages_which_end_their_runs_killed(tmp_path, keras_mirror):
+    project = make_project(tmp_path / "project")
+    point_at_fixture(project, keras_mirror)
+    shrink_training(project, ["base_1layer", "l2_3layer"])
+    trainer_file = project / "conf/trainer/default.yaml"  # long enough to be caught training
+    trainer = yaml.safe_load(trainer_file.read_text())
+    trainer.update(max_epochs=100000, patience=100000, verbose=True, steps_per_execution=1)
+    trainer_file.write_text(yaml.safe_dump(trainer))
+    for variant in ("base_1layer", "l2_3layer"):  # the variants' own early stopping too
+        model_file = project / f"conf/model/{variant}.yaml"
+        model = yaml.safe_load(model_file.read_text())
+        model["trainer"]["patience"] = 100000
+        model_file.write_text("# @package _global_\n" + yaml.safe_dump(model))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "IMDB_MIRROR": str(keras_mirror), "MLFLOW_TRACKING_URI": uri,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    process = subprocess.Popen([sys.executable, "-m", "imdb_sentiment.repro", "--jobs", "2"], cwd=project, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: set[str] = set()
+    for line in process.stdout:  # wait until both train stages are in their third epoch
+        for variant in ("base_1layer", "l2_3layer"):
+            if line.startswith(f"[train@{variant}]") and "epoch 3/" in line:
+                seen.add(variant)
+        if len(seen) == 2:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest, errors = process.communicate(timeout=180)
+    assert process.returncode == 143, rest + errors
+    assert "interrupted (SIGTERM): the running stages were stopped" in errors
+    assert "Running stage 'compare'" not in rest
+    leftover = subprocess.run(["pgrep", "-f", "stages/train.py"], capture_output=True, text=True).stdout.split()
+    assert not [pid for pid in leftover if str(project) in Path(f"/proc/{pid}/cwd").resolve().as_posix()]
+    runs = mlflow.MlflowClient(uri).search_runs(
+        [e.experiment_id for e in mlflow.MlflowClient(uri).search_experiments()])
+    assert {(r.data.tags["variant"], r.data.tags["level"]): r.info.status for r in runs} == {
+        (variant, level): "KILLED" for variant in ("base_1layer", "l2_3layer") for level in ("variant", "seed")}
+    assert not (project / "models/variants").exists() or not any((project / "models/variants").iterdir())
+    assert "train@" not in (project / "dvc.lock").read_text()

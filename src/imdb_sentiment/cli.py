@@ -80,8 +80,10 @@ def exit_status(code: object) -> int:
     return 1
 
 
-def other_threads_alive() -> bool:
-    return any(thread is not threading.main_thread() and thread.is_alive() for thread in threading.enumerate())
+def threads_to_wait_for() -> bool:
+    """Non-daemon threads still running, which a normal exit would wait for (daemons it would not)."""
+    return any(thread is not threading.main_thread() and not thread.daemon and thread.is_alive()
+               for thread in threading.enumerate())
 
 
 def run_and_exit(main: Callable[[], object]) -> NoReturn:
@@ -89,7 +91,7 @@ def run_and_exit(main: Callable[[], object]) -> NoReturn:
 
     Unloading TensorFlow's ~5,000 modules and its C++ state takes ~1 s a process here, after every output is
     written and every run has ended. The ``atexit`` handlers (logging's flush, MLflow's) still run and the
-    streams are flushed; only the teardown is skipped. While another Python thread is alive (a launcher's
+    streams are flushed; only the teardown is skipped. While a non-daemon thread is alive (a launcher's
     pool) the exit is the normal one, which waits for it.
     """
     try:
@@ -97,12 +99,15 @@ def run_and_exit(main: Callable[[], object]) -> NoReturn:
         code: object = 0
     except SystemExit as exc:
         code = exc.code
-    if other_threads_alive():
+    if threads_to_wait_for():
         sys.exit(code)
     atexit._run_exitfuncs()
     status = exit_status(code)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`... | head`) or stream: nothing left to tell it
+            pass
     os._exit(status)
 
 

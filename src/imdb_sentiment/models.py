@@ -48,6 +48,7 @@ class SparseDense(keras.layers.Dense):
         return self.activation(outputs) if self.activation is not None else outputs
 
 
+@keras.saving.register_keras_serializable(package="imdb_sentiment")
 class FusedL2(keras.regularizers.L2):
     """Keras's L2 penalty, ``l2 * sum(x**2)``, as one fused ``L2Loss`` kernel.
 

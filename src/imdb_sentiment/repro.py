@@ -1,18 +1,20 @@
 """``dvc repro`` with the train stages side by side: DVC's parallel stage execution, on both cores.
 
-DVC runs a pipeline's stages one after another. Its documented way to run independent stages at once is
-one ``dvc repro <stage>`` per stage: each holds the repository lock only while it checks and commits a
-stage, not while the stage's command runs. So one train stage's start-up (~6 s of imports, single-threaded)
-and its logging overlap another's fit. Every ``dvc repro`` still skips a stage whose inputs did not change,
-so caching stays per variant, and ``dvc.lock`` ends up exactly as a plain ``dvc repro`` leaves it.
+``dvc repro`` runs a pipeline's stages one after another. DVC's documented way to run independent stages
+at once is one ``dvc repro <stage>`` per stage: each holds the repository lock only while it checks and
+commits a stage, not while the stage's command runs. So one train stage's start-up (~6 s of imports,
+single-threaded) and its logging overlap another's fit. Every ``dvc repro`` still skips a stage whose inputs
+did not change, so caching stays per variant, and ``dvc.lock`` gets the same entries as from a plain
+``dvc repro`` (a new file lists the train stages in the order they finished).
 
-    python -m imdb_sentiment.repro            # what `make run` does: the same result as `dvc repro`
-    python -m imdb_sentiment.repro --jobs 1   # one stage at a time
-    python -m imdb_sentiment.repro --force    # rerun the train stages and all after them, even unchanged
+    python -m imdb_sentiment.repro                 # what `make run` does: the same result as `dvc repro`
+    python -m imdb_sentiment.repro --jobs 1        # one stage at a time
+    python -m imdb_sentiment.repro --force-train   # rerun the train stages and all after them
 
 Steps: bring the train stages' upstream up to date (``dvc repro`` of it); run the train stages ``--jobs``
 at a time, the longest (by its last run's ``train_seconds``) first; then a plain ``dvc repro`` for the rest
-(compare, retrain_final), which also confirms that nothing is left to run.
+(compare, retrain_final), which also confirms that nothing is left to run. On Ctrl-C or SIGTERM every
+running stage is stopped and ends its MLflow runs KILLED; the runner then exits 130 or 143.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -70,32 +74,86 @@ def plan(group: str = GROUP) -> Plan:
                 downstream=[s.addressing for s in run_order if s in downstream])
 
 
+class Children:
+    """The ``dvc repro`` processes running now, each in its own process group.
+
+    Ctrl-C and SIGTERM reach the runner only. It sends SIGINT to every group: DVC ignores SIGINT while its
+    stage runs and waits for it, and the stage ends its MLflow runs KILLED and removes its temporary
+    outputs, so when a ``dvc repro`` has exited, its stage has too. Nothing new starts afterwards.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: set[subprocess.Popen] = set()
+        self.signal: int | None = None
+
+    def start(self, command: list[str], **kwargs) -> subprocess.Popen:
+        with self.lock:
+            if self.signal is not None:
+                raise Interrupted()
+            process = subprocess.Popen(command, process_group=0, **kwargs)
+            self.running.add(process)
+            return process
+
+    def done(self, process: subprocess.Popen) -> None:
+        with self.lock:
+            self.running.discard(process)
+
+    def forward(self, signum: int, frame=None) -> None:
+        with self.lock:
+            self.signal = signum
+            for process in self.running:
+                try:
+                    os.killpg(process.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+
+
+class Interrupted(Exception):
+    """A signal arrived: start no more stages."""
+
+
+children = Children()
 _print_lock = threading.Lock()
 
 
-def dvc_repro(args: list[str], prefix: str = "") -> int:
+def dvc_repro(args: list[str], prefix: str = "", wait_for_lock: bool = False) -> int:
     """Run ``dvc repro args``; with a prefix, each output line carries it (stages running side by side)."""
-    command = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", *args]
+    command = [sys.executable, "-m", "dvc", *(["--wait-for-lock"] if wait_for_lock else []), "repro", *args]
     if not prefix:
-        return subprocess.run(command).returncode
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          bufsize=1) as process:
+        process = children.start(command)
+        try:
+            return process.wait()
+        finally:
+            children.done(process)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # lines as they happen, not in bursts through the pipe
+    process = children.start(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                             errors="replace", env=env)
+    try:
         for line in process.stdout:
             with _print_lock:
                 print(f"{prefix}{line}", end="", flush=True)
-    return process.returncode
+        return process.wait()
+    finally:
+        process.stdout.close()
+        children.done(process)
 
 
 def run_group(stages: list[str], jobs: int, force: bool) -> list[str]:
-    """Run the stages ``jobs`` at a time; after a failure, start no more. Returns the failed ones."""
+    """Run the stages ``jobs`` at a time; after a failure or a signal, start no more. Returns the failed."""
     failed: list[str] = []
     force_flag = ["--force"] if force else []
 
     def run_one(stage: str) -> None:
         if failed:
             return
-        # --single-item: the upstream is already up to date, so no two processes check it at once
-        if dvc_repro([*force_flag, "--single-item", stage], prefix=f"[{stage}] ") != 0:
+        # --single-item: the upstream is already up to date, so no two processes check it at once;
+        # --wait-for-lock: the side-by-side processes take DVC's repository lock in turn
+        try:
+            status = dvc_repro([*force_flag, "--single-item", stage], prefix=f"[{stage}] ", wait_for_lock=True)
+        except Interrupted:
+            return
+        if status != 0:
             failed.append(stage)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -103,30 +161,43 @@ def run_group(stages: list[str], jobs: int, force: bool) -> list[str]:
     return failed
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", "-j", type=int, default=2, help="train stages at a time (default 2: both cores)")
-    parser.add_argument("--force", "-f", action="store_true",
-                        help="rerun the train stages and every stage after them even if nothing changed")
-    args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+def run_pipeline(jobs: int, force_train: bool) -> int:
     steps = plan()
     if steps.upstream and dvc_repro(steps.upstream) != 0:
         return 1
-    failed = run_group(steps.group, args.jobs, args.force)
+    failed = run_group(steps.group, jobs, force_train)
+    if children.signal is not None:
+        return 1
     if failed:
         print(f"error: {', '.join(failed)} failed (see the lines marked with it above); "
               f"the stages after them did not run", file=sys.stderr)
         return 1
-    if args.force and dvc_repro(["--force", "--single-item", *steps.downstream]) != 0:
+    if force_train and steps.downstream and dvc_repro(["--force", "--single-item", *steps.downstream]) != 0:
         return 1
     return dvc_repro([])  # the rest; a no-op when everything is up to date
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", "-j", type=int, default=2, help="train stages at a time (default 2: both cores)")
+    parser.add_argument("--force-train", action="store_true",
+                        help="rerun the train stages and every stage after them even if nothing changed "
+                             "(the upstream still runs only if it changed)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, children.forward)
     try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # the stages got the same Ctrl-C and end their runs KILLED
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        status = run_pipeline(args.jobs, args.force_train)
+    except Interrupted:
+        status = 1
+    if children.signal is not None:
+        print(f"interrupted ({signal.Signals(children.signal).name}): the running stages were stopped and ended "
+              f"their runs KILLED; rerun to finish", file=sys.stderr)
+        return 128 + children.signal  # 130 for Ctrl-C, 143 for SIGTERM, as the stages exit
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
