@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 
@@ -50,6 +51,15 @@ def make_keras_imdb(folder: Path, rows: int = 48, seed: int = 7) -> Path:
     words = {f"w{rank}": rank for rank in range(1, FIXTURE_VOCAB + 1)}
     (folder / "imdb_word_index.json").write_text(json.dumps(words))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def tracking_uri_restored():
+    """``mlflow.set_tracking_uri`` also exports MLFLOW_TRACKING_URI to child processes: restore both after
+    each test, so a later test's stages never log into an earlier in-process test's store."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    mlflow.set_tracking_uri(before)
 
 
 @pytest.fixture(scope="session")
