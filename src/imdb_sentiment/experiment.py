@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -15,7 +16,7 @@ from imdb_sentiment.io import atomic_dir, write_json
 from imdb_sentiment.models import model_summary
 from imdb_sentiment.plots import history_figures
 from imdb_sentiment.tracking import (epoch_metric_writer, lineage_tags, log_features_input, log_keras_model,
-                                     log_params, setup_tracking, tracked_run)
+                                     log_params, run_finisher, setup_tracking, tracked_run)
 from imdb_sentiment.training import CsrRows, SeedResult, SeedTrainer, aggregate, history_csv
 
 log = logging.getLogger(__name__)
@@ -61,18 +62,20 @@ def train_variant(cfg: Config) -> dict:
         with tracked_run(variant, {**tags, "level": "variant"}, parent_run_id=cfg.tracking.parent_run_id) as parent:
             log_params(params)
             log_dataset(cfg, manifest, "training")
-            for seed in cfg.trainer.seeds:
-                with tracked_run(f"{variant}-seed{seed}", {**tags, "level": "seed", "seed": str(seed)},
-                                 nested=True) as run:
-                    log_params({**params, "trainer.seed": seed})
-                    log_dataset(cfg, manifest, "training")
-                    with epoch_metric_writer(run.info.run_id) as log_epoch:
-                        result = seeds.fit(seed, on_epoch_end=log_epoch)
-                    log_seed_artifacts(result, f"{variant} seed {seed}", example)
-                result.model.save(models_tmp / f"seed_{seed}.keras")
-                (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))
-                per_seed[f"seed_{seed}"] = result.summary
-                log.info("%s seed %d: %s", variant, seed, result.summary)
+            with run_finisher() as finisher:  # a seed's artifacts are logged while the next seed trains
+                for seed in cfg.trainer.seeds:
+                    run_name = f"{variant}-seed{seed}"
+                    with tracked_run(run_name, {**tags, "level": "seed", "seed": str(seed)}, nested=True) as run:
+                        log_params({**params, "trainer.seed": seed})
+                        log_dataset(cfg, manifest, "training")
+                        with epoch_metric_writer(run.info.run_id) as log_epoch:
+                            result = seeds.fit(seed, on_epoch_end=log_epoch)
+                    result.model.save(models_tmp / f"seed_{seed}.keras")  # before the finisher saves it too
+                    (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))
+                    finisher.submit(run.info.run_id, run_name,
+                                    partial(log_seed_artifacts, result, f"{variant} seed {seed}", example))
+                    per_seed[f"seed_{seed}"] = result.summary
+                    log.info("%s seed %d: %s", variant, seed, result.summary)
             stats = aggregate(list(per_seed.values()))
             mlflow.log_metrics({f"{key}_{stat}": value for key, values in stats.items()
                                 for stat, value in values.items()})
