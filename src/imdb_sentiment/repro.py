@@ -27,7 +27,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,17 +89,19 @@ class Children:
         self.running: set[subprocess.Popen] = set()
         self.signal: int | None = None
 
-    def start(self, command: list[str], **kwargs) -> subprocess.Popen:
+    @contextmanager
+    def started(self, command: list[str], **kwargs) -> Iterator[subprocess.Popen]:
+        """A child in its own process group, known to :meth:`forward` until the block ends."""
         with self.lock:
             if self.signal is not None:
                 raise Interrupted()
             process = subprocess.Popen(command, process_group=0, **kwargs)
             self.running.add(process)
-            return process
-
-    def done(self, process: subprocess.Popen) -> None:
-        with self.lock:
-            self.running.discard(process)
+        try:
+            yield process
+        finally:
+            with self.lock:
+                self.running.discard(process)
 
     def forward(self, signum: int, frame=None) -> None:
         with self.lock:
@@ -121,22 +125,15 @@ def dvc_repro(args: list[str], prefix: str = "", wait_for_lock: bool = False) ->
     """Run ``dvc repro args``; with a prefix, each output line carries it (stages running side by side)."""
     command = [sys.executable, "-m", "dvc", *(["--wait-for-lock"] if wait_for_lock else []), "repro", *args]
     if not prefix:
-        process = children.start(command)
-        try:
+        with children.started(command) as process:
             return process.wait()
-        finally:
-            children.done(process)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # lines as they happen, not in bursts through the pipe
-    process = children.start(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                             errors="replace", env=env)
-    try:
+    with children.started(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                          errors="replace", env=env) as process, process.stdout:
         for line in process.stdout:
             with _print_lock:
                 print(f"{prefix}{line}", end="", flush=True)
         return process.wait()
-    finally:
-        process.stdout.close()
-        children.done(process)
 
 
 def run_group(stages: list[str], jobs: int, force: bool) -> list[str]:
