@@ -1,0 +1,74 @@
+"""DVC must never call a stage up to date after code or config it runs has changed: each stage's deps in dvc.yaml
+cover its entry point, every project module it can import (directly, lazily inside a function, or through another
+module), and the Hydra files every stage composes."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+PACKAGE = "imdb_sentiment"
+SOURCE = ROOT / "src" / PACKAGE
+# Files every stage reads whatever its work: the root config, the group list and the paths it writes to.
+COMPOSED_BY_EVERY_STAGE = ("conf/config.yaml", "conf/pipeline.yaml", "conf/paths/default.yaml")
+# Loaded by file path, not imported: MLflow runs it to build the text model (tracking.log_text_model).
+LOADED_BY_PATH = {"tracking": ["text_model_entry"]}
+
+
+def project_imports(path: Path) -> set[str]:
+    """The package modules ``path`` imports anywhere in its body, as module names inside the package."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE:
+            module = node.module.removeprefix(PACKAGE).lstrip(".")
+            found.update([module] if module else [alias.name for alias in node.names])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.removeprefix(f"{PACKAGE}.") for a in node.names if a.name.startswith(f"{PACKAGE}."))
+    return {name.split(".")[0] for name in found}
+
+
+def code_closure(entry_point: Path) -> set[str]:
+    """Every project file a stage's entry point can execute, relative to the project root."""
+    pending, seen = list(project_imports(entry_point)) + ["__init__"], set()
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        pending += [*project_imports(SOURCE / f"{module}.py"), *LOADED_BY_PATH.get(module, [])]
+    return {entry_point.relative_to(ROOT).as_posix()} | {f"src/{PACKAGE}/{m}.py" for m in seen}
+
+
+def stages() -> dict[str, dict]:
+    """dvc.yaml's stages; a foreach stage once, with its template (``${item}`` left in its paths)."""
+    return {name: stage.get("do", stage) for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()}
+
+
+def declared_files(stage: dict) -> list[str]:
+    params = [next(iter(p)) if isinstance(p, dict) else p for p in stage.get("params", [])]
+    return [str(dep) for dep in stage.get("deps", [])] + [p.rstrip(":") for p in params if "/" in p]
+
+
+def covered(path: str, declared: list[str]) -> bool:
+    return any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in declared)
+
+
+@pytest.mark.parametrize("name", sorted(stages()))
+def test_each_stage_depends_on_every_project_file_it_runs(name):
+    stage = stages()[name]
+    entry_point = ROOT / stage["cmd"].split()[1]
+    needed = sorted(code_closure(entry_point) | set(COMPOSED_BY_EVERY_STAGE))
+    missing = [path for path in needed if not covered(path, declared_files(stage))]
+    assert not missing, f"dvc.yaml: stage {name} runs these files but does not depend on them: {missing}"
+
+
+def test_the_import_graph_is_read_from_function_bodies_too():
+    """retrain_final imports most of its modules inside the stage function: they count."""
+    closure = code_closure(ROOT / "stages/retrain_final.py")
+    for module in ("training", "models", "plots", "tracking", "features", "config", "text_model_entry"):
+        assert f"src/{PACKAGE}/{module}.py" in closure
