@@ -27,6 +27,10 @@ REAL_MIRROR = Path(os.environ.get("IMDB_REAL_MIRROR", ROOT.parent / "shared" / "
 PROJECT_FILES = ("conf", "stages", "src", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore")
 
 FIXTURE_VOCAB = 60  # raw word ranks 1..60; with num_words=30 many map to OOV
+# The learnable signal: every review holds 2-4 words of its label's set (ranks that stay in a 30-word vocabulary)
+# among noise words drawn from the other ranks, so a trained model must reach a high validation accuracy.
+SIGNAL_WORDS = {1: (5, 6, 7, 8), 0: (9, 10, 11, 12)}
+NOISE_WORDS = tuple(rank for rank in range(1, FIXTURE_VOCAB + 1) if rank not in SIGNAL_WORDS[0] + SIGNAL_WORDS[1])
 
 
 def sha256(path: Path) -> str:
@@ -34,20 +38,25 @@ def sha256(path: Path) -> str:
 
 
 def make_keras_imdb(folder: Path, rows: int = 48, seed: int = 7) -> Path:
-    """Write imdb.npz (object arrays of raw-rank lists, like Keras's) and a matching word index."""
+    """Write imdb.npz (object arrays of raw-rank lists, like Keras's) and a matching word index.
+
+    Labels are balanced and learnable (see SIGNAL_WORDS), so a test can tell a model that learns from one
+    that does not.
+    """
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
 
-    def reviews(n: int) -> np.ndarray:
-        out = np.empty(n, dtype=object)
-        for i in range(n):
-            length = int(rng.integers(3, 40))
-            out[i] = [int(w) for w in rng.integers(1, FIXTURE_VOCAB + 1, size=length)]
-        return out
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.permutation(np.arange(n) % 2)
+        reviews = np.empty(n, dtype=object)
+        for i, label in enumerate(labels):
+            words = [*rng.choice(NOISE_WORDS, size=int(rng.integers(3, 36))),
+                     *rng.choice(SIGNAL_WORDS[int(label)], size=int(rng.integers(2, 5)))]
+            reviews[i] = [int(w) for w in rng.permutation(words)]
+        return reviews, labels.astype(np.int64)
 
-    labels = lambda n: np.array([i % 2 for i in range(n)], dtype=np.int64)  # noqa: E731
-    np.savez(folder / "imdb.npz", x_train=reviews(rows), y_train=labels(rows),
-             x_test=reviews(rows), y_test=labels(rows))
+    (x_train, y_train), (x_test, y_test) = split(rows), split(rows)
+    np.savez(folder / "imdb.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     words = {f"w{rank}": rank for rank in range(1, FIXTURE_VOCAB + 1)}
     (folder / "imdb_word_index.json").write_text(json.dumps(words))
     return folder

@@ -15,12 +15,12 @@ from imdb_sentiment.errors import DataError
 def variant(name: str, accuracies: list[float], losses: list[float], best_epochs: list[int]) -> VariantResult:
     import numpy as np
 
-    per_seed = {f"seed_{i}": {"best_val_accuracy": a, "min_val_loss": l, "best_epoch": e, "epochs_run": e + 3,
+    per_seed = {f"seed_{i}": {"best_val_accuracy": a, "best_val_loss": l, "best_epoch": e, "epochs_run": e + 3,
                               "train_seconds": 1.0}
                 for i, (a, l, e) in enumerate(zip(accuracies, losses, best_epochs))}
     ddof = 1 if len(accuracies) > 1 else 0
     metrics = {"seeds": len(accuracies), "per_seed": per_seed}
-    for key in ("best_val_accuracy", "min_val_loss", "best_epoch", "epochs_run", "train_seconds"):
+    for key in ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds"):
         values = [run[key] for run in per_seed.values()]
         metrics[key] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=ddof))}
     histories = {i: {"val_loss": [0.5, 0.4, 0.45][: e], "val_accuracy": [0.8, 0.85, 0.84][: e],
@@ -38,7 +38,7 @@ def test_highest_mean_accuracy_wins_and_epochs_are_the_median_best_epoch():
     assert "b has the highest mean best_val_accuracy" in choice.reason and "(5, 7, 8)" in choice.reason
 
 
-def test_ties_go_to_the_lower_min_val_loss():
+def test_ties_go_to_the_lower_best_val_loss():
     results = [variant("a", [0.88, 0.88], [0.30, 0.30], [4, 4]), variant("b", [0.88, 0.88], [0.25, 0.25], [6, 6])]
     choice = choose(results, SelectionMetric.best_val_accuracy)
     assert choice.variant == "b" and choice.lead == 0
@@ -61,7 +61,7 @@ def test_small_lead_within_seed_noise_is_reported():
 
 def test_loss_metric_ranks_lowest_first_and_even_seed_medians_round_up():
     results = [variant("a", [0.9, 0.9], [0.2, 0.2], [4, 5]), variant("b", [0.8, 0.8], [0.1, 0.1], [2, 3])]
-    assert [r.variant for r in rank(results, SelectionMetric.min_val_loss)] == ["b", "a"]
+    assert [r.variant for r in rank(results, SelectionMetric.best_val_loss)] == ["b", "a"]
     assert retrain_epochs(results[0]) == 5
 
 

@@ -67,8 +67,8 @@ def test_make_run_matches_dvc_repro_runs_train_stages_side_by_side_and_caches_pe
         ours = json.loads((project / f"reports/train/{variant}/metrics.json").read_text())
         theirs = json.loads((serial_project / f"reports/train/{variant}/metrics.json").read_text())
         assert ours["best_val_accuracy"] == theirs["best_val_accuracy"]
-        assert [s["min_val_loss"] for s in ours["per_seed"].values()] == \
-            [s["min_val_loss"] for s in theirs["per_seed"].values()]
+        assert [s["best_val_loss"] for s in ours["per_seed"].values()] == \
+            [s["best_val_loss"] for s in theirs["per_seed"].values()]
     assert json.loads((project / "reports/compare/best.json").read_text())["variant"] == \
         json.loads((serial_project / "reports/compare/best.json").read_text())["variant"]
     assert "Data and pipelines are up to date" in dvc(project, "repro", env=env).stdout

@@ -42,10 +42,10 @@ def test_a_search_outside_model_and_trainer_is_refused_at_start_up_by_key():
 
 
 def test_the_direction_must_suit_the_metric_trials_return():
-    with pytest.raises(ConfigError, match="direction='maximize' is not allowed with compare.metric=min_val_loss: "
+    with pytest.raises(ConfigError, match="direction='maximize' is not allowed with compare.metric=best_val_loss: "
                                           "use minimize"):
-        SweepTracking(variant_name="tuned", model_dir="conf/model", direction="maximize", objective="min_val_loss")
-    SweepTracking(variant_name="tuned", model_dir="conf/model", direction="minimize", objective="min_val_loss")
+        SweepTracking(variant_name="tuned", model_dir="conf/model", direction="maximize", objective="best_val_loss")
+    SweepTracking(variant_name="tuned", model_dir="conf/model", direction="minimize", objective="best_val_loss")
 
 
 def test_variant_names_must_be_usable_as_a_config_choice():

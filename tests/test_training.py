@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import run_stage, vectorized_project
-from imdb_sentiment.config import ModelConfig, Regularizer, TrainerConfig
+from imdb_sentiment.config import Loss, ModelConfig, Optimizer, Regularizer, TrainerConfig
 from imdb_sentiment.features import load_features
 from imdb_sentiment.training import CsrRows, SeedTrainer, aggregate, summarize, train_seed
 
@@ -35,7 +35,8 @@ def test_train_stage_writes_models_metrics_and_history(trained):
     assert sorted(p.name for p in variant_dir.iterdir()) == ["seed_0.keras", "seed_1.keras"]
     metrics = json.loads((project / "reports/train/l2_3layer/metrics.json").read_text())
     assert metrics["seeds"] == 2 and set(metrics["per_seed"]) == {"seed_0", "seed_1"}
-    for key in ("best_val_accuracy", "min_val_loss", "best_epoch", "epochs_run", "train_seconds"):
+    for key in ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds", "saved_val_accuracy",
+                "saved_val_loss"):
         assert set(metrics[key]) == {"mean", "std"}
         values = [metrics["per_seed"][seed][key] for seed in ("seed_0", "seed_1")]
         assert metrics[key]["mean"] == pytest.approx(np.mean(values))
@@ -76,6 +77,13 @@ def test_mlflow_holds_parent_and_child_runs_with_params_metrics_figures_and_mode
         assert dataset.digest == manifest["digest"][:32]
     models = client.search_logged_models([experiment.experiment_id])
     assert len(models) == 2
+    seed_runs = {child.info.run_id: child for child in children}
+    for logged in models:  # each logged model carries the validation metrics of its own weights
+        own = {metric.key: metric.value for metric in logged.metrics}
+        run = seed_runs[logged.source_run_id]
+        for key in ("saved_val_accuracy", "saved_val_loss"):
+            assert own[key] == run.data.metrics[key]
+        assert own["saved_val_accuracy"] == pytest.approx(run.data.metrics["best_val_accuracy"])
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model(f"models:/{models[0].model_id}")
     example = model.input_example
@@ -122,14 +130,49 @@ def test_seeds_sharing_one_traced_model_match_a_new_model_per_seed(trained):
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
 
 
-def test_summaries_count_epochs_from_one_and_aggregate_across_seeds():
-    history = {"val_loss": [0.5, 0.3, 0.4], "val_accuracy": [0.6, 0.7, 0.8]}
-    summary = summarize(history, 1.5)
-    assert summary == {"best_val_accuracy": 0.8, "min_val_loss": 0.3, "best_epoch": 2, "epochs_run": 3,
-                       "train_seconds": 1.5}
+def test_summaries_take_every_value_at_the_best_epoch_of_the_monitor_and_aggregate_across_seeds():
+    history = {"val_loss": [0.5, 0.3, 0.4, 0.3], "val_accuracy": [0.6, 0.7, 0.9, 0.8]}
+    assert summarize(history, "val_loss", 1.5) == {"best_val_accuracy": 0.7, "best_val_loss": 0.3, "best_epoch": 2,
+                                                   "epochs_run": 4, "train_seconds": 1.5}
+    assert summarize(history, "val_accuracy", 1.5) == {"best_val_accuracy": 0.9, "best_val_loss": 0.4,
+                                                       "best_epoch": 3, "epochs_run": 4, "train_seconds": 1.5}
     stats = aggregate([{"x": 1.0}, {"x": 3.0}])
     assert stats["x"] == {"mean": 2.0, "std": pytest.approx(np.sqrt(2))}
     assert aggregate([{"x": 1.0}])["x"] == {"mean": 1.0, "std": 0.0}
+
+
+OVERFITTING = dict(name="t", hidden_layers=2, units=32, learning_rate=0.05, optimizer=Optimizer.adam,
+                   loss=Loss.binary_crossentropy)  # overfits the fixture after its first epoch
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_the_saved_model_is_the_one_its_metrics_describe(trained, restore):
+    """Early stopping past the best epoch: the saved weights are the best epoch's (or, when asked, the last's)."""
+    features = tiny_features(trained)
+    trainer = TrainerConfig(max_epochs=30, batch_size=8, eval_batch_size=8, patience=3, verbose=False,
+                            restore_best_weights=restore)
+    x_val, y_val = features.validation
+    train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(x_val, y_val)
+    result = train_seed(ModelConfig(**OVERFITTING), trainer, 0, train, validation)
+    summary, history = result.summary, result.history
+    assert summary["best_epoch"] < summary["epochs_run"], "the fit must go past its best epoch to test this"
+    kept = summary["best_epoch"] - 1 if restore else -1
+    assert summary["saved_val_loss"] == pytest.approx(history["val_loss"][kept], rel=1e-5)
+    assert summary["saved_val_accuracy"] == pytest.approx(history["val_accuracy"][kept])
+    probabilities = result.model.predict(x_val.toarray(), verbose=0).reshape(-1)  # the dense model that is saved
+    assert np.mean((probabilities >= 0.5) == (y_val == 1)) == pytest.approx(summary["saved_val_accuracy"])
+    if restore:
+        assert (summary["saved_val_accuracy"], summary["saved_val_loss"]) == pytest.approx(
+            (summary["best_val_accuracy"], summary["best_val_loss"]), rel=1e-5)
+
+
+def test_the_fixture_has_a_signal_the_study_model_learns(trained):
+    """The fixture's labels follow its words, so a broken training path shows as low validation accuracy."""
+    features = tiny_features(trained)
+    trainer = TrainerConfig(max_epochs=40, batch_size=8, eval_batch_size=8, patience=40, verbose=False)
+    train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
+    result = train_seed(ModelConfig(name="base", learning_rate=0.01), trainer, 0, train, validation)
+    assert result.summary["best_val_accuracy"] > 0.9
 
 
 def test_misspelt_variant_lists_the_options(project):

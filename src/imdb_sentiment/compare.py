@@ -20,8 +20,8 @@ from imdb_sentiment.config import Config, SelectionMetric
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.io import atomic_dir, write_json, write_text
 
-SUMMARY_COLUMNS = ("best_val_accuracy", "min_val_loss", "best_epoch", "epochs_run", "train_seconds")
-TIE_BREAKER = "min_val_loss"
+SUMMARY_COLUMNS = ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds")
+TIE_BREAKER = "best_val_loss"
 
 
 @dataclass
@@ -62,13 +62,15 @@ def load_results(train_reports: Path, variants: list[str]) -> list[VariantResult
 
 
 def rank(results: list[VariantResult], metric: SelectionMetric) -> list[VariantResult]:
-    """Best first: by the mean of ``metric`` (accuracy up, loss down), ties to the lower mean min_val_loss."""
+    """Best first: by the mean of ``metric`` (accuracy up, loss down), ties to the lower mean best_val_loss.
+
+    Every value is taken at each seed's best epoch (see ``training.summarize``)."""
     sign = -1.0 if metric.maximized else 1.0
     return sorted(results, key=lambda r: (sign * r.mean(metric.value), r.mean(TIE_BREAKER), r.variant))
 
 
 def retrain_epochs(result: VariantResult) -> int:
-    """The median over seeds of the epoch with minimum val_loss, rounded up (an epoch is whole)."""
+    """The median over seeds of the best epoch, rounded up (an epoch is whole)."""
     return int(math.ceil(float(np.median(result.per_seed("best_epoch")))))
 
 
@@ -96,9 +98,10 @@ def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
     direction = "highest" if metric.maximized else "lowest"
     epochs = retrain_epochs(winner)
     seeds = int(winner.metrics["seeds"])
+    best_epochs = ", ".join(str(int(e)) for e in winner.per_seed("best_epoch"))
     reason = (f"{winner.variant} has the {direction} mean {key} ({winner.mean(key):.4f} ± {winner.std(key):.4f} "
-              f"over {seeds} seed{'s' if seeds != 1 else ''}); retrain for {epochs} epochs, the median over "
-              f"seeds of the epoch with minimum val_loss ({', '.join(str(int(e)) for e in winner.per_seed('best_epoch'))}).")
+              f"over {seeds} seed{'s' if seeds != 1 else ''}); retrain for {epochs} epochs, the median of the "
+              f"seeds' best epochs ({best_epochs}), where each seed's {key} is taken and its saved model stopped.")
     runner_up = ranked[1] if len(ranked) > 1 else None
     lead = spread = exceeds = None
     if runner_up is not None:

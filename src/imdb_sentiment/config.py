@@ -154,6 +154,7 @@ class TrainerConfig:
     eval_batch_size: int = 4096
     patience: int = 10
     monitor: str = "val_loss"
+    restore_best_weights: bool = True
     steps_per_execution: int = 1
     deterministic: bool = True
     verbose: bool = True
@@ -182,10 +183,11 @@ class TrackingConfig:
 
 
 class SelectionMetric(Enum):
-    """Summary metrics compare can rank variants by; accuracy is maximised, loss minimised."""
+    """Summary metrics compare can rank variants by, both at each seed's best epoch (training.summarize);
+    accuracy is maximised, loss minimised."""
 
     best_val_accuracy = "best_val_accuracy"
-    min_val_loss = "min_val_loss"
+    best_val_loss = "best_val_loss"
 
     @property
     def maximized(self) -> bool:

@@ -33,7 +33,11 @@ def log_dataset(cfg: Config, manifest: Manifest, context: str) -> None:
 
 
 def log_seed_artifacts(result: SeedResult, label: str, example: np.ndarray) -> None:
-    """What a seed's run shows in the MLflow UI: curves, summary, history, and the servable model."""
+    """What a seed's run shows in the MLflow UI: curves, summary, history, and the servable model.
+
+    The summary goes first: MLflow links a run's metrics to the model logged after them, so the model page
+    shows the ``saved_*`` validation metrics, evaluated on the very weights it holds.
+    """
     mlflow.log_metrics(result.summary)
     for name, figure in history_figures(result.history, label).items():
         mlflow.log_figure(figure, name)

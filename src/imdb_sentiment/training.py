@@ -140,11 +140,18 @@ class SeedResult:
     model: keras.Model  # the plain, dense-input copy that is saved and served
 
 
-def summarize(history: dict[str, list[float]], seconds: float) -> dict[str, float]:
-    """The per-run numbers compare and the parent run aggregate; epochs count from 1."""
-    val_loss = np.asarray(history["val_loss"])
-    return {"best_val_accuracy": float(np.max(history["val_accuracy"])), "min_val_loss": float(val_loss.min()),
-            "best_epoch": int(np.argmin(val_loss)) + 1, "epochs_run": len(val_loss), "train_seconds": seconds}
+def summarize(history: dict[str, list[float]], monitor: str, seconds: float) -> dict[str, float]:
+    """A seed's numbers, all taken at its best epoch: the one rule that ties the study together.
+
+    The best epoch is the epoch with the best ``monitor`` (lowest ``val_loss`` or highest ``val_accuracy``;
+    the first one on ties), the epoch early stopping keeps (``trainer.restore_best_weights``). Its
+    ``val_accuracy`` and ``val_loss`` are what compare ranks by, and the median best epoch over seeds is the
+    number of epochs retrain_final trains for. Epochs count from 1.
+    """
+    values = np.asarray(history[monitor])
+    best = int(np.argmax(values) if monitor == "val_accuracy" else np.argmin(values))
+    return {"best_val_accuracy": float(history["val_accuracy"][best]), "best_val_loss": float(history["val_loss"][best]),
+            "best_epoch": best + 1, "epochs_run": len(values), "train_seconds": seconds}
 
 
 class SeedTrainer:
@@ -187,7 +194,8 @@ class SeedTrainer:
         if on_epoch_end:
             all_callbacks.append(EpochEnd(on_epoch_end))
         if self.validation_data is not None:
-            all_callbacks.insert(0, keras.callbacks.EarlyStopping(monitor=trainer.monitor, patience=trainer.patience))
+            all_callbacks.insert(0, keras.callbacks.EarlyStopping(monitor=trainer.monitor, patience=trainer.patience,
+                                                                  restore_best_weights=trainer.restore_best_weights))
         max_epochs = epochs or trainer.max_epochs
         if trainer.verbose:
             all_callbacks.append(EpochLog(f"{self.model_cfg.name} seed {seed}", max_epochs))
@@ -196,9 +204,16 @@ class SeedTrainer:
                            shuffle=False, verbose=0)  # shuffling happens in sparse_batches
         seconds = time.perf_counter() - started
         history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
-        summary = summarize(history, seconds) if self.validation_data is not None else {
-            "epochs_run": len(history["loss"]), "train_seconds": seconds}
+        if self.validation_data is None:
+            summary = {"epochs_run": len(history["loss"]), "train_seconds": seconds}
+        else:
+            summary = {**summarize(history, trainer.monitor, seconds), **self.evaluate_saved(model)}
         return SeedResult(seed, history, summary, inference_model(model, self.model_cfg, self.train.width))
+
+    def evaluate_saved(self, model: keras.Model) -> dict[str, float]:
+        """Validation metrics of the weights the model now holds: those that are saved and logged."""
+        scores = model.evaluate(self.validation_data, return_dict=True, verbose=0)
+        return {"saved_val_accuracy": float(scores["accuracy"]), "saved_val_loss": float(scores["loss"])}
 
 
 def train_seed(model_cfg: ModelConfig, trainer: TrainerConfig, seed: int, train: CsrRows,
