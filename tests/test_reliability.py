@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from conftest import free_port, run_stage, vectorized_project
 from imdb_sentiment.config import (Activation, Config, ConfigError, Loss, ModelConfig, Optimizer, Regularizer,
                                    TrackingConfig, validate)
 from imdb_sentiment.errors import TrackingError
-from imdb_sentiment.io import atomic_dir, write_json
+from imdb_sentiment.io import SCRATCH, atomic_dir, atomic_path, write_json
 from imdb_sentiment.tracking import setup_tracking
 from omegaconf import OmegaConf
 
@@ -46,22 +47,33 @@ def test_unusable_sqlite_store_is_reported(tmp_path):
         setup_tracking(TrackingConfig(uri=f"sqlite:///{store}", experiment_name="x"))
 
 
-def test_failed_write_keeps_the_previous_output(tmp_path):
-    target = tmp_path / "reports" / "metrics.json"
-    write_json(target, {"good": 1})
-    with pytest.raises(OSError):
-        with atomic_dir(tmp_path / "models") as folder:
-            (folder / "partial.keras").write_text("half")
-            raise OSError(28, "No space left on device")
-    assert not (tmp_path / "models").exists()
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` with its content (None for a folder): temporaries anywhere show up too."""
+    return {str(path.relative_to(root)): None if path.is_dir() else path.read_bytes() for path in root.rglob("*")}
 
-    class Unserialisable:
-        pass
 
-    with pytest.raises(TypeError):
-        write_json(target, {"bad": Unserialisable()})
-    assert json.loads(target.read_text()) == {"good": 1}
-    assert sorted(p.name for p in target.parent.iterdir()) == ["metrics.json"]  # no temp files left
+@pytest.mark.parametrize("dvc_project", [True, False], ids=["dvc-project", "plain-folder"])
+def test_failed_write_keeps_the_previous_output(tmp_path, dvc_project):
+    """A write that fails halfway (disk full) leaves the existing file and folder as they were, and no temporary."""
+    if dvc_project:
+        (tmp_path / ".dvc").mkdir()
+    metrics, models = tmp_path / "reports" / "metrics.json", tmp_path / "models" / "variant"
+    write_json(metrics, {"good": 1})
+    with atomic_dir(models) as folder:
+        (folder / "seed_0.keras").write_text("good")
+    before = snapshot(tmp_path)
+    disk_full = OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OSError, match="No space"):
+        with atomic_path(metrics) as tmp, open(tmp, "w") as handle:
+            handle.write('{"half": ')
+            handle.flush()
+            raise disk_full
+    with pytest.raises(OSError, match="No space"):
+        with atomic_dir(models) as folder:
+            (folder / "seed_0.keras").write_text("half")
+            (folder / "seed_1.keras").write_text("")
+            raise disk_full
+    assert snapshot(tmp_path) == before
 
 
 bad_model_values = st.one_of(
@@ -155,6 +167,44 @@ def test_interrupted_training_ends_killed_and_leaves_no_complete_output(vectoriz
     assert not (project / "reports/train/l2_3layer/metrics.json").exists()
     leftovers = [p for p in (project / "models").rglob("*") if p.is_file()] if (project / "models").exists() else []
     assert leftovers == []  # no temporary model folders left behind either
+
+
+def stray_temporaries(project: Path) -> list[str]:
+    """Temporary files or folders inside the DVC outputs (``*.tmp``, as the atomic writers name them)."""
+    return sorted(str(path.relative_to(project)) for folder in ("reports", "models", "data")
+                  if (project / folder).exists() for path in (project / folder).rglob("*.tmp"))
+
+
+def scratch_entries(project: Path) -> list[str]:
+    return sorted(path.name for path in (project / SCRATCH).iterdir()) if (project / SCRATCH).exists() else []
+
+
+@pytest.mark.slow
+def test_sigkill_leaves_no_temporary_in_outputs_and_the_next_start_removes_it(vectorized, tmp_path):
+    project, overrides = vectorized
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    log = tmp_path / "train.log"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen([sys.executable, "stages/train.py", "model=l1_3layer", *FAST, *overrides,
+                                    "trainer.max_epochs=100000", "trainer.patience=100000"],
+                                   cwd=project, env=env, stderr=stderr, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (scratch_entries(project) or stray_temporaries(project)) and process.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)  # well into training, with its temporaries open
+        assert process.poll() is None, log.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert stray_temporaries(project) == []  # DVC would hash them into reports/train, which compare depends on
+    assert len(scratch_entries(project)) == 2  # the models folder and the histories, in .dvc/tmp/atomic
+    run_stage(project, "train", "model=l1_3layer", *FAST, *overrides, "trainer.max_epochs=1",
+              env={"MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"]})
+    assert scratch_entries(project) == [] and stray_temporaries(project) == []
+    assert (project / "reports/train/l1_3layer/history/seed_0.csv").is_file()
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
@@ -18,6 +19,7 @@ from omegaconf import DictConfig
 
 from imdb_sentiment.config import Config, validate
 from imdb_sentiment.errors import PipelineError
+from imdb_sentiment.io import remove_stale_temporaries
 
 log = logging.getLogger("imdb_sentiment")
 T = TypeVar("T")
@@ -55,6 +57,7 @@ def run_stage(cfg: DictConfig, stage: Callable[[Config], T]) -> T:
     objective).
     """
     raise_on_sigterm()
+    remove_stale_temporaries(Path.cwd())  # what a SIGKILLed stage left in the project's scratch folder
     try:
         return stage(validate(cfg))
     except PipelineError as exc:

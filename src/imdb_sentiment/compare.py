@@ -166,7 +166,7 @@ def mean_band(histories: dict[int, dict[str, list[float]]], key: str) -> tuple[n
 
 def overlay_figure(results: list[VariantResult], key: str, title: str) -> Figure:
     """One line per variant (mean across seeds) with a band from the lowest to the highest seed."""
-    figure = Figure(figsize=(7.5, 5))
+    figure = Figure(figsize=(7.5, 5), layout="constrained")
     axes = figure.subplots()
     for result in results:
         mean, low, high = mean_band(result.histories, key)

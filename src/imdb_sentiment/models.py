@@ -177,6 +177,28 @@ def compile_model(model: keras.Model, cfg: ModelConfig, steps_per_execution: int
 
 
 def model_summary(model: keras.Model) -> str:
-    lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=100)
-    return "\n".join(lines)
+    """Keras's summary table (layer, output shape, parameter count, totals), the same at any terminal width.
+
+    ``model.summary`` renders with a rich console sized by the terminal (or COLUMNS, or 80 columns), with no
+    way to pass a width, so a stage run from a narrow terminal saved a table cut before "Param #". Here the
+    console is ours: wide enough for any table, which takes its columns' natural width and never wraps.
+    """
+    import io
+    import math
+
+    import rich.console
+    import rich.table
+
+    table = rich.table.Table("Layer (type)", "Output Shape", rich.table.Column("Param #", justify="right"),
+                             show_lines=True)
+    for layer in model.layers:
+        table.add_row(f"{layer.name} ({type(layer).__name__})", str(tuple(layer.output.shape)),
+                      f"{layer.count_params():,}")
+    trainable = sum(math.prod(weight.shape) for weight in model.trainable_weights)
+    console = rich.console.Console(file=io.StringIO(), width=1000, color_system=None, force_terminal=False,
+                                   highlight=False, markup=False, emoji=False)
+    console.print(f'Model: "{model.name}"')
+    console.print(table)
+    console.print(f" Total params: {model.count_params():,}\n Trainable params: {trainable:,}\n"
+                  f" Non-trainable params: {model.count_params() - trainable:,}")
+    return console.file.getvalue()

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 def curve_figure(history: dict[str, list[float]], metric: str, title: str) -> Figure:
     """Training (dots) and validation (line) curves of one metric per epoch, as the notebook drew them."""
-    figure = Figure(figsize=(6.4, 4.8))
+    figure = Figure(figsize=(6.4, 4.8), layout="constrained")
     axes = figure.subplots()
     epochs = range(1, len(history[metric]) + 1)
     axes.plot(epochs, history[metric], "bo", label=f"Training {metric}")
@@ -31,7 +31,7 @@ def history_figures(history: dict[str, list[float]], label: str) -> dict[str, Fi
 
 def confusion_figure(matrix) -> Figure:
     """Counts of [[TN, FP], [FN, TP]] on the test reviews."""
-    figure = Figure(figsize=(4.8, 4.2))
+    figure = Figure(figsize=(4.8, 4.2), layout="constrained")
     axes = figure.subplots()
     image = axes.imshow(matrix, cmap="Blues")
     for (row, col), count in np.ndenumerate(matrix):
@@ -42,12 +42,12 @@ def confusion_figure(matrix) -> Figure:
     axes.set_xlabel("Predicted")
     axes.set_ylabel("Actual")
     axes.set_title("Confusion matrix (test)")
-    figure.colorbar(image, ax=axes)
+    figure.colorbar(image, ax=axes, label="Reviews")
     return figure
 
 
 def roc_figure(fpr, tpr, auc: float) -> Figure:
-    figure = Figure(figsize=(5, 5))
+    figure = Figure(figsize=(5, 5), layout="constrained")
     axes = figure.subplots()
     axes.plot(fpr, tpr, label=f"ROC (AUC {auc:.4f})")
     axes.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="chance")
