@@ -92,11 +92,15 @@ def test_predict_command_scores_text_and_files(pipeline, tmp_path):
     result = run_stage(project, "predict", "text=w1 w2 w3, w4!")
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "# model: models:/imdb-sentiment@champion"
-    probability, label, review = lines[2].split("\t")
-    assert 0 <= float(probability) <= 1 and label in {"positive", "negative"} and review == "w1 w2 w3, w4!"
+    assert lines[1] == "line\tprobability\tlabel\treview"
+    line, probability, label, review = lines[2].split("\t")
+    assert line == "1" and 0 <= float(probability) <= 1 and label in {"positive", "negative"}
+    assert review == "w1 w2 w3, w4!"
     reviews = tmp_path / "reviews.txt"
-    reviews.write_text("w5 w6\nw7 w8 w9\nsomething else entirely\n")
-    assert len(run_stage(project, "predict", f"file={reviews}").stdout.strip().splitlines()) == 5
+    reviews.write_text("w5 w6\x85w7\n\nw7 w8 w9\nsomething else entirely\n")
+    scored = run_stage(project, "predict", f"file={reviews}")
+    assert [row.split("\t")[0] for row in scored.stdout.strip().split("\n")[2:]] == ["1", "3", "4"]
+    assert "skipped blank lines: 1 (lines 2)" in scored.stderr
     empty = run_stage(project, "predict", "text=' '", check=False)
     assert empty.returncode == 2 and empty.stderr.strip() == "error: text is empty: give a review to score"
 
