@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import mlflow
 import pytest
 import yaml
 
-from conftest import free_port, make_project, run, run_stage
+from conftest import make_project, run, run_stage
 from test_pipeline import dvc, point_at_fixture
+from test_text_model import post, served
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +49,7 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(pipeline):
     project, env, first = pipeline
     for stage in ("fetch", "vectorize", "train@base_1layer", "train@l2_3layer", "compare", "retrain_final"):
         assert f"Running stage '{stage}'" in first.stdout
+    assert "Add type hints" not in first.stdout + first.stderr  # MLflow's warning for an unhinted predict
     second = dvc(project, "repro", env=env)
     assert "Data and pipelines are up to date" in second.stdout
     best = json.loads((project / "reports/compare/best.json").read_text())
@@ -92,11 +88,15 @@ def test_predict_command_scores_text_and_files(pipeline, tmp_path):
     result = run_stage(project, "predict", "text=w1 w2 w3, w4!")
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "# model: models:/imdb-sentiment@champion"
-    probability, label, review = lines[2].split("\t")
-    assert 0 <= float(probability) <= 1 and label in {"positive", "negative"} and review == "w1 w2 w3, w4!"
+    assert lines[1] == "line\tprobability\tlabel\treview"
+    line, probability, label, review = lines[2].split("\t")
+    assert line == "1" and 0 <= float(probability) <= 1 and label in {"positive", "negative"}
+    assert review == "w1 w2 w3, w4!"
     reviews = tmp_path / "reviews.txt"
-    reviews.write_text("w5 w6\nw7 w8 w9\nsomething else entirely\n")
-    assert len(run_stage(project, "predict", f"file={reviews}").stdout.strip().splitlines()) == 5
+    reviews.write_text("w5 w6\x85w7\n\nw7 w8 w9\nsomething else entirely\n")
+    scored = run_stage(project, "predict", f"file={reviews}")
+    assert [row.split("\t")[0] for row in scored.stdout.strip().split("\n")[2:]] == ["1", "3", "4"]
+    assert "skipped blank lines: 1 (lines 2)" in scored.stderr
     empty = run_stage(project, "predict", "text=' '", check=False)
     assert empty.returncode == 2 and empty.stderr.strip() == "error: text is empty: give a review to score"
 
@@ -108,42 +108,14 @@ def test_predict_falls_back_to_the_last_final_model(pipeline):
     assert "cannot be loaded" in result.stderr
 
 
-def post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
 def test_served_text_model_answers_review_strings(pipeline):
     project, _, _ = pipeline
-    port = free_port()
-    bin_dir = Path(sys.executable).parent  # the server execs uvicorn from the same environment
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
-           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    server = subprocess.Popen(
-        [str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/imdb-sentiment-text@champion",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                    break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                assert server.poll() is None, server.stdout.read().decode()
-                time.sleep(1)
-        status, body = post(f"http://127.0.0.1:{port}/invocations",
-                            json.dumps({"inputs": ["w1 w2 w3", "w40 w50, w60!"]}).encode())
+    with served("models:/imdb-sentiment-text@champion", f"sqlite:///{project / 'mlflow.db'}", cwd=project) as url:
+        status, body = post(url, {"inputs": ["w1 w2 w3", "w40 w50, w60!"]})
         assert status == 200, body
         predictions = body["predictions"]
         assert len(predictions) == 2
         assert all(0 <= p["probability"] <= 1 and p["label"] in (0, 1) for p in predictions)
-        status, _ = post(f"http://127.0.0.1:{port}/invocations", b"{not json")
+        assert all(p["sentiment"] == ("negative", "positive")[p["label"]] for p in predictions)
+        status, _ = post(url, b"{not json")
         assert 400 <= status < 500
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

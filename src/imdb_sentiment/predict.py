@@ -76,31 +76,71 @@ def predict_proba(model, x: sp.csr_matrix, rows: int = PREDICT_ROWS) -> np.ndarr
     return out
 
 
-def read_reviews(text: str | None, file: str | None, max_reviews: int, max_chars: int) -> list[str]:
-    """The reviews to score, refused with a clear message when empty, not text, or too large."""
+Review = tuple[int, str]  # (line number in the input, 1 for text=; the review)
+
+
+def file_lines(content: str) -> list[str]:
+    """The file's lines, ended at "\\n" only (one "\\r" before it is dropped).
+
+    ``str.splitlines`` would also break at U+0085, U+2028, form feed, \\x1c… which real reviews contain,
+    and so score one review as two and shift every later row against the input. The file's final newline
+    does not open another line.
+    """
+    lines = content.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def numbered_reviews(lines: list[str], file: str) -> list[Review]:
+    """The non-blank lines with their line numbers; blank ones are skipped and reported once."""
+    reviews, blank = [], []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            reviews.append((number, line))
+        else:
+            blank.append(number)
+    if not reviews:
+        raise DataError(f"file={file} has no review: every line is blank; give one review per line")
+    if blank:
+        shown = ", ".join(map(str, blank[:5])) + (", ..." if len(blank) > 5 else "")
+        log.warning("file=%s: skipped blank lines: %d (lines %s)", file, len(blank), shown)
+    return reviews
+
+
+def read_file_reviews(file: str, max_reviews: int, max_chars: int) -> list[Review]:
+    """file='s reviews, one a line; the size is checked before the file is read, so a huge file is refused
+    without being loaded."""
+    path = Path(file)
+    if not path.is_file():
+        raise DataError(f"file={file}: no such file")
+    if path.stat().st_size > max_reviews * (max_chars + 1):
+        raise DataError(f"file={file} is larger than predict.max_reviews x predict.max_review_chars")
+    try:
+        content = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"file={file} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    reviews = numbered_reviews(file_lines(content), file)
+    if len(reviews) > max_reviews:
+        raise DataError(f"file={file} has {len(reviews)} reviews; predict.max_reviews is {max_reviews}")
+    return reviews
+
+
+def read_reviews(text: str | None, file: str | None, max_reviews: int, max_chars: int) -> list[Review]:
+    """The reviews to score with their line numbers, refused with a clear message when there is none, the
+    input is not text, or too large."""
     if (text is None) == (file is None):
         raise DataError('give exactly one of text="..." or file=path/to/reviews.txt')
     if text is not None:
-        reviews = [str(text)]
+        if not str(text).strip():
+            raise DataError("text is empty: give a review to score")
+        reviews = [(1, str(text))]
     else:
-        path = Path(file)
-        if not path.is_file():
-            raise DataError(f"file={file}: no such file")
-        if path.stat().st_size > max_reviews * (max_chars + 1):
-            raise DataError(f"file={file} is larger than predict.max_reviews x predict.max_review_chars")
-        try:
-            content = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataError(f"file={file} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-        reviews = content.splitlines()
-        if len(reviews) > max_reviews:
-            raise DataError(f"file={file} has {len(reviews)} lines; predict.max_reviews is {max_reviews}")
-    for number, review in enumerate(reviews, start=1):
-        if not review.strip():
-            where = "text" if text is not None else f"line {number} of {file}"
-            raise DataError(f"{where} is empty: give a review to score")
+        reviews = read_file_reviews(file, max_reviews, max_chars)
+    for number, review in reviews:
         if len(review) > max_chars:
-            raise DataError(f"review {number} has {len(review)} characters; predict.max_review_chars is {max_chars}")
+            where = "text" if text is not None else f"line {number} of {file}"
+            raise DataError(f"{where} has {len(review)} characters; predict.max_review_chars is {max_chars}")
     return reviews
 
 
@@ -129,8 +169,21 @@ def load_champion(cfg) -> tuple[object, str]:
                             f"{first_line(load_error)[:200]}); re-run retrain_final") from load_error
 
 
-def predict_reviews(cfg) -> list[tuple[float, int, str]]:
-    """The predict command: score each review and print probability, label and the review's start."""
+def preview(review: str, width: int = 70) -> str:
+    """The review's start on one line of the table: tabs and line-breaking characters (U+0085, U+2028…)
+    would split its row or its columns, so every run of whitespace becomes one space."""
+    flat = " ".join(review.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+def sentiment(label: int) -> str:
+    """The label's name, as the predict command prints it and the served text model returns it."""
+    return "positive" if label else "negative"
+
+
+def predict_reviews(cfg) -> list[tuple[int, float, int, str]]:
+    """The predict command: score each review; print and return its input line, probability, label and
+    review (the printed review cut to its start)."""
     reviews = read_reviews(cfg.text, cfg.file, cfg.max_reviews, cfg.max_review_chars)
     settings = EncoderSettings(cfg.data.num_words, cfg.data.index_from, cfg.data.start_char, cfg.data.oov_char)
     encoder = ReviewEncoder.from_files(Path(cfg.paths.raw_dir) / cfg.data.word_index_file, settings)
@@ -138,11 +191,11 @@ def predict_reviews(cfg) -> list[tuple[float, int, str]]:
 
     keras.utils.disable_interactive_logging()
     model, source = load_champion(cfg)
-    probabilities = predict_proba(model, encoder.encode(reviews))
-    results = [(float(p), int(p >= cfg.final.threshold), review) for p, review in zip(probabilities, reviews)]
+    probabilities = predict_proba(model, encoder.encode([review for _, review in reviews]))
+    results = [(line, float(p), int(p >= cfg.final.threshold), review)
+               for p, (line, review) in zip(probabilities, reviews)]
     print(f"# model: {source}")
-    print("probability\tlabel\treview")
-    for probability, label, review in results:
-        preview = review if len(review) <= 70 else review[:67] + "..."
-        print(f"{probability:.4f}\t{'positive' if label else 'negative'}\t{preview}")
+    print("line\tprobability\tlabel\treview")
+    for line, probability, label, review in results:
+        print(f"{line}\t{probability:.4f}\t{sentiment(label)}\t{preview(review)}")
     return results

@@ -1,6 +1,13 @@
-"""An MLflow pyfunc model that takes raw review strings and returns probabilities and labels.
+"""An MLflow pyfunc model that takes raw review strings and returns probabilities, labels and their names.
 
 Logged as "models from code" (``text_model_entry.py``), so loading it unpickles nothing.
+
+Input checking is MLflow's own first: ``predict``'s ``list[str]`` type hint becomes the signature, and
+MLflow 3.17 then checks every input against it before ``predict`` runs, in process and when served, and
+refuses null, numbers, lists, objects and any payload other than ``{"inputs": [...]}`` with an HTTP 400.
+A plain string-column signature instead would convert null and numbers to the strings "None" and "123"
+before ``predict`` saw them. ``predict`` itself refuses the strings that are not reviews (empty, blank),
+naming their position.
 """
 
 from __future__ import annotations
@@ -10,25 +17,30 @@ from pathlib import Path
 
 import mlflow.pyfunc
 import numpy as np
-import pandas as pd
+import pydantic
+from mlflow.exceptions import MlflowException
 
-from imdb_sentiment.predict import EncoderSettings, ReviewEncoder, predict_proba
+from imdb_sentiment.predict import EncoderSettings, ReviewEncoder, predict_proba, sentiment
 
 ARTIFACTS = ("keras_model", "word_index", "settings")
 
 
-def as_texts(model_input) -> list[str]:
-    """Accept a DataFrame (first column), a Series, a list or an array of strings."""
-    if isinstance(model_input, pd.DataFrame):
-        values = model_input.iloc[:, 0].tolist()
-    elif isinstance(model_input, (pd.Series, np.ndarray)):
-        values = list(np.asarray(model_input).reshape(-1))
-    else:
-        values = list(model_input)
-    bad = [i for i, value in enumerate(values) if not isinstance(value, str) or not value.strip()]
-    if bad:
-        raise ValueError(f"every input must be a non-empty review string; not at positions {bad[:10]}")
-    return values
+class ReviewScore(pydantic.BaseModel):
+    """One review's answer; ``predict``'s return type hint, so the logged signature names these fields."""
+
+    probability: float
+    label: int
+    sentiment: str
+
+
+def checked_reviews(reviews: list[str]) -> list[str]:
+    """The reviews, or an MlflowException (HTTP 400) whose one-line message names the first blank one."""
+    for position, review in enumerate(reviews):
+        if not review.strip():
+            raise MlflowException.invalid_parameter_value(
+                f"inputs[{position}] is not a review: {json.dumps(review)[:40]}; "
+                f"every input must be a non-empty string")
+    return reviews
 
 
 class ReviewTextModel(mlflow.pyfunc.PythonModel):
@@ -40,7 +52,8 @@ class ReviewTextModel(mlflow.pyfunc.PythonModel):
         self.encoder = ReviewEncoder.from_files(Path(context.artifacts["word_index"]), EncoderSettings(**settings))
         self.model = keras.models.load_model(context.artifacts["keras_model"], compile=False)
 
-    def predict(self, context, model_input, params=None):
-        probabilities = predict_proba(self.model, self.encoder.encode(as_texts(model_input)))
-        return pd.DataFrame({"probability": probabilities.astype(np.float64),
-                             "label": (probabilities >= self.threshold).astype(np.int64)})
+    def predict(self, context, model_input: list[str], params=None) -> list[ReviewScore]:
+        probabilities = predict_proba(self.model, self.encoder.encode(checked_reviews(model_input)))
+        labels = (probabilities >= self.threshold).astype(np.int64)
+        return [ReviewScore(probability=float(p), label=int(label), sentiment=sentiment(label))
+                for p, label in zip(probabilities, labels)]

@@ -25,7 +25,7 @@ from mlflow.entities import Metric
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.models import Model, ModelSignature
-from mlflow.types import ColSpec, Schema, TensorSpec
+from mlflow.types import Schema, TensorSpec
 
 from imdb_sentiment.config import Config, TrackingConfig
 from imdb_sentiment.errors import TrackingError, first_line
@@ -373,13 +373,13 @@ def log_text_model(keras_model_path: Path, word_index_path: Path, cfg: Config, s
                 "start_char": cfg.data.start_char, "oov_char": cfg.data.oov_char, "threshold": cfg.final.threshold}
     settings_path = scratch / "encoder_settings.json"
     settings_path.write_text(json.dumps(settings, indent=2))
-    signature = ModelSignature(inputs=Schema([ColSpec("string")]),
-                               outputs=Schema([ColSpec("double", "probability"), ColSpec("long", "label")]))
+    # No signature argument: MLflow infers it from ReviewTextModel.predict's type hints and validates input
+    # against them (see text_model.py); a signature given here would be overridden, with a warning.
     return mlflow.pyfunc.log_model(
         name="text_model", python_model=str(TEXT_MODEL_ENTRY),
         artifacts={"keras_model": str(keras_model_path), "word_index": str(word_index_path),
                    "settings": str(settings_path)},
-        code_paths=[str(Path(__file__).parent)], signature=signature, input_example=TEXT_EXAMPLE,
-        pip_requirements=[*model_requirements(), f"pandas=={metadata.version('pandas')}",
-                          f"scipy=={metadata.version('scipy')}"],
+        code_paths=[str(Path(__file__).parent)], input_example=TEXT_EXAMPLE,
+        pip_requirements=[*model_requirements(), *(f"{name}=={metadata.version(name)}"
+                                                   for name in ("pandas", "pydantic", "scipy"))],
         registered_model_name=cfg.final.text_model_name)

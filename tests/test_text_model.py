@@ -1,0 +1,142 @@
+"""The raw-text model MLflow serves: only non-empty review strings are scored, junk is a one-line HTTP 400."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from conftest import free_port
+from test_predict import SETTINGS, WORDS, tiny_keras_model
+
+
+def test_text_model_predict_is_type_hinted_so_mlflow_validates_its_input():
+    """MLflow warns "Add type hints to the `predict` method" for an unhinted predict (once per process, when
+    the class is defined, so in retrain_final too); with the hint it checks every input against it."""
+    code = "import warnings; warnings.simplefilter('always'); import imdb_sentiment.text_model"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Add type hints" not in result.stderr and "Warning" not in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def logged_text_model(tmp_path_factory):
+    """A tiny text model logged with log_text_model into a throw-away SQLite store: (store uri, model info)."""
+    from imdb_sentiment.config import Config, DataConfig
+    from imdb_sentiment.tracking import log_text_model
+
+    folder = tmp_path_factory.mktemp("text_model")
+    tiny_keras_model(SETTINGS.num_words).save(folder / "model.keras")
+    (folder / "imdb_word_index.json").write_text(json.dumps(WORDS))
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment("text-model", artifact_location=str(folder / "artifacts"))
+    cfg = Config(data=DataConfig(base_url="-", num_words=SETTINGS.num_words))
+    with mlflow.start_run(experiment_id=experiment):
+        info = log_text_model(folder / "model.keras", folder / "imdb_word_index.json", cfg, folder)
+    return uri, info
+
+
+@pytest.mark.slow
+def test_logged_signature_comes_from_the_type_hints_and_names_the_output_fields(logged_text_model):
+    signature = logged_text_model[1].signature
+    assert signature.inputs.to_dict() == [{"type": "string", "required": True}]
+    assert signature.outputs.to_dict()[0]["properties"] == {"probability": {"type": "double", "required": True},
+                                                            "label": {"type": "long", "required": True},
+                                                            "sentiment": {"type": "string", "required": True}}
+
+
+@contextmanager
+def served(model_uri: str, tracking_uri: str, cwd: Path | None = None) -> Iterator[str]:
+    """`mlflow models serve` of a model on 127.0.0.1, stopped by its process group: its invocations URL."""
+    port = free_port()
+    bin_dir = Path(sys.executable).parent  # the server execs uvicorn from the same environment
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    process = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
+                                "local", "-h", "127.0.0.1", "-p", str(port)], cwd=cwd, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/ping", process)
+        yield f"http://127.0.0.1:{port}/invocations"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # the server and its uvicorn workers
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(logged_text_model):
+    uri, info = logged_text_model
+    with served(info.model_uri, uri) as url:
+        yield url
+
+
+def wait_until_serving(ping_url: str, process: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(ping_url, timeout=2):
+                return
+        except OSError:
+            assert process.poll() is None, process.stdout.read().decode()
+            time.sleep(1)
+    raise AssertionError(f"no answer from {ping_url} within {seconds} s")
+
+
+def post(url: str, payload) -> tuple[int, dict]:
+    """POST ``payload`` (bytes as they are, anything else as JSON): the status and the decoded answer."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@pytest.mark.slow
+def test_served_text_model_scores_review_strings_with_label_names(server):
+    from imdb_sentiment.predict import sentiment
+
+    status, body = post(server, {"inputs": ["the film was just brilliant", "zyxxy\x85casting"]})
+    assert status == 200, body
+    predictions = body["predictions"]
+    assert len(predictions) == 2 and all(set(p) == {"probability", "label", "sentiment"} for p in predictions)
+    for p in predictions:
+        assert isinstance(p["probability"], float) and 0 <= p["probability"] <= 1
+        assert p["label"] == int(p["probability"] >= 0.5) and p["sentiment"] == sentiment(p["label"])
+
+
+# payload -> what the one-line reason must contain
+JUNK = {
+    "null": ({"inputs": [None]}, "Expected type str, but got NoneType"),
+    "number": ({"inputs": ["fine", 123]}, "Expected type str, but got int"),
+    "list": ({"inputs": [["a", "b"]]}, "Expected type str, but got list"),
+    "object": ({"inputs": [{"a": "x", "b": "y"}]}, "Expected type str, but got dict"),
+    "two-column inputs": ({"inputs": {"a": ["x"], "b": ["y"]}}, "Expected list, but got dict"),
+    "two-column dataframe_split": ({"dataframe_split": {"columns": ["a", "b"], "data": [["x", "y"]]}},
+                                   "must be a dictionary with 'inputs' key"),
+    "empty string": ({"inputs": [""]}, 'inputs[0] is not a review: ""; every input must be a non-empty string'),
+    "blank string": ({"inputs": ["good film", "  "]}, 'inputs[1] is not a review: "  "; every input must be a'),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", JUNK)
+def test_served_text_model_refuses_junk_with_a_one_line_reason(server, name):
+    payload, reason = JUNK[name]
+    status, body = post(server, payload)
+    assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", body
+    assert "stack_trace" not in body and "Traceback" not in body["message"], body
+    # MLflow puts "Failed to predict data '<the input>'. \nError: " before a reason raised during predict
+    explanation = body["message"].split("\nError: ")[-1]
+    assert "\n" not in explanation and reason in explanation, body["message"]
