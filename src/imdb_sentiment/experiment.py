@@ -43,7 +43,7 @@ def log_seed_artifacts(result: SeedResult, label: str, example: np.ndarray) -> N
         mlflow.log_figure(figure, name)
     mlflow.log_text(model_summary(result.model), "model_summary.txt")
     mlflow.log_text(history_csv(result.history), "history.csv")
-    log_keras_model(result.model, example.shape[1], example, validate_example=False)  # see its docstring
+    log_keras_model(result.model, example.shape[1], example)
 
 
 def train_variant(cfg: Config) -> dict:
