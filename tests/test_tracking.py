@@ -11,9 +11,10 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from conftest import run
 from imdb_sentiment.config import TrackingConfig
 from imdb_sentiment.processes import ProcessIdentity, start_time, this_process
-from imdb_sentiment.tracking import run_finisher, setup_tracking, tracked_run
+from imdb_sentiment.tracking import lineage_tags, run_finisher, setup_tracking, tracked_run
 
 
 @pytest.fixture
@@ -152,3 +153,49 @@ def test_every_run_records_its_process(store):
     with tracked_run("v", {"level": "variant"}) as run:
         pass
     assert ProcessIdentity.from_tags(store.get_run(run.info.run_id).data.tags) == this_process()
+
+
+# ------------------------------------------------------------------------------------------------ lineage
+
+
+def committed_repo(folder) -> str:
+    folder.mkdir()
+    run(["git", "init", "-q"], folder)
+    run(["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-q", "--allow-empty",
+         "-m", folder.name], folder)
+    return run(["git", "rev-parse", "HEAD"], folder).stdout.strip()
+
+
+def test_the_commit_is_the_experiments_baseline_or_the_stages_own_folders_head_never_dvc_roots(tmp_path,
+                                                                                            monkeypatch):
+    stage_commit, user_commit = committed_repo(tmp_path / "copy"), committed_repo(tmp_path / "user")
+    monkeypatch.chdir(tmp_path / "copy")  # a queued experiment's temporary copy ...
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "user"))  # ... whose DVC_ROOT is the user's repository
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+    tags = lineage_tags("train")
+    assert tags["git_commit"] == tags["mlflow.source.git.commit"] == stage_commit != user_commit
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "a" * 40)
+    tags = lineage_tags("train")
+    assert tags["git_commit"] == tags["mlflow.source.git.commit"] == tags["dvc_exp_baseline_rev"] == "a" * 40
+
+
+def test_the_sweeps_run_records_its_process_and_commit(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from imdb_sentiment import sweep
+
+    monkeypatch.setattr(sweep, "raise_on_sigterm", lambda: None)  # pytest keeps its own SIGTERM handling
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+    monkeypatch.chdir(tmp_path)
+    commit = committed_repo(tmp_path / "repo")
+    monkeypatch.chdir(tmp_path / "repo")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = OmegaConf.create({"tracking": {"uri": uri, "experiment_name": "sweeps"},
+                               "hydra": {"sweeper": {}, "sweep": {"dir": str(tmp_path / "sweep")},
+                                         "runtime": {"choices": {"model": "base_1layer"}}}})
+    callback = sweep.SweepTracking("tuned", str(tmp_path / "models"))
+    callback.on_multirun_start(config)
+    tags = MlflowClient(uri).get_run(callback.run_id).data.tags
+    callback.on_multirun_end(config)
+    assert ProcessIdentity.from_tags(tags) == this_process()
+    assert tags["git_commit"] == tags["mlflow.source.git.commit"] == commit

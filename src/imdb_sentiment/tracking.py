@@ -26,6 +26,7 @@ from mlflow.data.meta_dataset import MetaDataset
 from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, Schema, TensorSpec
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
 from imdb_sentiment.config import Config, TrackingConfig
 from imdb_sentiment.errors import TrackingError, first_line
@@ -197,22 +198,37 @@ def tracked_run(run_name: str, tags: dict[str, str], nested: bool = False,
     mlflow.end_run()
 
 
-def git_commit(root: Path) -> str | None:
+def git_commit(folder: Path) -> str | None:
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None
 
 
+def source_commit() -> str | None:
+    """The commit the stage's code comes from.
+
+    A DVC experiment ran from its baseline rev (``DVC_EXP_BASELINE_REV``, set by DVC for every ``dvc exp
+    run``); otherwise the HEAD of the stage's own working folder. Never ``DVC_ROOT``'s: for ``dvc exp run
+    --queue`` that is the user's repository, whose HEAD may have moved on since the experiment was queued.
+    """
+    return os.environ.get("DVC_EXP_BASELINE_REV") or git_commit(Path.cwd())
+
+
 def lineage_tags(stage: str, variant: str | None = None) -> dict[str, str]:
-    """Tags that tie a run to the code and the DVC experiment that produced it."""
+    """Tags that tie a run to the code and the DVC experiment that produced it.
+
+    ``mlflow.source.git.commit`` is set to the same commit, so the two never disagree: MLflow's own reads
+    the entry script's repository (right in a queued experiment's copy, checked by a test), and a run
+    created through ``MlflowClient`` (the sweep's) gets none.
+    """
     tags = {"stage": stage}
     if variant:
         tags["variant"] = variant
-    commit = git_commit(project_root())
+    commit = source_commit()
     if commit:
-        tags["git_commit"] = commit
+        tags["git_commit"] = tags[MLFLOW_GIT_COMMIT] = commit
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
     if os.environ.get("DVC_EXP_BASELINE_REV"):
