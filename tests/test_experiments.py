@@ -78,18 +78,23 @@ def stop_processes_in(folder: Path) -> None:
             continue  # gone already, or not ours to read
 
 
+def run_queue(project, env, workers: int) -> str:
+    """Run every queued experiment with ``workers`` workers; return the queue's last status."""
+    try:
+        start_queue_workers(project, env, workers, project.parent / "queue-start.log")
+        return wait_for_queue(project, env)
+    finally:
+        dvc(project, "queue", "stop", "--kill", env=env)
+        stop_processes_in(project)
+
+
 def test_queued_experiments_run_two_at_a_time_and_log_to_the_projects_store(experiment_project):
     project, env = experiment_project
     settings = {"units-16": "conf/model/base_1layer.yaml:model.units=16",
                 "units-8": "conf/model/base_1layer.yaml:model.units=8"}
     for name, setting in settings.items():
         dvc(project, "exp", "run", "--queue", "-n", name, "-S", setting, env=env)
-    try:
-        start_queue_workers(project, env, 2, project.parent / "queue-start.log")
-        status = wait_for_queue(project, env)
-    finally:
-        dvc(project, "queue", "stop", "--kill", env=env)
-        stop_processes_in(project)
+    status = run_queue(project, env, 2)
     assert status.count("Success") >= 2 and "Failed" not in status, status
     shown = json.loads(dvc(project, "exp", "show", "--json", env=env).stdout)
     experiments = {exp["name"]: exp["revs"][0]["data"] for baseline in shown for exp in baseline["experiments"] or []}
@@ -104,6 +109,24 @@ def test_queued_experiments_run_two_at_a_time_and_log_to_the_projects_store(expe
         seed_runs = [r for r in runs if r.data.tags.get("level") == "seed"]
         assert seed_runs and {r.data.params["model.units"] for r in seed_runs} == {units}
         assert all(r.info.artifact_uri.startswith((project / "mlruns").as_uri()) for r in seed_runs)
+
+
+def test_a_queued_experiment_runs_tag_the_commit_it_was_queued_from_not_a_later_one(experiment_project):
+    project, env = experiment_project
+    queued_from = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    dvc(project, "exp", "run", "--queue", "-n", "lineage", "-S", "conf/model/base_1layer.yaml:model.units=4",
+        env=env)
+    (project / "NOTES.md").write_text("a commit made while the experiment waits in the queue\n")
+    run(["git", "add", "NOTES.md"], project)
+    run(["git", "commit", "-qm", "later work"], project)
+    status = run_queue(project, env, 1)
+    assert "Success" in status and "Failed" not in status, status
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
+    runs = client.search_runs([experiment_id], "tags.dvc_exp_name = 'lineage'")
+    assert {r.data.tags["stage"] for r in runs} >= {"train", "compare", "retrain_final"}
+    commits = {(r.data.tags.get("git_commit"), r.data.tags.get("mlflow.source.git.commit")) for r in runs}
+    assert commits == {(queued_from, queued_from)}, commits
 
 
 def test_a_teammates_clone_pulls_every_output_and_has_nothing_to_rerun(experiment_project, tmp_path):

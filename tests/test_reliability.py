@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from imdb_sentiment.config import (Activation, Config, ConfigError, Loss, ModelC
                                    TrackingConfig, validate)
 from imdb_sentiment.errors import TrackingError
 from imdb_sentiment.io import SCRATCH, atomic_dir, atomic_path, write_json
+from imdb_sentiment.processes import ProcessIdentity, start_time
 from imdb_sentiment.tracking import setup_tracking
 from omegaconf import OmegaConf
 
@@ -205,6 +207,56 @@ def test_sigkill_leaves_no_temporary_in_outputs_and_the_next_start_removes_it(ve
               env={"MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"]})
     assert scratch_entries(project) == [] and stray_temporaries(project) == []
     assert (project / "reports/train/l1_3layer/history/seed_0.csv").is_file()
+
+
+def wait_for_running_runs(uri: str, levels: set[str], process: subprocess.Popen, timeout_s: float = 300) -> list:
+    """The RUNNING runs of ``levels`` once all are in the store (the stage is training by then)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        running = [r for r in runs_of(uri)[1] if r.info.status == "RUNNING"]
+        if {r.data.tags.get("level") for r in running} >= levels:
+            return running
+        time.sleep(0.5)
+    raise AssertionError(f"the stage's runs were not RUNNING in time (exit code {process.poll()})")
+
+
+@pytest.mark.slow
+def test_a_stage_start_ends_as_killed_the_runs_of_a_sigkilled_stage_and_no_live_ones(vectorized, tmp_path):
+    project, overrides = vectorized
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    with open(tmp_path / "killed.log", "w") as log:
+        killed = subprocess.Popen(
+            [sys.executable, "stages/train.py", "model=l2_3layer", *FAST, *overrides, "trainer.max_epochs=100000",
+             "trainer.patience=100000"], cwd=project, env=env, stderr=log, start_new_session=True)
+    try:
+        orphans = wait_for_running_runs(uri, {"variant", "seed"}, killed)
+        killed_started = start_time(killed.pid)
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)  # what the OOM killer or a power cut does: nothing runs after it
+        killed.wait()
+    sleeper = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        client, _ = runs_of(uri)
+        experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
+        live = ProcessIdentity(socket.gethostname(), sleeper.pid, start_time(sleeper.pid))
+        elsewhere = ProcessIdentity("another-host", killed.pid, killed_started)
+        kept = [client.create_run(experiment_id, run_name=name, tags=identity.tags()).info.run_id
+                for name, identity in (("live", live), ("elsewhere", elsewhere))]
+        rerun = run_stage(project, "train", "model=base_1layer", *FAST, *overrides, "trainer.max_epochs=1",
+                          env={"MLFLOW_TRACKING_URI": uri})
+        assert {client.get_run(run_id).info.status for run_id in kept} == {"RUNNING"}
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert "ended 2 run(s) as KILLED, left RUNNING by a process that is gone: l2_3layer, l2_3layer-seed0" \
+        in rerun.stderr
+    reason = f"process {killed.pid} on {socket.gethostname()} ended without closing the run"
+    for orphan in orphans:
+        run = client.get_run(orphan.info.run_id)
+        assert run.info.status == "KILLED" and run.data.tags["failure_reason"] == reason
+    new_runs = [r for r in runs_of(uri)[1] if r.data.tags.get("variant") == "base_1layer"]
+    assert len(new_runs) == 2 and {r.info.status for r in new_runs} == {"FINISHED"}
 
 
 @pytest.mark.slow

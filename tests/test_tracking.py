@@ -1,14 +1,20 @@
-"""RunFinisher: seed runs completed on a background thread, without hiding a failure or a missing artifact."""
+"""Tracking: seed runs completed on a background thread, runs of dead processes ended, and run lineage."""
 
 from __future__ import annotations
 
+import logging
+import socket
+import subprocess
 import time
 
 import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from imdb_sentiment.tracking import run_finisher, tracked_run
+from conftest import run
+from imdb_sentiment.config import TrackingConfig
+from imdb_sentiment.processes import ProcessIdentity, start_time, this_process
+from imdb_sentiment.tracking import lineage_tags, run_finisher, setup_tracking, tracked_run
 
 
 @pytest.fixture
@@ -67,3 +73,129 @@ def test_after_a_failure_the_next_submit_raises_it_and_fails_that_run_too(store)
             late = ended_run("seed1")
             finisher.submit(late, "seed1", lambda: None)
     assert store.get_run(late).info.status == "FAILED"
+
+
+# ------------------------------------------------------------------- runs left RUNNING by a dead process
+
+
+@pytest.fixture
+def sleeper():
+    """A live process the test controls, and its identity."""
+    process = subprocess.Popen(["sleep", "600"])
+    yield process, ProcessIdentity(socket.gethostname(), process.pid, start_time(process.pid))
+    process.kill()
+    process.wait()
+
+
+def ended_identity(reap: bool = True) -> ProcessIdentity:
+    """The identity of a process that has ended (left a zombie, unreaped, when ``reap`` is false)."""
+    process = subprocess.Popen(["sleep", "600"])
+    identity = ProcessIdentity(socket.gethostname(), process.pid, start_time(process.pid))
+    process.kill()
+    if reap:
+        process.wait()
+    else:
+        deadline = time.monotonic() + 10
+        while start_time(process.pid) is not None and time.monotonic() < deadline:
+            time.sleep(0.01)  # SIGKILL is delivered asynchronously
+    return identity
+
+
+def test_a_process_counts_as_ended_only_when_its_host_is_this_one_and_its_pid_and_start_time_are_gone(sleeper):
+    process, live = sleeper
+    assert this_process() is not None and not this_process().has_ended()
+    assert live.started and not live.has_ended()
+    assert ended_identity(reap=True).has_ended()
+    zombie = ended_identity(reap=False)
+    assert zombie.has_ended()  # killed, its parent has not waited for it yet
+    assert ProcessIdentity(live.host, live.pid, "another-boot:1").has_ended()  # a reused pid, or a reboot
+    assert not ProcessIdentity("another-host", ended_identity().pid, live.started).has_ended()  # cannot tell
+    assert ProcessIdentity.from_tags(live.tags()) == live
+    assert ProcessIdentity.from_tags({}) is None
+    assert ProcessIdentity.from_tags({**live.tags(), "process.pid": "x"}) is None
+
+
+def running_run(client: MlflowClient, experiment_id: str, name: str, tags: dict[str, str]) -> str:
+    return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+
+
+def test_a_stage_start_ends_the_runs_of_ended_processes_on_this_host_and_nothing_else(tmp_path, sleeper, caplog):
+    _, live = sleeper
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("orphans")
+    dead = ended_identity()
+    orphans = [running_run(client, experiment_id, name, dead.tags()) for name in ("v", "v-seed0")]
+    alive = running_run(client, experiment_id, "alive", live.tags())
+    elsewhere = running_run(client, experiment_id, "elsewhere",
+                            ProcessIdentity("another-host", dead.pid, dead.started).tags())
+    untagged = running_run(client, experiment_id, "untagged", {})
+    with caplog.at_level(logging.WARNING, "imdb_sentiment.tracking"):
+        setup_tracking(TrackingConfig(uri=uri, experiment_name="orphans"))
+    for run_id in orphans:
+        run = client.get_run(run_id)
+        assert run.info.status == "KILLED" and run.info.end_time
+        assert run.data.tags["failure_reason"] == f"process {dead.pid} on {dead.host} ended without closing the run"
+    assert {client.get_run(r).info.status for r in (alive, elsewhere, untagged)} == {"RUNNING"}
+    assert [r.getMessage() for r in caplog.records if r.name == "imdb_sentiment.tracking"] == [
+        "ended 2 run(s) as KILLED, left RUNNING by a process that is gone: v, v-seed0"]
+
+
+def test_the_check_runs_once_per_store_and_experiment_in_a_process(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = setup_tracking(TrackingConfig(uri=uri, experiment_name="once"))
+    orphan = running_run(MlflowClient(uri), experiment_id, "later", ended_identity().tags())
+    setup_tracking(TrackingConfig(uri=uri, experiment_name="once"))  # a sweep's next trial in this process
+    assert MlflowClient(uri).get_run(orphan).info.status == "RUNNING"
+
+
+def test_every_run_records_its_process(store):
+    with tracked_run("v", {"level": "variant"}) as run:
+        pass
+    assert ProcessIdentity.from_tags(store.get_run(run.info.run_id).data.tags) == this_process()
+
+
+# ------------------------------------------------------------------------------------------------ lineage
+
+
+def committed_repo(folder) -> str:
+    folder.mkdir()
+    run(["git", "init", "-q"], folder)
+    run(["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-q", "--allow-empty",
+         "-m", folder.name], folder)
+    return run(["git", "rev-parse", "HEAD"], folder).stdout.strip()
+
+
+def test_the_commit_is_the_experiments_baseline_or_the_stages_own_folders_head_never_dvc_roots(tmp_path,
+                                                                                            monkeypatch):
+    stage_commit, user_commit = committed_repo(tmp_path / "copy"), committed_repo(tmp_path / "user")
+    monkeypatch.chdir(tmp_path / "copy")  # a queued experiment's temporary copy ...
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "user"))  # ... whose DVC_ROOT is the user's repository
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+    tags = lineage_tags("train")
+    assert tags["git_commit"] == tags["mlflow.source.git.commit"] == stage_commit != user_commit
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "a" * 40)
+    tags = lineage_tags("train")
+    assert tags["git_commit"] == tags["mlflow.source.git.commit"] == tags["dvc_exp_baseline_rev"] == "a" * 40
+
+
+def test_the_sweeps_run_records_its_process_and_commit(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from imdb_sentiment import sweep
+
+    monkeypatch.setattr(sweep, "raise_on_sigterm", lambda: None)  # pytest keeps its own SIGTERM handling
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+    monkeypatch.chdir(tmp_path)
+    commit = committed_repo(tmp_path / "repo")
+    monkeypatch.chdir(tmp_path / "repo")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = OmegaConf.create({"tracking": {"uri": uri, "experiment_name": "sweeps"},
+                               "hydra": {"sweeper": {}, "sweep": {"dir": str(tmp_path / "sweep")},
+                                         "runtime": {"choices": {"model": "base_1layer"}}}})
+    callback = sweep.SweepTracking("tuned", str(tmp_path / "models"))
+    callback.on_multirun_start(config)
+    tags = MlflowClient(uri).get_run(callback.run_id).data.tags
+    callback.on_multirun_end(config)
+    assert ProcessIdentity.from_tags(tags) == this_process()
+    assert tags["git_commit"] == tags["mlflow.source.git.commit"] == commit

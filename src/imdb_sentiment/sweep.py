@@ -27,6 +27,7 @@ from imdb_sentiment.cli import raise_on_sigterm
 from imdb_sentiment.config import SelectionMetric, TrackingConfig
 from imdb_sentiment.errors import ConfigError
 from imdb_sentiment.io import write_text
+from imdb_sentiment.processes import process_tags
 from imdb_sentiment.tracking import lineage_tags, setup_tracking
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class SweepTracking(Callback):
         self.client = MlflowClient()
         sweeper = OmegaConf.select(config, "hydra.sweeper", default={})
         run = self.client.create_run(experiment_id, run_name=f"sweep-{self.variant_name}",
-                                     tags={**lineage_tags("sweep"), "level": "sweep",
+                                     tags={**process_tags(), **lineage_tags("sweep"), "level": "sweep",
                                            "sweep_dir": str(config.hydra.sweep.dir)})
         self.run_id = run.info.run_id
         space = {f"search.{key}": value for key, value in self.search_space.items()}

@@ -26,9 +26,11 @@ from mlflow.data.meta_dataset import MetaDataset
 from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.models import Model, ModelSignature
 from mlflow.types import Schema, TensorSpec
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
 from imdb_sentiment.config import Config, TrackingConfig
 from imdb_sentiment.errors import TrackingError, first_line
+from imdb_sentiment.processes import HOST_TAG, ProcessIdentity, process_tags, this_process
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,8 @@ def store_lock(uri: str) -> Iterator[None]:
 def setup_tracking(cfg: TrackingConfig) -> str:
     """Point MLflow at the configured store and experiment; return the experiment id.
 
-    Fails fast, with the URI in the message, when the store cannot be reached or written.
+    Fails fast, with the URI in the message, when the store cannot be reached or written. Once per store
+    and experiment in a process, ends the runs that a dead process on this host left RUNNING.
     """
     for name, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(name, value)
@@ -100,12 +103,48 @@ def setup_tracking(cfg: TrackingConfig) -> str:
                 experiment_id = mlflow.create_experiment(cfg.experiment_name, artifact_location=artifact_location)
             else:
                 experiment_id = experiment.experiment_id
+            if (uri, experiment_id) not in _orphans_checked:
+                end_runs_of_ended_processes(experiment_id)
+                _orphans_checked.add((uri, experiment_id))
     except Exception as exc:  # MLflow raises many types here: connection, SQL, permission errors
         detail = first_line(exc)
         raise TrackingError(f"cannot use the MLflow tracking store {uri}: {detail[:300]} ({store_hint(detail)})") \
             from exc
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+_orphans_checked: set[tuple[str, str]] = set()
+
+
+def end_runs_of_ended_processes(experiment_id: str) -> list[str]:
+    """End as KILLED the RUNNING runs whose process, on this host, has ended; return their names.
+
+    A process killed with SIGKILL leaves its runs RUNNING forever, beside the rerun's FINISHED ones. Only
+    runs on this host are checked (elsewhere liveness is unknown), and only runs that recorded their
+    process (:mod:`imdb_sentiment.processes`); the runs of live processes (other stages, queue workers,
+    a launcher's trials) are left alone. One search of the store: a few ms.
+    """
+    me = this_process()
+    if me is None:
+        return []
+    running = mlflow.search_runs([experiment_id], output_format="list",
+                                 filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{me.host}'")
+    ended = []
+    client = MlflowClient()
+    for run in running:
+        owner = ProcessIdentity.from_tags(run.data.tags)
+        if owner is None or not owner.has_ended():
+            continue
+        client.set_tag(run.info.run_id, "failure_reason",
+                       f"process {owner.pid} on {owner.host} ended without closing the run")
+        client.set_terminated(run.info.run_id, "KILLED")
+        ended.append(run.info.run_name)
+    ended.sort()
+    if ended:
+        log.warning("ended %d run(s) as KILLED, left RUNNING by a process that is gone: %s", len(ended),
+                    ", ".join(ended))
+    return ended
 
 
 STORE_ERROR_MODULES = {"mlflow", "requests", "urllib3", "sqlalchemy", "sqlite3"}
@@ -130,12 +169,14 @@ def tracked_run(run_name: str, tags: dict[str, str], nested: bool = False,
     the tag ``failure_reason`` so ``mlflow ui`` shows why. When the store itself fails mid-run, the error
     says what was logged last (nothing after it was), and the stage writes no output. ``parent_run_id``
     nests the run under a run of another process (a sweep's); ``resume_run_id`` reopens an ended run (in
-    this thread: MLflow's active runs are per thread).
+    this thread: MLflow's active runs are per thread). A new run records this process
+    (:func:`~imdb_sentiment.processes.process_tags`), so a stage started after a SIGKILL can end it KILLED.
     """
     if resume_run_id is not None:
         run = mlflow.start_run(run_id=resume_run_id)
     else:
-        run = mlflow.start_run(run_name=run_name, tags=tags, nested=nested, parent_run_id=parent_run_id)
+        run = mlflow.start_run(run_name=run_name, tags={**process_tags(), **tags}, nested=nested,
+                               parent_run_id=parent_run_id)
     note_logged(f"the start of run '{run_name}'")
     try:
         yield run
@@ -157,22 +198,37 @@ def tracked_run(run_name: str, tags: dict[str, str], nested: bool = False,
     mlflow.end_run()
 
 
-def git_commit(root: Path) -> str | None:
+def git_commit(folder: Path) -> str | None:
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None
 
 
+def source_commit() -> str | None:
+    """The commit the stage's code comes from.
+
+    A DVC experiment ran from its baseline rev (``DVC_EXP_BASELINE_REV``, set by DVC for every ``dvc exp
+    run``); otherwise the HEAD of the stage's own working folder. Never ``DVC_ROOT``'s: for ``dvc exp run
+    --queue`` that is the user's repository, whose HEAD may have moved on since the experiment was queued.
+    """
+    return os.environ.get("DVC_EXP_BASELINE_REV") or git_commit(Path.cwd())
+
+
 def lineage_tags(stage: str, variant: str | None = None) -> dict[str, str]:
-    """Tags that tie a run to the code and the DVC experiment that produced it."""
+    """Tags that tie a run to the code and the DVC experiment that produced it.
+
+    ``mlflow.source.git.commit`` is set to the same commit, so the two never disagree: MLflow's own reads
+    the entry script's repository (right in a queued experiment's copy, checked by a test), and a run
+    created through ``MlflowClient`` (the sweep's) gets none.
+    """
     tags = {"stage": stage}
     if variant:
         tags["variant"] = variant
-    commit = git_commit(project_root())
+    commit = source_commit()
     if commit:
-        tags["git_commit"] = commit
+        tags["git_commit"] = tags[MLFLOW_GIT_COMMIT] = commit
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
     if os.environ.get("DVC_EXP_BASELINE_REV"):
