@@ -10,10 +10,12 @@ from omegaconf import DictConfig
 from imdb_sentiment.cli import run_and_exit, run_stage
 from imdb_sentiment.config import Config, validate
 from imdb_sentiment.final import read_choice, winner_overrides
+from imdb_sentiment.quiet import import_tensorflow
 
 
 def retrain_stage(cfg: Config) -> None:
-    from imdb_sentiment.final import retrain_final  # TensorFlow loads only once the config is valid
+    import_tensorflow()  # only once the config is valid, and without its start-up banners
+    from imdb_sentiment.final import retrain_final
 
     choice = read_choice(Path(cfg.paths.reports_dir))
     overrides = winner_overrides(list(HydraConfig.get().overrides.task), choice["variant"])

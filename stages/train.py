@@ -5,11 +5,13 @@ from omegaconf import DictConfig
 
 from imdb_sentiment.cli import run_and_exit, run_stage
 from imdb_sentiment.config import Config
+from imdb_sentiment.quiet import import_tensorflow
 
 
 def train_stage(cfg: Config) -> float:
     """Train the variant; return the seeds' mean of the metric compare ranks by (a sweep's objective)."""
-    from imdb_sentiment.experiment import train_variant  # TensorFlow loads only once the config is valid
+    import_tensorflow()  # only once the config is valid, and without its start-up banners
+    from imdb_sentiment.experiment import train_variant
 
     metrics = train_variant(cfg)
     return metrics[cfg.compare.metric.value]["mean"]

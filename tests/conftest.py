@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 for _name, _value in {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1",
-                      "TF_CPP_MIN_LOG_LEVEL": "2", "GIT_TERMINAL_PROMPT": "0"}.items():
+                      "GIT_TERMINAL_PROMPT": "0"}.items():
     os.environ[_name] = _value
 os.environ.pop("IMDB_MIRROR", None)
+os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)  # stages run with their own quiet default, as for a user
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,14 +20,10 @@ from omegaconf import DictConfig
 from imdb_sentiment.config import Config, validate
 from imdb_sentiment.errors import PipelineError
 from imdb_sentiment.io import remove_stale_temporaries
+from imdb_sentiment.quiet import import_tensorflow, set_quiet_defaults
 
 log = logging.getLogger("imdb_sentiment")
-
-# Library chatter a stage's user cannot act on (TensorFlow's C++ banners, MLflow's artifact progress bars), off
-# unless the user sets these variables themselves. Set here, before any stage imports TensorFlow.
-QUIET_BY_DEFAULT = {"TF_CPP_MIN_LOG_LEVEL": "2", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-for _name, _value in QUIET_BY_DEFAULT.items():
-    os.environ.setdefault(_name, _value)
+set_quiet_defaults()  # before any stage imports TensorFlow or MLflow
 T = TypeVar("T")
 
 

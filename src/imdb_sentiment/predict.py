@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from imdb_sentiment.data import Ragged
 from imdb_sentiment.errors import DataError, first_line
 from imdb_sentiment.features import multi_hot
+from imdb_sentiment.quiet import import_tensorflow
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,8 @@ def predict_reviews(cfg) -> list[tuple[int, float, int, str]]:
     reviews = read_reviews(cfg.text, cfg.file, cfg.max_reviews, cfg.max_review_chars)
     settings = EncoderSettings(cfg.data.num_words, cfg.data.index_from, cfg.data.start_char, cfg.data.oov_char)
     encoder = ReviewEncoder.from_files(Path(cfg.paths.raw_dir) / cfg.data.word_index_file, settings)
-    import keras  # only once the input is known to be usable: TensorFlow takes seconds to load
+    import_tensorflow()  # only once the input is known to be usable: TensorFlow takes seconds to load
+    import keras
 
     keras.utils.disable_interactive_logging()
     model, source = load_champion(cfg)
