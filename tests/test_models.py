@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import tensorflow as tf
 
-from imdb_sentiment.config import ModelConfig, Optimizer, Regularizer
+from imdb_sentiment import models
+from imdb_sentiment.config import Activation, Loss, ModelConfig, Optimizer, Regularizer, validate
 from imdb_sentiment.models import (FusedAdam, FusedL2, FusedRMSprop, build_model, compile_model, inference_model,
                                    make_optimizer)
-from imdb_sentiment.training import CsrRows, sparse_batches
+from imdb_sentiment.training import CsrRows, SeedTrainer, sparse_batches
 from test_config import VARIANTS, compose_config
-from imdb_sentiment.config import validate
 
 
 def random_csr(rows: int, cols: int, density: float = 0.2, seed: int = 0) -> sp.csr_matrix:
@@ -77,6 +79,7 @@ def applier(optimizer, variables):
                                                   (FusedRMSprop, keras.optimizers.RMSprop)])
 @pytest.mark.parametrize("in_graph", [False, True], ids=["eager", "tf.function"])
 def test_fused_optimizers_follow_keras_update_rule(fused, reference, in_graph):
+    """A few steps of ``apply``, eager and traced; the 1,000-step ``fit`` comparison is further down."""
     rng = np.random.default_rng(0)
     shapes = [(30, 4), (4,)]  # two variables in one step: they share the step's scalars
     starts = [rng.normal(size=shape).astype(np.float32) for shape in shapes]
@@ -93,6 +96,56 @@ def test_fused_optimizers_follow_keras_update_rule(fused, reference, in_graph):
     for ours, keras_own, start in zip(results[0], results[1], starts, strict=True):
         np.testing.assert_allclose(ours, keras_own, rtol=1e-5, atol=1e-6)
         assert not np.allclose(ours, start)
+
+
+# Hyperparameters away from Keras's defaults, so a kernel fed a default (or another hyperparameter) in place
+# of the configured value differs; epsilon is large enough next to sqrt(v) that where it enters the update
+# (outside sqrt(v) for Adam, inside sqrt(ms + eps) for RMSprop, as in Keras) shows in the weights.
+FIT_HYPERPARAMETERS = {"adam": {"learning_rate": 0.003, "beta_1": 0.8, "beta_2": 0.95, "epsilon": 1e-3},
+                       "rmsprop": {"learning_rate": 0.003, "rho": 0.8, "epsilon": 1e-4}}
+FIT_STEPS = 1000
+# Tolerances, from the observed gap between the fused kernels and Keras's ops in this setup (a different but
+# equivalent float32 formula: ~5e-7 in the weights and ~3e-7 relative in the epoch losses after 1,000 steps)
+# and from the optimizers broken on purpose in a scratch copy of models.py (smallest effects: learning rate
+# x1.01 moves the weights by 7e-3 to 9e-3; Adam's bias correction one step late moves the epoch losses by 9e-4
+# relative). The small tanh net at this learning rate keeps round-off from growing; a relu net at lr 0.01
+# amplified it to 4e-5 in 1,000 steps, so a change of setup needs the margins measured again.
+WEIGHTS_ATOL = 2e-5  # ~40x the round-off, ~400x under the smallest breakage tried
+LOSS_RTOL = 2e-5  # ~70x the round-off, ~45x under the smallest breakage tried
+
+
+@pytest.mark.parametrize(("optimizer", "fused", "stock"), [("adam", FusedAdam, keras.optimizers.Adam),
+                                                           ("rmsprop", FusedRMSprop, keras.optimizers.RMSprop)])
+def test_fused_optimizers_train_like_keras_through_fit(optimizer, fused, stock, monkeypatch):
+    """1,000 steps through ``fit`` on the stage path (SeedTrainer: SparseDense over sparse_batches of CsrRows,
+    the configured steps_per_execution), fused kernels against Keras's own optimizer: same weights, same losses.
+    """
+    trainer = validate(compose_config("trainer.batch_size=8", "trainer.verbose=false")).trainer
+    per_execution = trainer.steps_per_execution
+    steps_per_epoch = per_execution + per_execution // 2 + 2  # a full and a partial execution each epoch
+    epochs = math.ceil(FIT_STEPS / steps_per_epoch)
+    rows = steps_per_epoch * trainer.batch_size
+    x = random_csr(rows, 64, density=0.15, seed=1)
+    y = (x @ np.random.default_rng(0).normal(size=64) > 0).astype(np.float32)  # learnable, so the loss moves
+    train = CsrRows.from_csr(x, y)
+    cfg = ModelConfig(name="m", hidden_layers=2, units=8, activation=Activation.tanh, regularizer=Regularizer.l2,
+                      regularization=1e-3, loss=Loss.binary_crossentropy)
+    hyperparameters = FIT_HYPERPARAMETERS[optimizer]
+    results = {}
+    for kind in (fused, stock):
+        # SeedTrainer compiles with models.make_optimizer; here it hands out this run's optimizer
+        monkeypatch.setattr(models, "make_optimizer", lambda _cfg, kind=kind: kind(**hyperparameters))
+        seed_trainer = SeedTrainer(cfg, trainer, train, None)
+        result = seed_trainer.fit(0, epochs=epochs)  # same seed: same initial weights, same shuffled batches
+        model = seed_trainer.model
+        assert type(model.optimizer) is kind and model.steps_per_execution == per_execution
+        assert int(model.optimizer.iterations) == epochs * steps_per_epoch >= FIT_STEPS
+        results[kind] = result.model.get_weights(), np.asarray(result.history["loss"])
+    (ours, our_losses), (keras_own, keras_losses) = results[fused], results[stock]
+    assert keras_losses[-1] < 0.5 * keras_losses[0]  # it trained: the comparison is of moving weights
+    np.testing.assert_allclose(our_losses, keras_losses, rtol=LOSS_RTOL, atol=0)
+    for our_weights, keras_weights in zip(ours, keras_own, strict=True):
+        np.testing.assert_allclose(our_weights, keras_weights, rtol=0, atol=WEIGHTS_ATOL)
 
 
 def test_fused_l2_gives_keras_l2_penalty_and_gradient():
