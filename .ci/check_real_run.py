@@ -54,9 +54,12 @@ def post(port: int, payload: dict) -> dict:
 def predicted_by_server(model_uri: str) -> dict:
     port = free_port()
     Path("logs").mkdir(exist_ok=True)
+    bin_dir = Path(sys.executable).parent  # the server starts uvicorn from PATH, as in an activated .venv
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     with open("logs/ci-model-server.log", "w") as log:
-        server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", model_uri, "--env-manager", "local",
-                                   "-h", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, start_new_session=True)
+        server = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
+                                   "local", "-h", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, env=env,
+                                  start_new_session=True)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -67,7 +70,8 @@ def predicted_by_server(model_uri: str) -> dict:
                 time.sleep(1)
         raise AssertionError(f"the model server did not answer on port {port} within 180 s")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
 
 
