@@ -14,6 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import run
+from overlap import assert_overlapped, spans
 from test_end_to_end import reproduced_fixture_pipeline
 from test_pipeline import dvc
 
@@ -109,6 +110,10 @@ def test_queued_experiments_run_two_at_a_time_and_log_to_the_projects_store(expe
         seed_runs = [r for r in runs if r.data.tags.get("level") == "seed"]
         assert seed_runs and {r.data.params["model.units"] for r in seed_runs} == {units}
         assert all(r.info.artifact_uri.startswith((project / "mlruns").as_uri()) for r in seed_runs)
+    # two at a time, not one after another: each experiment's stages, first run's start to last run's end,
+    # overlapped the other's
+    queued = [r for r in client.search_runs([experiment_id]) if r.data.tags.get("dvc_exp_name") in settings]
+    assert_overlapped(spans(queued, key=lambda r: r.data.tags["dvc_exp_name"]))
 
 
 def test_a_queued_experiment_runs_tag_the_commit_it_was_queued_from_not_a_later_one(experiment_project):

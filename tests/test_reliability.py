@@ -25,6 +25,7 @@ from imdb_sentiment.io import SCRATCH, atomic_dir, atomic_path, write_json
 from imdb_sentiment.processes import ProcessIdentity, start_time
 from imdb_sentiment.tracking import setup_tracking
 from omegaconf import OmegaConf
+from overlap import assert_overlapped, spans
 
 FAST = ["trainer.eval_batch_size=8", "trainer.batch_size=8", "trainer.seeds=[0]"]
 
@@ -300,8 +301,10 @@ def test_four_concurrent_trainings_store_every_run_metric_and_model(vectorized, 
     assert [p.returncode for p in processes] == [0] * 4, errors
     client, runs = runs_of(uri)
     seeds = [r for r in runs if r.data.tags.get("level") == "seed"]
-    assert len([r for r in runs if r.data.tags.get("level") == "variant"]) == 4 and len(seeds) == 8
+    trainings = [r for r in runs if r.data.tags.get("level") == "variant"]  # one a process
+    assert len(trainings) == 4 and len(seeds) == 8
     assert {r.info.status for r in runs} == {"FINISHED"}
+    assert_overlapped(spans(trainings))  # the store took their writes at the same time, not one after another
     for child in seeds:
         epochs = int(child.data.metrics["epochs_run"])
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):

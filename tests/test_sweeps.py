@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from conftest import CONF_DIR, run_stage, vectorized_project
 from imdb_sentiment.config import ConfigError, validate
 from imdb_sentiment.sweep import SweepTracking, check_search_space, variant_config, variant_yaml
+from overlap import assert_overlapped, spans
 
 SEARCH = "hparams_search=imdb_optuna"
 BEST = {"model.hidden_layers": 1, "model.units": 128, "model.dropout": 0.25, "model.regularization": 3e-4,
@@ -78,6 +79,9 @@ def test_joblib_multirun_trains_every_variant_in_parallel(tmp_path, keras_mirror
     variants = {r.data.tags["variant"] for r in runs if r.data.tags.get("level") == "variant"}
     assert variants == {p.stem for p in (CONF_DIR / "model").glob("*.yaml")} >= {"base_1layer", "l2_3layer"}
     assert len(runs) == 2 * len(variants) and {r.info.status for r in runs} == {"FINISHED"}
+    # in parallel, not just launched by joblib: two variants' trainings were under way at the same time
+    trainings = [r for r in runs if r.data.tags["level"] == "variant"]
+    assert_overlapped(spans(trainings, key=lambda r: r.data.tags["variant"]))
     for variant in variants:
         assert json.loads((project / f"reports/train/{variant}/metrics.json").read_text())["seeds"] == 1
         assert (project / f"models/variants/{variant}/seed_0.keras").is_file()
@@ -99,6 +103,7 @@ def test_optuna_sweep_nests_every_trial_under_one_run_and_writes_the_best_varian
     [sweep] = by_level["sweep"]
     trials, seeds = by_level["variant"], by_level["seed"]
     assert len(trials) == 4 and len(seeds) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+    assert_overlapped(spans(trials))  # each batch's two trials trained at the same time, in two workers
     assert all(t.data.tags["mlflow.parentRunId"] == sweep.info.run_id for t in trials)
     assert {s.data.tags["mlflow.parentRunId"] for s in seeds} == {t.info.run_id for t in trials}
     assert len({(t.data.params["model.units"], t.data.params["model.dropout"]) for t in trials}) == 4
