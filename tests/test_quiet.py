@@ -6,20 +6,25 @@ import os
 import subprocess
 import sys
 
-from imdb_sentiment.quiet import without_banners
+from imdb_sentiment.quiet import DEFAULTED, without_banners
 
 IMPORT_TENSORFLOW = ("import sys; from imdb_sentiment.quiet import import_tensorflow; print('before', file=sys.stderr);"
                      " import_tensorflow(); import keras; print('after', file=sys.stderr)")
 
 
 def stderr_of_import(**env: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    clean = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", DEFAULTED)}
     return subprocess.run([sys.executable, "-c", IMPORT_TENSORFLOW], env={**clean, **env}, capture_output=True,
                           text=True, timeout=120, check=True).stderr
 
 
 def test_importing_tensorflow_prints_nothing_by_default():
     assert stderr_of_import() == "before\nafter\n"
+
+
+def test_a_stage_started_by_a_process_that_set_the_quiet_defaults_is_quiet_too():
+    """A test or a sweep that imported the stage helpers passes their defaults on to the stages it starts."""
+    assert stderr_of_import(TF_CPP_MIN_LOG_LEVEL="2", **{DEFAULTED: "TF_CPP_MIN_LOG_LEVEL"}) == "before\nafter\n"
 
 
 def test_a_user_who_sets_the_log_level_gets_tensorflows_own_output():

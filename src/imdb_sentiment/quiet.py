@@ -14,7 +14,6 @@ import sys
 import tempfile
 from types import ModuleType
 
-USER_SET_TF_LOGGING = "TF_CPP_MIN_LOG_LEVEL" in os.environ
 QUIET_BY_DEFAULT = {"TF_CPP_MIN_LOG_LEVEL": "2", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 TENSORFLOW_BANNER = re.compile(
     rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"
@@ -22,9 +21,23 @@ TENSORFLOW_BANNER = re.compile(
     rb"|To enable the following instructions: .* in other operations, rebuild TensorFlow")
 
 
+# The variables set here rather than by the user: child processes (a stage under a test or a sweep) inherit them,
+# and must still tell them from the user's own.
+DEFAULTED = "IMDB_SENTIMENT_QUIET_DEFAULTS"
+
+
 def set_quiet_defaults() -> None:
+    defaulted = {name for name in os.environ.get(DEFAULTED, "").split(",") if name}
     for name, value in QUIET_BY_DEFAULT.items():
-        os.environ.setdefault(name, value)
+        if name not in os.environ:
+            os.environ[name] = value
+            defaulted.add(name)
+    if defaulted:
+        os.environ[DEFAULTED] = ",".join(sorted(defaulted))
+
+
+def set_by_user(name: str) -> bool:
+    return name in os.environ and name not in os.environ.get(DEFAULTED, "").split(",")
 
 
 def without_banners(stderr: bytes) -> bytes:
@@ -33,7 +46,7 @@ def without_banners(stderr: bytes) -> bytes:
 
 def import_tensorflow() -> ModuleType:
     """``import tensorflow`` with its start-up banners dropped from stderr (see the module docstring)."""
-    if "tensorflow" in sys.modules or USER_SET_TF_LOGGING:
+    if "tensorflow" in sys.modules or set_by_user("TF_CPP_MIN_LOG_LEVEL"):
         import tensorflow
 
         return tensorflow
