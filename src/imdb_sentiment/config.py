@@ -157,6 +157,7 @@ class TrainerConfig:
     restore_best_weights: bool = True
     steps_per_execution: int = 1
     deterministic: bool = True
+    fast_path: bool = True  # the speed layer (imdb_sentiment.fast_path); false: stock Keras pieces
     verbose: bool = True
 
     def __post_init__(self) -> None:

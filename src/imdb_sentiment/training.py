@@ -1,7 +1,7 @@
 """Train one variant for one seed on the cached CSR matrices, never densifying them.
 
 Batches are gathered from the CSR rows inside ``tf.data`` (a ragged gather per batch of shuffled row ids),
-handed to Keras as ``tf.SparseTensor`` and multiplied by the first layer with CSR kernels.
+handed to Keras as ``tf.SparseTensor``: the same batches whether ``trainer.fast_path`` is on or off.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from imdb_sentiment.config import ModelConfig, TrainerConfig
 from imdb_sentiment.errors import TrainingDiverged
+from imdb_sentiment.fast_path import SeedReset
 from imdb_sentiment.models import build_model, compile_model, inference_model
 
 log = logging.getLogger(__name__)
@@ -155,12 +156,9 @@ def summarize(history: dict[str, list[float]], monitor: str, seconds: float) -> 
 
 
 class SeedTrainer:
-    """Fits the seeds of one variant on one compiled model, so its graphs are traced once, not per seed.
-
-    Tracing costs 1-1.5 s a seed here. Each seed starts from exactly the state a newly built model would
-    have (weights and dropout RNG states from a model built under that seed, optimizer slots and step
-    zeroed, batches shuffled under that seed), so the metrics equal those of a new model per seed.
-    """
+    """Fits the seeds of one variant. With ``trainer.fast_path`` the seeds share one compiled model, reset
+    per seed (:class:`fast_path.SeedReset`), so its graphs are traced once; without, each seed gets a new
+    model. Each seed starts from the state of a model built under it, its batches shuffled under it."""
 
     def __init__(self, model_cfg: ModelConfig, trainer: TrainerConfig, train: CsrRows, validation: CsrRows | None):
         fresh_session(trainer.deterministic)
@@ -168,21 +166,18 @@ class SeedTrainer:
         self.validation_data = None if validation is None else \
             sparse_batches(validation, trainer.eval_batch_size, shuffle=False, seed=0)  # gathered once, all seeds
         self.model: keras.Model | None = None
-        self.optimizer_start: list[np.ndarray] = []
+        self.reset = SeedReset() if trainer.fast_path else None
 
     def start(self, seed: int) -> keras.Model:
-        """The compiled model, reset to where a model built under ``seed`` starts."""
+        """The compiled model, in the state a model built under ``seed`` starts from."""
         keras.utils.set_random_seed(seed)
-        fresh = build_model(self.model_cfg, self.train.width, sparse=True)
-        if self.model is None:
-            self.model = compile_model(fresh, self.model_cfg, self.trainer.steps_per_execution)
-            self.model.optimizer.build(self.model.trainable_variables)
-            self.optimizer_start = [variable.numpy() for variable in self.model.optimizer.variables]
-            return self.model
-        for target, source in zip(self.model.variables, fresh.variables, strict=True):  # incl. dropout RNG states
-            target.assign(source)
-        for variable, value in zip(self.model.optimizer.variables, self.optimizer_start, strict=True):
-            variable.assign(value)
+        fast_path = self.trainer.fast_path
+        fresh = build_model(self.model_cfg, self.train.width, sparse=True, fast_path=fast_path)
+
+        def compiled(model: keras.Model) -> keras.Model:
+            return compile_model(model, self.model_cfg, self.trainer.steps_per_execution, fast_path=fast_path)
+
+        self.model = compiled(fresh) if self.reset is None else self.reset.start(fresh, compiled)
         return self.model
 
     def fit(self, seed: int, on_epoch_end: EpochHook | None = None, epochs: int | None = None) -> SeedResult:
