@@ -1,4 +1,5 @@
-"""Models build from every variant file; the fast training pieces do the same maths as Keras's own."""
+"""Models build from every variant file; the speed layer's pieces do the same maths as Keras's own, and
+``trainer.fast_path`` really switches them for stock Keras classes."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import tensorflow as tf
 
 from imdb_sentiment import models
 from imdb_sentiment.config import Activation, Loss, ModelConfig, Optimizer, Regularizer, validate
-from imdb_sentiment.models import (FusedAdam, FusedL2, FusedRMSprop, build_model, compile_model, inference_model,
-                                   make_optimizer)
+from imdb_sentiment.fast_path import FusedAdam, FusedL2, FusedRMSprop, SparseDense
+from imdb_sentiment.models import build_model, compile_model, inference_model, make_optimizer
 from imdb_sentiment.training import CsrRows, SeedTrainer, sparse_batches
 from test_config import VARIANTS, compose_config
 
@@ -134,7 +135,7 @@ def test_fused_optimizers_train_like_keras_through_fit(optimizer, fused, stock, 
     results = {}
     for kind in (fused, stock):
         # SeedTrainer compiles with models.make_optimizer; here it hands out this run's optimizer
-        monkeypatch.setattr(models, "make_optimizer", lambda _cfg, kind=kind: kind(**hyperparameters))
+        monkeypatch.setattr(models, "make_optimizer", lambda *_args, kind=kind: kind(**hyperparameters))
         seed_trainer = SeedTrainer(cfg, trainer, train, None)
         result = seed_trainer.fit(0, epochs=epochs)  # same seed: same initial weights, same shuffled batches
         model = seed_trainer.model
@@ -175,3 +176,26 @@ def test_make_optimizer_uses_fused_kernels_and_the_configured_learning_rate():
     assert isinstance(sgd, keras.optimizers.SGD) and float(sgd.learning_rate) == pytest.approx(0.5)
     assert float(make_optimizer(ModelConfig(name="m", optimizer=Optimizer.rmsprop)).learning_rate) == \
         pytest.approx(keras.optimizers.RMSprop().learning_rate.numpy())
+
+
+def training_pieces(*overrides: str) -> tuple[set[type], set[type], type]:
+    """The classes SeedTrainer trains with under these overrides: layers, kernel regularizers, optimizer."""
+    cfg = validate(compose_config(*overrides, "trainer.verbose=false"))
+    x = random_csr(16, 30)
+    model = SeedTrainer(cfg.model, cfg.trainer, CsrRows.from_csr(x, np.zeros(16)), None).start(0)
+    layers = {type(layer) for layer in model.layers if isinstance(layer, keras.layers.Dense)}
+    penalties = {type(layer.kernel_regularizer) for layer in model.layers
+                 if getattr(layer, "kernel_regularizer", None) is not None}
+    return layers, penalties, type(model.optimizer)
+
+
+@pytest.mark.parametrize(("variant", "stock_optimizer"), [("l2_3layer", keras.optimizers.Adam),
+                                                          ("base_1layer", keras.optimizers.RMSprop)])
+def test_fast_path_switch_selects_the_speed_layer_or_stock_keras_classes(variant, stock_optimizer):
+    layers, penalties, optimizer = training_pieces(f"model={variant}")
+    assert SparseDense in layers and optimizer in (FusedAdam, FusedRMSprop)
+    assert penalties == ({FusedL2} if variant == "l2_3layer" else set())
+    layers, penalties, optimizer = training_pieces(f"model={variant}", "trainer.fast_path=false")
+    assert layers == {keras.layers.Dense} and optimizer is stock_optimizer  # exact classes, no subclass
+    assert penalties == ({keras.regularizers.L2} if variant == "l2_3layer" else set())
+    assert validate(compose_config()).trainer.fast_path is True  # conf/trainer/default.yaml: on

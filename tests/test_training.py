@@ -10,7 +10,8 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import run_stage, vectorized_project
-from imdb_sentiment.config import Loss, ModelConfig, Optimizer, Regularizer, TrainerConfig
+from test_config import compose_config
+from imdb_sentiment.config import Loss, ModelConfig, Optimizer, Regularizer, TrainerConfig, validate
 from imdb_sentiment.features import load_features
 from imdb_sentiment.training import CsrRows, SeedTrainer, aggregate, summarize, train_seed
 
@@ -128,6 +129,34 @@ def test_seeds_sharing_one_traced_model_match_a_new_model_per_seed(trained):
                                            for seed in (3, 4, 3)]
     weights = [train_seed(cfg, trainer, 4, train, validation).model.get_weights(), reused[1].model.get_weights()]
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
+# trainer.fast_path on against off, same CSR batches: the observed gap is float32 round-off of different but
+# equivalent kernels (CSR vs Keras's sparse matmul, L2Loss vs sum(square), fused vs Keras's optimizer ops): up
+# to 1.5e-6 relative in the losses after 6 epochs of these variants, no accuracy changed. A real difference in
+# the maths (e.g. the L2 penalty or a learning rate off by 1 %) moves the losses by 1e-3 or more.
+SWITCH_LOSS_RTOL = 2e-5  # ~13x the observed round-off
+
+
+@pytest.mark.parametrize("variant", ["l2_3layer", "base_1layer"])  # Adam + L2 + dropout, RMSprop
+def test_training_with_the_speed_layer_off_gives_the_same_metrics(trained, variant):
+    features = tiny_features(trained)
+    train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
+    results = {}
+    for fast_path in (True, False):
+        cfg = validate(compose_config(f"model={variant}", "trainer.max_epochs=6", "trainer.patience=6",
+                                      "trainer.batch_size=8", "trainer.eval_batch_size=8", "trainer.verbose=false",
+                                      "trainer.steps_per_execution=2", f"trainer.fast_path={str(fast_path).lower()}"))
+        seed_trainer = SeedTrainer(cfg.model, cfg.trainer, train, validation)
+        results[fast_path] = [seed_trainer.fit(seed) for seed in (0, 1)]
+    for fast, stock in zip(results[True], results[False], strict=True):
+        assert fast.history.keys() == stock.history.keys() and len(fast.history["loss"]) == 6
+        for key in ("loss", "val_loss"):
+            np.testing.assert_allclose(fast.history[key], stock.history[key], rtol=SWITCH_LOSS_RTOL, atol=0)
+        for key in ("accuracy", "val_accuracy"):  # a prediction would have to sit within 1e-6 of 0.5 to flip
+            assert fast.history[key] == stock.history[key]
+        assert fast.summary["best_epoch"] == stock.summary["best_epoch"]
+        assert fast.history["loss"] != stock.history["loss"]  # really two code paths
 
 
 def test_summaries_take_every_value_at_the_best_epoch_of_the_monitor_and_aggregate_across_seeds():

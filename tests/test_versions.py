@@ -17,8 +17,9 @@ from conftest import ROOT
 
 # package -> the module that relies on its internals, and what it uses
 INTERNALS = {
-    "keras": "src/imdb_sentiment/models.py overrides Keras's optimizer internals (_backend_update_step, _momentums)",
-    "tensorflow-cpu": "src/imdb_sentiment/models.py imports tensorflow.python's CSR matrix ops",
+    "keras": "src/imdb_sentiment/fast_path.py relies on Keras's TF backend handing update_step tf.Variables "
+             "(keras.Variable.value) whose handles its fused tf.raw_ops kernels take",
+    "tensorflow-cpu": "src/imdb_sentiment/fast_path.py calls the CSR and fused optimizer kernels through tf.raw_ops",
     "mlflow": "src/imdb_sentiment/tracking.py works around the Keras flavour's input-example bug (mlflow#16183)",
     "dvc": "src/imdb_sentiment/repro.py reads DVC's pipeline graph (Repo.index.graph, stage.addressing)",
 }
