@@ -3,7 +3,7 @@
 Each contender runs in its own subprocess, so peak RSS is its own. Results print as a table and go to
 benchmarks/results.json. Usage (from the project root, with the data fetched: `dvc repro vectorize`):
 
-    python benchmarks/run.py                      # vectorize + train-epoch benchmarks
+    python benchmarks/run.py                      # vectorize + train-epoch benchmarks (ours with fast_path on and off)
     python benchmarks/run.py --pipeline           # also time `dvc repro` and `make run` (trains everything twice)
 """
 
@@ -72,7 +72,9 @@ def child_train(method: str, variant: str) -> dict:
     from imdb_sentiment.features import load_features
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = validate(compose(config_name="config", overrides=[f"model={variant}", "trainer.verbose=false"]))
+        fast_path = "false" if method == "stock" else "true"  # stock: trainer.fast_path=false, the same CSR batches
+        cfg = validate(compose(config_name="config", overrides=[f"model={variant}", "trainer.verbose=false",
+                                                                f"trainer.fast_path={fast_path}"]))
     features = load_features(PROCESSED, NUM_WORDS, VALIDATION_ROWS, splits=("train",))
     (x_train, y_train), (x_val, y_val) = features.partial_train, features.validation
     stamps: list[float] = []
@@ -228,13 +230,18 @@ def main() -> None:
         key = "seconds" if child[0] == "vectorize" else "median_epoch_seconds"
         row = {"benchmark": label, "notebook": notebook, "ours": ours,
                "speedup": notebook[key] / ours[key], "rss_ratio": notebook["peak_rss_mb"] / ours["peak_rss_mb"]}
-        results["rows"].append(row)
         extra = "" if child[0] == "vectorize" else (
             f"  first epoch {notebook['first_epoch_seconds']:.2f}/{ours['first_epoch_seconds']:.2f} s,"
             f" best val acc {notebook['best_val_accuracy']:.4f}/{ours['best_val_accuracy']:.4f}")
         table.append(f"{label:<24} {notebook[key]:>8.3f} s {ours[key]:>8.3f} s {row['speedup']:>6.1f}x "
                      f"{notebook['peak_rss_mb']:>8.0f} MB {ours['peak_rss_mb']:>7.0f} MB{extra}")
         print(table[-1], flush=True)
+        if child[0] == "train":  # ours with the speed layer off (trainer.fast_path=false)
+            row["ours_fast_path_off"] = stock = run_child("train", "stock", *child[1:])
+            table.append(f"{label + ', fast_path off':<24} {'':>10} {stock[key]:>8.3f} s  (fast_path on "
+                         f"{ours[key]:.3f} s: {stock[key] / ours[key]:.2f}x), best val acc {stock['best_val_accuracy']:.4f}")
+            print(table[-1], flush=True)
+        results["rows"].append(row)
     tracking = run_child("tracking", "l2_3layer", *([args.tracking_seeds] if args.tracking_seeds else []))
     results["tracking"] = tracking
     table.append(f"MLflow logging share of a l2_3layer train stage ({tracking['seeds']} seeds): {tracking['mlflow_share']:.1%} "
