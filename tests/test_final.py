@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from imdb_sentiment.config import Loss
-from imdb_sentiment.final import binary_metrics, promote, roc_auc, roc_curve, winner_overrides
+from imdb_sentiment.final import binary_metrics, roc_auc, roc_curve, winner_overrides
+from imdb_sentiment.registry import promote
 
 
 def test_metrics_on_a_known_example():

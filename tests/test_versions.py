@@ -19,7 +19,7 @@ from conftest import ROOT
 INTERNALS = {
     "keras": "src/imdb_sentiment/models.py overrides Keras's optimizer internals (_backend_update_step, _momentums)",
     "tensorflow-cpu": "src/imdb_sentiment/models.py imports tensorflow.python's CSR matrix ops",
-    "mlflow": "src/imdb_sentiment/tracking.py works around the Keras flavour's input-example bug (mlflow#16183)",
+    "mlflow": "src/imdb_sentiment/model_logging.py works around the Keras flavour's input-example bug (mlflow#16183)",
     "dvc": "src/imdb_sentiment/repro.py reads DVC's pipeline graph (Repo.index.graph, stage.addressing)",
 }
 # import name -> distribution name, where they differ

@@ -90,26 +90,6 @@ def predictions_csv(prob: np.ndarray, threshold: float) -> str:
 # ---------------------------------------------------------------------------------------------- registry
 
 
-def promote(client, name: str, version: str, accuracy: float, alias: str) -> tuple[bool, str]:
-    """Move ``alias`` to ``version`` only if its test accuracy is at least the current holder's."""
-    from mlflow.exceptions import MlflowException
-
-    client.set_model_version_tag(name, version, "test_accuracy", f"{accuracy:.6f}")
-    try:
-        current = client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        current = None
-    if current is not None and current.version == str(version):
-        return True, f"{name} version {version} already holds @{alias}"
-    current_accuracy = float(current.tags.get("test_accuracy", "nan")) if current is not None else float("nan")
-    if current is None or np.isnan(current_accuracy) or accuracy >= current_accuracy:
-        client.set_registered_model_alias(name, alias, version)
-        before = "" if current is None else f" (was version {current.version}, test accuracy {current_accuracy:.4f})"
-        return True, f"moved @{alias} of {name} to version {version}, test accuracy {accuracy:.4f}{before}"
-    return False, (f"kept @{alias} of {name} on version {current.version} (test accuracy {current_accuracy:.4f}); "
-                   f"version {version} scored {accuracy:.4f}")
-
-
 def architecture_diagram(model, path: Path) -> str | None:
     """``keras.utils.plot_model`` needs pydot and Graphviz's ``dot``; without them, say so and go on."""
     import keras
@@ -136,8 +116,11 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     from imdb_sentiment.plots import confusion_figure, roc_figure
     from imdb_sentiment.predict import predict_proba
     from imdb_sentiment.config import flatten
-    from imdb_sentiment.tracking import (epoch_metric_writer, lineage_tags, log_keras_model, log_params,
-                                         log_text_model, setup_tracking, tracked_run)
+    from imdb_sentiment.model_logging import log_keras_model
+    from imdb_sentiment.registry import log_text_model, promote
+    from imdb_sentiment.run_workers import epoch_metric_writer
+    from imdb_sentiment.runs import lineage_tags, log_params, tracked_run
+    from imdb_sentiment.tracking_store import setup_tracking
     from imdb_sentiment.training import CsrRows, history_csv, train_seed
 
     keras.utils.disable_interactive_logging()
