@@ -151,9 +151,9 @@ def child_tracking(variant: str, seeds: str = "") -> dict:
         setattr(mlflow, name, timed(getattr(mlflow, name)))
     mlflow.models.Model.log = classmethod(timed(mlflow.models.Model.log.__func__))
     mlflow.MlflowClient.log_batch = timed(mlflow.MlflowClient.log_batch)
-    from imdb_sentiment import tracking
+    from imdb_sentiment import run_workers
 
-    tracking.RunFinisher.close = timed(tracking.RunFinisher.close)  # waiting for the last seed's artifacts counts
+    run_workers.RunFinisher.close = timed(run_workers.RunFinisher.close)  # waiting for the last seed's artifacts counts
     from hydra import compose, initialize_config_dir
 
     from imdb_sentiment.config import validate
@@ -165,7 +165,7 @@ def child_tracking(variant: str, seeds: str = "") -> dict:
                  f"paths.reports_dir={scratch / 'reports'}", f"paths.processed_dir={PROCESSED}"]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = validate(compose(config_name="config", overrides=overrides))
-    from imdb_sentiment.tracking import setup_tracking
+    from imdb_sentiment.tracking_store import setup_tracking
 
     setup_tracking(cfg.tracking)  # create the store first: in a project it exists after the first stage
     spent[0] = 0.0

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from imdb_sentiment.cli import run_and_exit, run_stage
 from imdb_sentiment.config import Config, validate
-from imdb_sentiment.final import read_choice, winner_overrides
+from imdb_sentiment.choice import read_choice, winner_overrides
 from imdb_sentiment.quiet import import_tensorflow
 
 

@@ -1,4 +1,4 @@
-"""Test-set metrics and the registry's alias rule on a real (temporary) SQLite store."""
+"""Test-set metrics, compare's winner overrides, and the registry's alias rule on a real (temporary) SQLite store."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from imdb_sentiment.config import Loss
-from imdb_sentiment.final import binary_metrics, promote, roc_auc, roc_curve, winner_overrides
+from imdb_sentiment.choice import winner_overrides
+from imdb_sentiment.evaluation import binary_metrics, roc_auc, roc_curve
+from imdb_sentiment.registry import promote
 
 
 def test_metrics_on_a_known_example():
@@ -31,6 +33,21 @@ def test_auc_counts_ties_as_half_and_roc_curve_spans_the_square():
     fpr, tpr = roc_curve(y, prob)
     assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
     assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+
+
+def test_metrics_match_their_definitions_on_random_scores_and_are_zero_or_nan_where_undefined():
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.4).astype(np.float32)
+    prob = np.round(rng.random(300), 2).astype(np.float32)  # rounded: many ties
+    metrics = binary_metrics(y, prob, 0.5, Loss.mse)
+    positives, negatives = prob[y == 1], prob[y == 0]
+    pairs = (positives[:, None] > negatives[None, :]) + 0.5 * (positives[:, None] == negatives[None, :])
+    assert metrics["test_roc_auc"] == pytest.approx(pairs.mean(), abs=1e-12)
+    precision, recall = metrics["test_precision"], metrics["test_recall"]
+    assert metrics["test_f1"] == pytest.approx(2 * precision * recall / (precision + recall), abs=1e-12)
+    nothing_predicted = binary_metrics(y, np.zeros_like(prob), 0.5, Loss.mse)
+    assert [nothing_predicted[f"test_{name}"] for name in ("precision", "recall", "f1")] == [0, 0, 0]
+    assert np.isnan(binary_metrics(np.ones(4), np.full(4, 0.7), 0.5, Loss.mse)["test_roc_auc"])
 
 
 def test_winner_overrides_replace_any_model_choice():

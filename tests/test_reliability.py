@@ -23,7 +23,7 @@ from imdb_sentiment.config import (Activation, Config, ConfigError, Loss, ModelC
 from imdb_sentiment.errors import TrackingError
 from imdb_sentiment.io import SCRATCH, atomic_dir, atomic_path, write_json
 from imdb_sentiment.processes import ProcessIdentity, start_time
-from imdb_sentiment.tracking import setup_tracking
+from imdb_sentiment.tracking_store import setup_tracking
 from omegaconf import OmegaConf
 from overlap import assert_overlapped, spans
 
@@ -320,7 +320,8 @@ def test_store_failing_mid_run_says_what_was_logged_and_writes_no_output(tmp_pat
     """The store accepts the run, params and some epochs, then fails: a one-line report, no outputs."""
     import sqlalchemy.exc
 
-    from imdb_sentiment.tracking import epoch_metric_writer, log_params, tracked_run
+    from imdb_sentiment.run_workers import epoch_metric_writer
+    from imdb_sentiment.runs import log_params, tracked_run
 
     setup_tracking(TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="x"))
     real_log_batch = MlflowClient.log_batch

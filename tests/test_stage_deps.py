@@ -16,8 +16,8 @@ PACKAGE = "imdb_sentiment"
 SOURCE = ROOT / "src" / PACKAGE
 # Files every stage reads whatever its work: the root config, the group list and the paths it writes to.
 COMPOSED_BY_EVERY_STAGE = ("conf/config.yaml", "conf/pipeline.yaml", "conf/paths/default.yaml")
-# Loaded by file path, not imported: MLflow runs it to build the text model (tracking.log_text_model).
-LOADED_BY_PATH = {"tracking": ["text_model_entry"]}
+# Loaded by file path, not imported: MLflow runs it to build the text model (registry.log_text_model).
+LOADED_BY_PATH = {"registry": ["text_model_entry"]}
 
 
 def project_imports(path: Path) -> set[str]:
@@ -68,7 +68,8 @@ def test_each_stage_depends_on_every_project_file_it_runs(name):
 
 
 def test_the_import_graph_is_read_from_function_bodies_too():
-    """retrain_final imports most of its modules inside the stage function: they count."""
+    """retrain_final imports final (and through it most modules) inside its stage function: they count."""
     closure = code_closure(ROOT / "stages/retrain_final.py")
-    for module in ("training", "models", "plots", "tracking", "features", "config", "text_model_entry"):
+    for module in ("training", "models", "plots", "tracking_store", "runs", "run_workers", "model_logging", "registry",
+                   "evaluation", "choice", "features", "config", "text_model_entry"):
         assert f"src/{PACKAGE}/{module}.py" in closure

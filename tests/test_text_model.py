@@ -33,7 +33,7 @@ def test_text_model_predict_is_type_hinted_so_mlflow_validates_its_input():
 def logged_text_model(tmp_path_factory):
     """A tiny text model logged with log_text_model into a throw-away SQLite store: (store uri, model info)."""
     from imdb_sentiment.config import Config, DataConfig
-    from imdb_sentiment.tracking import log_text_model
+    from imdb_sentiment.registry import log_text_model
 
     folder = tmp_path_factory.mktemp("text_model")
     tiny_keras_model(SETTINGS.num_words).save(folder / "model.keras")

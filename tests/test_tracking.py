@@ -14,7 +14,9 @@ from mlflow import MlflowClient
 from conftest import run
 from imdb_sentiment.config import TrackingConfig
 from imdb_sentiment.processes import ProcessIdentity, start_time, this_process
-from imdb_sentiment.tracking import lineage_tags, run_finisher, setup_tracking, tracked_run
+from imdb_sentiment.run_workers import run_finisher
+from imdb_sentiment.runs import lineage_tags, tracked_run
+from imdb_sentiment.tracking_store import setup_tracking
 
 
 @pytest.fixture
@@ -130,14 +132,14 @@ def test_a_stage_start_ends_the_runs_of_ended_processes_on_this_host_and_nothing
     elsewhere = running_run(client, experiment_id, "elsewhere",
                             ProcessIdentity("another-host", dead.pid, dead.started).tags())
     untagged = running_run(client, experiment_id, "untagged", {})
-    with caplog.at_level(logging.WARNING, "imdb_sentiment.tracking"):
+    with caplog.at_level(logging.WARNING, "imdb_sentiment.tracking_store"):
         setup_tracking(TrackingConfig(uri=uri, experiment_name="orphans"))
     for run_id in orphans:
         run = client.get_run(run_id)
         assert run.info.status == "KILLED" and run.info.end_time
         assert run.data.tags["failure_reason"] == f"process {dead.pid} on {dead.host} ended without closing the run"
     assert {client.get_run(r).info.status for r in (alive, elsewhere, untagged)} == {"RUNNING"}
-    assert [r.getMessage() for r in caplog.records if r.name == "imdb_sentiment.tracking"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "imdb_sentiment.tracking_store"] == [
         "ended 2 run(s) as KILLED, left RUNNING by a process that is gone: v, v-seed0"]
 
 

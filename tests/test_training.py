@@ -223,7 +223,7 @@ def test_bad_value_fails_before_training_or_tracking(project):
 def test_default_store_is_sqlite_at_the_dvc_root(tmp_path, monkeypatch):
     """Queued DVC experiments run in a temporary copy; DVC_ROOT points at the real project."""
     from imdb_sentiment.config import TrackingConfig
-    from imdb_sentiment.tracking import setup_tracking
+    from imdb_sentiment.tracking_store import setup_tracking
 
     real_root = tmp_path / "real"
     real_root.mkdir()

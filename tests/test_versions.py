@@ -20,7 +20,7 @@ INTERNALS = {
     "keras": "src/imdb_sentiment/fast_path.py relies on Keras's TF backend handing update_step tf.Variables "
              "(keras.Variable.value) whose handles its fused tf.raw_ops kernels take",
     "tensorflow-cpu": "src/imdb_sentiment/fast_path.py calls the CSR and fused optimizer kernels through tf.raw_ops",
-    "mlflow": "src/imdb_sentiment/tracking.py works around the Keras flavour's input-example bug (mlflow#16183)",
+    "mlflow": "src/imdb_sentiment/model_logging.py works around the Keras flavour's input-example bug (mlflow#16183)",
     "dvc": "src/imdb_sentiment/repro.py reads DVC's pipeline graph (Repo.index.graph, stage.addressing)",
 }
 # import name -> distribution name, where they differ

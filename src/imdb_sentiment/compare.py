@@ -196,7 +196,8 @@ def compare_variants(cfg: Config) -> Choice:
     """The compare stage: summary tables, plots and best.json, then a ``compare`` MLflow run."""
     import mlflow
 
-    from imdb_sentiment.tracking import lineage_tags, setup_tracking, tracked_run
+    from imdb_sentiment.runs import lineage_tags, tracked_run
+    from imdb_sentiment.tracking_store import setup_tracking
 
     results = load_results(Path(cfg.paths.reports_dir) / "train", cfg.compare.variants)
     ranked = rank(results, cfg.compare.metric)

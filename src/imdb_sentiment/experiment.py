@@ -15,8 +15,10 @@ from imdb_sentiment.features import Features, Manifest, load_features
 from imdb_sentiment.io import atomic_dir, write_json
 from imdb_sentiment.models import model_summary
 from imdb_sentiment.plots import history_figures
-from imdb_sentiment.tracking import (epoch_metric_writer, lineage_tags, log_features_input, log_keras_model,
-                                     log_params, run_finisher, setup_tracking, tracked_run)
+from imdb_sentiment.model_logging import log_keras_model
+from imdb_sentiment.run_workers import epoch_metric_writer, run_finisher
+from imdb_sentiment.runs import lineage_tags, log_features_input, log_params, tracked_run
+from imdb_sentiment.tracking_store import setup_tracking
 from imdb_sentiment.training import CsrRows, SeedResult, SeedTrainer, aggregate, history_csv
 
 log = logging.getLogger(__name__)

@@ -151,7 +151,7 @@ def load_champion(cfg) -> tuple[object, str]:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from imdb_sentiment.tracking import setup_tracking
+    from imdb_sentiment.tracking_store import setup_tracking
 
     uri = cfg.model_uri or f"models:/{cfg.final.registered_model_name}@{cfg.final.alias}"
     try:

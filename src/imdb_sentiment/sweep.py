@@ -28,7 +28,8 @@ from imdb_sentiment.config import SelectionMetric, TrackingConfig
 from imdb_sentiment.errors import ConfigError
 from imdb_sentiment.io import write_text
 from imdb_sentiment.processes import process_tags
-from imdb_sentiment.tracking import lineage_tags, setup_tracking
+from imdb_sentiment.runs import lineage_tags
+from imdb_sentiment.tracking_store import setup_tracking
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,131 @@
+"""The run lifecycle and what every run carries: end status, lineage tags, params and the dataset input.
+
+:func:`tracked_run` ends a run FINISHED, KILLED or FAILED (with the reason), and turns a store that fails
+mid-run into an exact report of what was logged last (:func:`note_logged`, called by every writer).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.data.sources import LocalArtifactDatasetSource
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
+
+from imdb_sentiment.errors import TrackingError, first_line
+from imdb_sentiment.processes import process_tags
+
+log = logging.getLogger(__name__)
+
+MLFLOW_DIGEST_CHARS = 32  # MLflow stores dataset digests in a 36-character column
+STORE_ERROR_MODULES = {"mlflow", "requests", "urllib3", "sqlalchemy", "sqlite3"}
+_last_logged = ["nothing yet"]
+
+
+def note_logged(what: str) -> None:
+    """Remember the last thing written to the store, so a store that fails mid-run gets an exact report."""
+    _last_logged[0] = what
+
+
+def is_store_failure(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in STORE_ERROR_MODULES
+
+
+@contextmanager
+def tracked_run(run_name: str, tags: dict[str, str], nested: bool = False,
+                parent_run_id: str | None = None, resume_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+    """An MLflow run whose end status says what happened.
+
+    FINISHED on success; KILLED when interrupted (Ctrl-C, SIGTERM); FAILED otherwise, with the reason in
+    the tag ``failure_reason`` so ``mlflow ui`` shows why. When the store itself fails mid-run, the error
+    says what was logged last (nothing after it was), and the stage writes no output. ``parent_run_id``
+    nests the run under a run of another process (a sweep's); ``resume_run_id`` reopens an ended run (in
+    this thread: MLflow's active runs are per thread). A new run records this process
+    (:func:`~imdb_sentiment.processes.process_tags`), so a stage started after a SIGKILL can end it KILLED.
+    """
+    if resume_run_id is not None:
+        run = mlflow.start_run(run_id=resume_run_id)
+    else:
+        run = mlflow.start_run(run_name=run_name, tags={**process_tags(), **tags}, nested=nested,
+                               parent_run_id=parent_run_id)
+    note_logged(f"the start of run '{run_name}'")
+    try:
+        yield run
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        try:
+            try:
+                mlflow.set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:4000])
+            finally:
+                mlflow.end_run(status=status)
+        except Exception as end_error:  # the store may be the thing that failed
+            log.warning("could not mark run '%s' %s in the store: %s", run_name, status, end_error)
+        if is_store_failure(exc):
+            detail = first_line(exc)[:300]
+            raise TrackingError(f"the tracking store failed during run '{run_name}' ({detail}); logged up to "
+                                f"{_last_logged[0]}, nothing after it; no output of this stage was written, "
+                                f"rerun it when the store works") from exc
+        raise
+    mlflow.end_run()
+
+
+def git_commit(folder: Path) -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def source_commit() -> str | None:
+    """The commit the stage's code comes from.
+
+    A DVC experiment ran from its baseline rev (``DVC_EXP_BASELINE_REV``, set by DVC for every ``dvc exp
+    run``); otherwise the HEAD of the stage's own working folder. Never ``DVC_ROOT``'s: for ``dvc exp run
+    --queue`` that is the user's repository, whose HEAD may have moved on since the experiment was queued.
+    """
+    return os.environ.get("DVC_EXP_BASELINE_REV") or git_commit(Path.cwd())
+
+
+def lineage_tags(stage: str, variant: str | None = None) -> dict[str, str]:
+    """Tags that tie a run to the code and the DVC experiment that produced it.
+
+    ``mlflow.source.git.commit`` is set to the same commit, so the two never disagree: MLflow's own reads
+    the entry script's repository (right in a queued experiment's copy, checked by a test), and a run
+    created through ``MlflowClient`` (the sweep's) gets none.
+    """
+    tags = {"stage": stage}
+    if variant:
+        tags["variant"] = variant
+    commit = source_commit()
+    if commit:
+        tags["git_commit"] = tags[MLFLOW_GIT_COMMIT] = commit
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
+    if os.environ.get("DVC_EXP_BASELINE_REV"):
+        tags["dvc_exp_baseline_rev"] = os.environ["DVC_EXP_BASELINE_REV"]
+    return tags
+
+
+def log_params(flat: dict[str, Any]) -> None:
+    """The whole resolved config as params; lists become their string form."""
+    mlflow.log_params({key: str(value) if isinstance(value, (list, tuple)) else value
+                       for key, value in flat.items()})
+    note_logged("the params")
+
+
+def log_features_input(digest: str, processed_dir: Path, rows: dict[str, int], num_words: int,
+                       context: str) -> None:
+    """Record the vectorized data as the run's dataset input; its digest is the data's content hash."""
+    dataset = MetaDataset(source=LocalArtifactDatasetSource(str(processed_dir.resolve())),
+                          name=f"imdb-multihot-{num_words}", digest=digest[:MLFLOW_DIGEST_CHARS])
+    mlflow.log_input(dataset, context=context,
+                     tags={"sha256": digest, "rows": str(rows), "num_words": str(num_words)})
+    note_logged("the dataset input")
