@@ -157,7 +157,7 @@ def child_tracking(variant: str, seeds: str = "") -> dict:
     from hydra import compose, initialize_config_dir
 
     from imdb_sentiment.config import validate
-    from imdb_sentiment.experiment import train_variant
+    from imdb_sentiment.variant_training import train_variant
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
     overrides = [f"model={variant}", *([f"trainer.seeds=[{seeds}]"] if seeds else []), "trainer.verbose=false",

@@ -11,7 +11,7 @@ from imdb_sentiment.quiet import import_tensorflow
 def train_stage(cfg: Config) -> float:
     """Train the variant; return the seeds' mean of the metric compare ranks by (a sweep's objective)."""
     import_tensorflow()  # only once the config is valid, and without its start-up banners
-    from imdb_sentiment.experiment import train_variant
+    from imdb_sentiment.variant_training import train_variant
 
     metrics = train_variant(cfg)
     return metrics[cfg.compare.metric.value]["mean"]

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from imdb_sentiment.config import Config, validate
 from imdb_sentiment.errors import PipelineError
-from imdb_sentiment.io import remove_stale_temporaries
+from imdb_sentiment.outputs import remove_stale_temporaries
 from imdb_sentiment.quiet import import_tensorflow, set_quiet_defaults
 
 log = logging.getLogger("imdb_sentiment")
@@ -94,8 +94,8 @@ def threads_to_wait_for() -> bool:
 def run_and_exit(main: Callable[[], object]) -> NoReturn:
     """Run a stage's Hydra ``main``, then leave without tearing the interpreter down.
 
-    Unloading TensorFlow's ~5,000 modules and its C++ state takes ~1 s a process here, after every output is
-    written and every run has ended. The ``atexit`` handlers (logging's flush, MLflow's) still run and the
+    Unloading TensorFlow's thousands of modules and its C++ state is slow (measured in docs/performance.md,
+    "Where the time goes") and happens after every output is written and every run has ended. The ``atexit`` handlers (logging's flush, MLflow's) still run and the
     streams are flushed; only the teardown is skipped. While a non-daemon thread is alive (a launcher's
     pool) the exit is the normal one, which waits for it.
     """

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from imdb_sentiment.config import Config, SelectionMetric
 from imdb_sentiment.errors import DataError
-from imdb_sentiment.io import atomic_dir, write_json, write_text
+from imdb_sentiment.outputs import atomic_dir, write_json, write_text
 
 SUMMARY_COLUMNS = ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds")
 TIE_BREAKER = "best_val_loss"

@@ -23,7 +23,7 @@ import numpy as np
 
 from imdb_sentiment.config import DataConfig
 from imdb_sentiment.errors import DataError
-from imdb_sentiment.io import atomic_path, sha256_file
+from imdb_sentiment.outputs import atomic_path, sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from imdb_sentiment.data import SPLITS, Ragged, Split
 from imdb_sentiment.errors import DataError
-from imdb_sentiment.io import atomic_path, write_json
+from imdb_sentiment.outputs import atomic_path, write_json
 
 MANIFEST = "manifest.json"
 LABELS = "labels.npz"

@@ -20,9 +20,9 @@ import scipy.sparse as sp
 from imdb_sentiment.config import Config, TrainOn, flatten
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.evaluation import binary_metrics, confusion, predictions_csv, roc_curve
-from imdb_sentiment.experiment import INPUT_EXAMPLE_ROWS, load_configured_features, log_dataset
+from imdb_sentiment.variant_training import INPUT_EXAMPLE_ROWS, load_configured_features, log_dataset
 from imdb_sentiment.features import Manifest
-from imdb_sentiment.io import atomic_dir, write_json, write_text
+from imdb_sentiment.outputs import atomic_dir, write_json, write_text
 from imdb_sentiment.model_logging import log_keras_model
 from imdb_sentiment.models import model_summary
 from imdb_sentiment.plots import confusion_figure, roc_figure

@@ -2,8 +2,8 @@
 
 ``dvc repro`` runs a pipeline's stages one after another. DVC's documented way to run independent stages
 at once is one ``dvc repro <stage>`` per stage: each holds the repository lock only while it checks and
-commits a stage, not while the stage's command runs. So one train stage's start-up (~6 s of imports,
-single-threaded) and its logging overlap another's fit. Every ``dvc repro`` still skips a stage whose inputs
+commits a stage, not while the stage's command runs. So one train stage's start-up (seconds of imports,
+single-threaded; docs/performance.md) and its logging overlap another's fit. Every ``dvc repro`` still skips a stage whose inputs
 did not change, so caching stays per variant, and ``dvc.lock`` gets the same entries as from a plain
 ``dvc repro`` (a new file lists the train stages in the order they finished).
 

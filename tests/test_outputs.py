@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from imdb_sentiment import io
+from imdb_sentiment import outputs
 
-SRC = Path(io.__file__).resolve().parents[1]
+SRC = Path(outputs.__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def entries(folder: Path) -> list[str]:
 
 
 def replace_folder(target: Path, version: int, files: int = 30) -> None:
-    with io.atomic_dir(target) as folder:
+    with outputs.atomic_dir(target) as folder:
         for index in range(files):
             (folder / f"part_{index}.bin").write_bytes(b"x" * 1000)
         (folder / "marker").write_text(str(version))
@@ -59,23 +59,23 @@ def test_a_replaced_folder_is_never_missing(dvc_project):
         sys.setswitchinterval(switch)
     assert missing == [], f"the folder was missing in {len(missing)} of {polls[0]} polls"
     assert (target / "marker").read_text() == "200"
-    assert entries(target.parent) == ["variant"] and entries(dvc_project / io.SCRATCH) == []
+    assert entries(target.parent) == ["variant"] and entries(dvc_project / outputs.SCRATCH) == []
 
 
 def test_temporaries_live_in_the_dvc_scratch_not_beside_the_output(dvc_project):
     target = dvc_project / "reports" / "train" / "v"
-    with io.atomic_dir(target / "history") as folder, io.atomic_path(target / "metrics.json") as tmp:
-        assert folder.is_relative_to(dvc_project / io.SCRATCH) and tmp.is_relative_to(dvc_project / io.SCRATCH)
+    with outputs.atomic_dir(target / "history") as folder, outputs.atomic_path(target / "metrics.json") as tmp:
+        assert folder.is_relative_to(dvc_project / outputs.SCRATCH) and tmp.is_relative_to(dvc_project / outputs.SCRATCH)
         assert tmp.name == "metrics.json"  # keeps the suffix a writer may insist on (.keras, .npz)
         assert entries(target) == []
         (folder / "seed_0.csv").write_text("epoch\n1\n")
         tmp.write_text("{}")
     assert entries(target) == ["history", "metrics.json"]
-    assert entries(dvc_project / io.SCRATCH) == []
+    assert entries(dvc_project / outputs.SCRATCH) == []
 
 
 def test_without_a_dvc_project_temporaries_are_hidden_beside_the_output(tmp_path):
-    with io.atomic_path(tmp_path / "out.txt") as tmp:
+    with outputs.atomic_path(tmp_path / "out.txt") as tmp:
         assert tmp.parent.parent == tmp_path and tmp.parent.name.startswith(".out.txt.")
         tmp.write_text("new")
     assert entries(tmp_path) == ["out.txt"]
@@ -83,7 +83,7 @@ def test_without_a_dvc_project_temporaries_are_hidden_beside_the_output(tmp_path
 
 def killed_inside(code: str, cwd: Path) -> None:
     """Run ``code`` in a fresh interpreter that SIGKILLs itself where the code says ``die()``."""
-    prelude = "import os, signal\nfrom pathlib import Path\nfrom imdb_sentiment import io\n" \
+    prelude = "import os, signal\nfrom pathlib import Path\nfrom imdb_sentiment import outputs\n" \
               "def die():\n    os.kill(os.getpid(), signal.SIGKILL)\n"
     result = subprocess.run([sys.executable, "-c", prelude + code], cwd=cwd, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=60)
@@ -91,13 +91,13 @@ def killed_inside(code: str, cwd: Path) -> None:
 
 
 def test_temporaries_of_a_killed_process_are_removed_at_the_next_start(dvc_project):
-    killed_inside("with io.atomic_dir(Path('models/v')) as d, io.atomic_path(Path('reports/m.json')) as f:\n"
+    killed_inside("with outputs.atomic_dir(Path('models/v')) as d, outputs.atomic_path(Path('reports/m.json')) as f:\n"
                   "    (d / 'seed_0.keras').write_text('half'); f.write_text('half'); die()\n", dvc_project)
-    scratch = dvc_project / io.SCRATCH
+    scratch = dvc_project / outputs.SCRATCH
     assert len(entries(scratch)) == 2
     assert entries(dvc_project / "models") == [] and entries(dvc_project / "reports") == []
-    with io.atomic_path(dvc_project / "reports" / "mine.json") as tmp:  # a live process's temporary is kept
-        io.remove_stale_temporaries(dvc_project)
+    with outputs.atomic_path(dvc_project / "reports" / "mine.json") as tmp:  # a live process's temporary is kept
+        outputs.remove_stale_temporaries(dvc_project)
         assert entries(scratch) == [tmp.parent.name]
         tmp.write_text("{}")
     assert entries(scratch) == []
@@ -107,20 +107,20 @@ def test_a_kill_between_the_fallback_renames_is_recovered_at_the_next_start(dvc_
     """Where the kernel cannot swap two paths, the old folder is moved aside first: a kill before the new one
     is moved in leaves no folder, and the next start puts the old one back."""
     replace_folder(dvc_project / "models" / "v", 1)
-    killed_inside("io.exchange = lambda first, second: False\n"
+    killed_inside("outputs.exchange = lambda first, second: False\n"
                   "real_rename = os.rename\n"
                   "def rename(source, destination):\n"
                   "    if Path(source).name == 'new':\n"
                   "        die()\n"
                   "    real_rename(source, destination)\n"
                   "os.rename = rename\n"
-                  "with io.atomic_dir(Path('models/v')) as d:\n"
+                  "with outputs.atomic_dir(Path('models/v')) as d:\n"
                   "    (d / 'marker').write_text('2')\n", dvc_project)
     assert not (dvc_project / "models" / "v").exists()
-    io.remove_stale_temporaries(dvc_project)
+    outputs.remove_stale_temporaries(dvc_project)
     assert (dvc_project / "models" / "v" / "marker").read_text() == "1"
-    assert entries(dvc_project / io.SCRATCH) == []
-    monkeypatch.setattr(io, "exchange", lambda first, second: False)
+    assert entries(dvc_project / outputs.SCRATCH) == []
+    monkeypatch.setattr(outputs, "exchange", lambda first, second: False)
     replace_folder(dvc_project / "models" / "v", 3)  # the fallback itself replaces as it should
     assert (dvc_project / "models" / "v" / "marker").read_text() == "3"
-    assert entries(dvc_project / io.SCRATCH) == []
+    assert entries(dvc_project / outputs.SCRATCH) == []

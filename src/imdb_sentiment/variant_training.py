@@ -12,7 +12,7 @@ import numpy as np
 
 from imdb_sentiment.config import Config, flatten
 from imdb_sentiment.features import Features, Manifest, load_features
-from imdb_sentiment.io import atomic_dir, write_json
+from imdb_sentiment.outputs import atomic_dir, write_json
 from imdb_sentiment.models import model_summary
 from imdb_sentiment.plots import history_figures
 from imdb_sentiment.model_logging import log_keras_model
