@@ -1,14 +1,19 @@
 # Two commands for a fresh clone: `make run` (set up .venv, then the pipeline) and `make test`.
 # `make run` gives what `dvc repro` gives, with the train stages JOBS at a time (imdb_sentiment/repro.py).
+# `make help` lists every target.
 VENV ?= .venv
 PYTHON ?= python3
 JOBS ?= 2
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup run test test-slow
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-slow lint format
 
-setup: $(VENV)/.installed
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV)/.installed ## create .venv and install the project with its dev tools
 
 $(VENV)/.installed: pyproject.toml
 	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
@@ -18,11 +23,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-run: setup
+run: setup ## the whole pipeline, as dvc repro, with the train stages JOBS at a time
 	python -m imdb_sentiment.repro --jobs $(JOBS)
 
-test: setup
+test: setup ## the fast tests (what CI runs first)
 	pytest
 
-test-slow: setup
+test-slow: setup ## the slow tests: real data, whole pipeline on a fixture, servers, sweeps, DVC queue
 	pytest -m slow
+
+lint: setup ## ruff: lint and formatting check (configured in pyproject.toml; CI runs it)
+	ruff check .
+	ruff format --check .
+
+format: setup ## ruff: fix what lint can fix, then format
+	ruff check --fix .
+	ruff format .
