@@ -5,6 +5,8 @@ benchmarks/results.json. Usage (from the project root, with the data fetched: `d
 
     python benchmarks/run.py                      # vectorize + train-epoch benchmarks (ours with fast_path on and off)
     python benchmarks/run.py --pipeline           # also time `dvc repro` and `make run` (trains everything twice)
+    python benchmarks/run.py --against REV        # this commit against REV, side by side: epochs, MLflow share,
+                                                  # dvc repro, make run, lines of code (each in a fresh worktree)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import platform
 import resource
 import statistics
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -121,7 +124,6 @@ def child_tracking(variant: str, seeds: str = "") -> dict:
     the installed packages' metadata to check the pinned requirements, ~0.27 s) then fall on one model.
     """
     import functools
-    import tempfile
 
     import mlflow
     import mlflow.models
@@ -178,11 +180,20 @@ def child_tracking(variant: str, seeds: str = "") -> dict:
             "background_mlflow_seconds": background[0]}
 
 
-def run_child(*args: str) -> dict:
-    """Run one contender in a fresh interpreter and read back its JSON line."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    out = subprocess.run([sys.executable, __file__, "--child", *args], cwd=ROOT, env=env, capture_output=True,
-                         text=True, check=True)
+def tree_env(tree: Path) -> dict[str, str]:
+    """The environment for a contender from ``tree``: its own ``src`` first, telemetry and banners off."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
+           "DVC_NO_ANALYTICS": "1"}
+    if tree != ROOT:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")]))
+    return env
+
+
+def run_child(*args: str, tree: Path = ROOT) -> dict:
+    """Run one contender in a fresh interpreter (``tree``'s own benchmarks/run.py) and read back its JSON line."""
+    script = tree / "benchmarks" / "run.py"
+    out = subprocess.run([sys.executable, str(script), "--child", *args], cwd=tree, env=tree_env(tree),
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -195,10 +206,82 @@ def child_command(script: str) -> dict:
     return {"seconds": seconds, "largest_process_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
-def time_commands(*commands: list[str]) -> dict:
+def time_commands(*commands: list[str], tree: Path = ROOT) -> dict:
     """Run the commands one after another in one fresh child; their total time and largest process."""
-    result = run_child("command", " && ".join(" ".join(command) for command in commands))
+    result = run_child("command", " && ".join(" ".join(command) for command in commands), tree=tree)
     return {"seconds": result["seconds"], "largest_process_rss_mb": result["largest_process_rss_mb"]}
+
+
+DVC = [str(Path(sys.executable).parent / "dvc"), "repro"]
+
+
+def time_pipeline(tree: Path = ROOT) -> dict:
+    """``dvc repro`` (serial) and ``make run`` (train stages side by side) after fetch, then a no-op repro."""
+    serial = time_commands(DVC + ["--force", "--downstream", "vectorize"], tree=tree)
+    side_by_side = time_commands(DVC + ["--force", "--single-item", "vectorize"],
+                                 [sys.executable, "-m", "imdb_sentiment.repro", "--force-train"], tree=tree)
+    return {"dvc_repro_from_vectorize": serial, "make_run_from_vectorize": side_by_side,
+            "noop_dvc_repro": time_commands(DVC, tree=tree)}
+
+
+def lines_of_code(tree: Path) -> dict[str, int]:
+    """Lines in the library, the stage scripts and the tests of ``tree``."""
+    count = lambda pattern: sum(len(path.read_text().splitlines()) for path in sorted(tree.glob(pattern)))  # noqa: E731
+    return {"library": count("src/imdb_sentiment/*.py"), "stages": count("stages/*.py"), "tests": count("tests/*.py")}
+
+
+def worktree(rev: str) -> Path:
+    """A fresh git worktree of ``rev`` with its data fetched and vectorized (from IMDB_MIRROR, else this tree's
+    data/raw), so both sides start alike: no MLflow store, no DVC cache of trained models."""
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-{rev[:12]}-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), rev], cwd=ROOT, check=True, capture_output=True)
+    env = {**tree_env(folder), "IMDB_MIRROR": os.environ.get("IMDB_MIRROR", str(ROOT / "data" / "raw"))}
+    subprocess.run(DVC + ["vectorize"], cwd=folder, env=env, check=True, capture_output=True)
+    return folder
+
+
+def compare_revisions(before_rev: str, variants: list[str]) -> dict:
+    """``before_rev`` against HEAD, each in its own fresh worktree, measured alternately in one run."""
+    trees = {"before": worktree(before_rev), "after": worktree("HEAD")}
+    revs = {side: subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
+                                 check=True).stdout.strip() for side, rev in (("before", before_rev), ("after", "HEAD"))}
+    rows: dict[str, dict] = {"revision": revs, "lines_of_code": {s: lines_of_code(t) for s, t in trees.items()}}
+    try:
+        for variant in variants:
+            rows[f"{variant} epoch"] = {side: run_child("train", "ours", variant, tree=tree) for side, tree in trees.items()}
+        rows["tracking"] = {side: run_child("tracking", "l2_3layer", tree=tree) for side, tree in trees.items()}
+        rows["pipeline"] = {side: time_pipeline(tree) for side, tree in trees.items()}
+    finally:
+        for tree in trees.values():
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+    return rows
+
+
+def revision_table(rows: dict) -> list[str]:
+    """The before/after comparison as lines: before, after, after/before."""
+    b, a = rows["revision"]["before"], rows["revision"]["after"]
+    lines = [f"{'before ' + b + ' / after ' + a:<40} {'before':>10} {'after':>10} {'after/before':>13}"]
+    figure = lambda label, before, after, unit: lines.append(  # noqa: E731
+        f"{label:<40} {before:>8.3f}{unit:>2} {after:>8.3f}{unit:>2} {after / before:>12.3f}x")
+    for key, value in rows.items():
+        if key.endswith(" epoch"):
+            figure(f"{key}: median epoch", value["before"]["median_epoch_seconds"],
+                   value["after"]["median_epoch_seconds"], " s")
+            figure(f"{key}: best val accuracy", value["before"]["best_val_accuracy"],
+                   value["after"]["best_val_accuracy"], "")
+            figure(f"{key}: peak RSS", value["before"]["peak_rss_mb"], value["after"]["peak_rss_mb"], "MB")
+    tracking = rows["tracking"]
+    figure("MLflow share of a l2_3layer stage", tracking["before"]["mlflow_share"] * 100,
+           tracking["after"]["mlflow_share"] * 100, " %")
+    figure("l2_3layer stage total", tracking["before"]["total_seconds"], tracking["after"]["total_seconds"], " s")
+    for name, label in (("dvc_repro_from_vectorize", "dvc repro after fetch"),
+                        ("make_run_from_vectorize", "make run after fetch"), ("noop_dvc_repro", "no-op dvc repro")):
+        before, after = rows["pipeline"]["before"][name], rows["pipeline"]["after"][name]
+        figure(label, before["seconds"], after["seconds"], " s")
+        figure(f"{label}: largest process", before["largest_process_rss_mb"], after["largest_process_rss_mb"], "MB")
+    for part in ("library", "stages", "tests"):
+        figure(f"lines of code: {part}", rows["lines_of_code"]["before"][part], rows["lines_of_code"]["after"][part], "")
+    return lines
 
 
 def main() -> None:
@@ -207,6 +290,7 @@ def main() -> None:
     parser.add_argument("--pipeline", action="store_true", help="also time dvc repro (trains everything)")
     parser.add_argument("--variants", nargs="+", default=["l2_3layer", "base_1layer"])
     parser.add_argument("--tracking-seeds", default="", help="e.g. 0: the MLflow benchmark with these seeds only")
+    parser.add_argument("--against", metavar="REV", help="compare HEAD with REV side by side (see the usage above)")
     args = parser.parse_args()
     if args.child:
         kind, method, *rest = args.child
@@ -222,6 +306,11 @@ def main() -> None:
         return
 
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "rows": []}
+    if args.against:
+        results["revisions"] = compare_revisions(args.against, args.variants)
+        (ROOT / "benchmarks" / "revisions.json").write_text(json.dumps(results, indent=2) + "\n")
+        print("\n".join(revision_table(results["revisions"])))
+        return
     table = []
     pairs = [("vectorize 50k reviews", ("vectorize",))] + [(f"{v} epoch", ("train", v)) for v in args.variants]
     for label, child in pairs:
@@ -250,12 +339,9 @@ def main() -> None:
                  f"seed artifacts)")
     print(table[-1], flush=True)
     if args.pipeline:
-        dvc = [str(Path(sys.executable).parent / "dvc"), "repro"]
-        serial = time_commands(dvc + ["--force", "--downstream", "vectorize"])
-        side_by_side = time_commands(dvc + ["--force", "--single-item", "vectorize"],
-                                     [sys.executable, "-m", "imdb_sentiment.repro", "--force-train"])
-        results["pipeline"] = {"dvc_repro_from_vectorize": serial, "make_run_from_vectorize": side_by_side,
-                               "noop_dvc_repro": time_commands(dvc)}
+        results["pipeline"] = time_pipeline()
+        serial, side_by_side = (results["pipeline"][key] for key in ("dvc_repro_from_vectorize",
+                                                                    "make_run_from_vectorize"))
         table.append(f"pipeline after fetch: dvc repro {serial['seconds']:.1f} s, make run (train stages 2 at a "
                      f"time) {side_by_side['seconds']:.1f} s; no-op dvc repro "
                      f"{results['pipeline']['noop_dvc_repro']['seconds']:.2f} s; largest process "
