@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -20,7 +19,7 @@ from omegaconf import DictConfig
 from imdb_sentiment.config import Config, validate
 from imdb_sentiment.errors import PipelineError
 from imdb_sentiment.outputs import remove_stale_temporaries
-from imdb_sentiment.quiet import import_tensorflow, set_quiet_defaults
+from imdb_sentiment.quiet import set_quiet_defaults
 
 log = logging.getLogger("imdb_sentiment")
 set_quiet_defaults()  # before any stage imports TensorFlow or MLflow
@@ -85,35 +84,45 @@ def exit_status(code: object) -> int:
     return 1
 
 
-def threads_to_wait_for() -> bool:
-    """Non-daemon threads still running, which a normal exit would wait for (daemons it would not)."""
-    return any(thread is not threading.main_thread() and not thread.daemon and thread.is_alive()
-               for thread in threading.enumerate())
+_leaving_status: list[int] = []  # set by run_and_exit: the status to leave with once the atexit handlers ran
+
+
+def _leave_without_teardown() -> None:
+    """The last ``atexit`` handler (registered when this module loads, and handlers run last-registered
+    first): every handler of TensorFlow, MLflow and the stage has run, so only the teardown is left to skip.
+
+    ``logging``'s own handler was registered earlier and would run after this one: its shutdown is done here.
+    """
+    if not _leaving_status:
+        return  # an ordinary exit (a test process, a Hydra multirun's parent): leave it alone
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`... | head`) or stream: nothing left to tell it
+            pass
+    os._exit(_leaving_status[0])
+
+
+atexit.register(_leave_without_teardown)
 
 
 def run_and_exit(main: Callable[[], object]) -> NoReturn:
     """Run a stage's Hydra ``main``, then leave without tearing the interpreter down.
 
     Unloading TensorFlow's thousands of modules and its C++ state is slow (measured in docs/performance.md,
-    "Where the time goes") and happens after every output is written and every run has ended. The ``atexit`` handlers (logging's flush, MLflow's) still run and the
-    streams are flushed; only the teardown is skipped. While a non-daemon thread is alive (a launcher's
-    pool) the exit is the normal one, which waits for it.
+    "Where the time goes") and comes after every output is written and every run has ended. The exit is
+    otherwise the normal one: it waits for non-daemon threads (a launcher's pool), runs the ``atexit``
+    handlers (MLflow's, logging's flush) and flushes the streams; :func:`_leave_without_teardown` then
+    skips the teardown.
     """
     try:
         main()
         code: object = 0
     except SystemExit as exc:
         code = exc.code
-    if threads_to_wait_for():
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    status = exit_status(code)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`... | head`) or stream: nothing left to tell it
-            pass
-    os._exit(status)
+    _leaving_status.append(exit_status(code))
+    sys.exit(_leaving_status[0])
 
 
 def quote_free_text(args: list[str], keys: tuple[str, ...]) -> list[str]:
