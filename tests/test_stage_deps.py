@@ -58,6 +58,38 @@ def covered(path: str, declared: list[str]) -> bool:
     return any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in declared)
 
 
+def code_deps(stage: dict) -> list[str]:
+    """A stage's code deps as dvc.yaml should list them: the entry point, then its modules by name."""
+    entry_point, *modules = sorted(code_closure(ROOT / stage["cmd"].split()[1]), key=lambda p: (p.startswith("src/"), p))
+    return [entry_point, *modules]
+
+
+def rewrite_code_deps(text: str) -> str:
+    """dvc.yaml with each stage's run of code deps (``stages/…``, ``src/…``) replaced by :func:`code_deps`."""
+    lines, out, by_stage = text.split("\n"), [], {name: code_deps(stage) for name, stage in stages().items()}
+    current = None
+    for line in lines:
+        stripped = line.strip()
+        if line.startswith("  ") and not line.startswith("   ") and stripped.endswith(":"):
+            current = stripped[:-1]
+        if stripped.startswith(("- stages/", "- src/")):
+            indent = line[: len(line) - len(line.lstrip())]
+            if by_stage.get(current) is not None:
+                out += [f"{indent}- {path}" for path in by_stage.pop(current)]
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def test_code_deps_are_exactly_what_each_stage_runs():
+    """No stale extras either: a dep a stage no longer imports would rerun it for nothing.
+
+    Regenerate after adding, renaming or re-wiring modules: ``python tests/test_stage_deps.py``.
+    """
+    text = (ROOT / "dvc.yaml").read_text()
+    assert rewrite_code_deps(text) == text, "dvc.yaml's code deps differ: run `python tests/test_stage_deps.py`"
+
+
 @pytest.mark.parametrize("name", sorted(stages()))
 def test_each_stage_depends_on_every_project_file_it_runs(name):
     stage = stages()[name]
@@ -73,3 +105,8 @@ def test_the_import_graph_is_read_from_function_bodies_too():
     for module in ("training", "models", "plots", "tracking_store", "runs", "run_workers", "model_logging", "registry",
                    "evaluation", "choice", "features", "config", "text_model_entry"):
         assert f"src/{PACKAGE}/{module}.py" in closure
+
+
+if __name__ == "__main__":  # rewrite dvc.yaml's code deps from the import graph
+    dvc_yaml = ROOT / "dvc.yaml"
+    dvc_yaml.write_text(rewrite_code_deps(dvc_yaml.read_text()))
