@@ -165,7 +165,7 @@ def test_a_corrupt_fallback_model_is_a_clear_error(tmp_path, monkeypatch):
     (tmp_path / "models" / "final" / "model.keras").write_bytes(b"not a keras file")
     monkeypatch.chdir(tmp_path)
     cfg = SimpleNamespace(model_uri=None, final=from_yaml("final"),
-                          paths=from_yaml("paths", models_dir=str(tmp_path / "models")),
+                          paths=from_yaml("paths", final_models=str(tmp_path / "models" / "final")),
                           tracking=from_yaml("tracking", uri=f"sqlite:///{tmp_path / 'mlflow.db'}"))
     with pytest.raises(DataError, match="model.keras cannot be loaded"):
         load_champion(cfg)
