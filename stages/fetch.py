@@ -11,7 +11,7 @@ from imdb_sentiment.data import fetch
 
 
 def fetch_stage(cfg: Config) -> None:
-    fetch(cfg.data, Path(cfg.paths.raw_dir), Path(cfg.paths.interim_dir) / "sequences.npz")
+    fetch(cfg.data, Path(cfg.paths.raw_dir), Path(cfg.paths.sequences))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

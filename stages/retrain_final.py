@@ -17,7 +17,7 @@ def retrain_stage(cfg: Config) -> None:
     import_tensorflow()  # only once the config is valid, and without its start-up banners
     from imdb_sentiment.final import retrain_final
 
-    choice = read_choice(Path(cfg.paths.reports_dir))
+    choice = read_choice(Path(cfg.paths.choice))
     overrides = winner_overrides(list(HydraConfig.get().overrides.task), choice["variant"])
     retrain_final(validate(compose(config_name="config", overrides=overrides)), choice)
 

@@ -13,12 +13,12 @@ from imdb_sentiment.features import vectorize
 
 
 def vectorize_stage(cfg: Config) -> None:
-    splits, num_words = load_sequences(Path(cfg.paths.interim_dir) / "sequences.npz")
+    splits, num_words = load_sequences(Path(cfg.paths.sequences))
     if num_words != cfg.data.num_words:
         raise DataError(f"sequences were decoded with num_words={num_words}, config says "
                         f"data.num_words={cfg.data.num_words}: re-run the fetch stage (dvc repro fetch)")
     vectorize(splits, num_words, cfg.features.dtype.value, cfg.features.validation_rows,
-              Path(cfg.paths.processed_dir), Path(cfg.paths.reports_dir) / "data" / "stats.json")
+              Path(cfg.paths.processed_dir), Path(cfg.paths.data_stats))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import REAL_MIRROR, fixture_overrides, free_port, run_stage, sha256
 from imdb_sentiment.config import DataConfig
+from test_config import from_yaml
 from imdb_sentiment.data import Ragged, fetch, load_sequences, load_trusted_npz
 from imdb_sentiment.errors import DataError
 
@@ -24,12 +25,12 @@ KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 def data_config(source: Path | None, num_words: int = 30, **changes) -> DataConfig:
     """A data config reading from ``source`` and trusting its files; ``changes`` override any key."""
-    trusted = {}
+    trusted = {"npz_sha256": [], "word_index_sha256": []}
     if source is not None:
         trusted = {"npz_sha256": [sha256(source / "imdb.npz")],
                    "word_index_sha256": [sha256(source / "imdb_word_index.json")]}
-    return DataConfig(**{"base_url": KERAS_URL, "mirror": str(source) if source else None,
-                         "num_words": num_words, "retries": 0, "timeout_s": 5, **trusted, **changes})
+    return from_yaml("data", **{"base_url": KERAS_URL, "mirror": str(source) if source else None,
+                                 "num_words": num_words, "retries": 0, "timeout_s": 5, **trusted, **changes})
 
 
 def keras_reference(npz: Path, monkeypatch, **kwargs):

@@ -16,7 +16,7 @@ from imdb_sentiment.config import Activation, Loss, ModelConfig, Optimizer, Regu
 from imdb_sentiment.fast_path import FusedAdam, FusedL2, FusedRMSprop, SparseDense
 from imdb_sentiment.models import build_model, compile_model, inference_model, make_optimizer
 from imdb_sentiment.training import CsrRows, SeedTrainer, sparse_batches
-from test_config import VARIANTS, compose_config
+from test_config import VARIANTS, compose_config, from_yaml
 
 
 def random_csr(rows: int, cols: int, density: float = 0.2, seed: int = 0) -> sp.csr_matrix:
@@ -40,7 +40,8 @@ def test_every_variant_builds_sparse_and_dense_with_the_same_outputs(variant):
 
 
 def test_dense_model_is_plain_keras_and_takes_float32():
-    cfg = ModelConfig(name="m", hidden_layers=2, units=4, regularizer=Regularizer.l2, dropout=0.5)
+    cfg = from_yaml("model", name="m", hidden_layers=2, units=4, regularizer=Regularizer.l2, regularization=0.01,
+                    dropout=0.5)
     model = build_model(cfg, 20, sparse=False)
     assert {type(layer).__module__.split(".")[0] for layer in model.layers} == {"keras"}
     assert model.inputs[0].dtype == "float32" and tuple(model.inputs[0].shape) == (None, 20)
@@ -129,8 +130,8 @@ def test_fused_optimizers_train_like_keras_through_fit(optimizer, fused, stock, 
     x = random_csr(rows, 64, density=0.15, seed=1)
     y = (x @ np.random.default_rng(0).normal(size=64) > 0).astype(np.float32)  # learnable, so the loss moves
     train = CsrRows.from_csr(x, y)
-    cfg = ModelConfig(name="m", hidden_layers=2, units=8, activation=Activation.tanh, regularizer=Regularizer.l2,
-                      regularization=1e-3, loss=Loss.binary_crossentropy)
+    cfg = from_yaml("model", name="m", hidden_layers=2, units=8, activation=Activation.tanh,
+                    regularizer=Regularizer.l2, regularization=1e-3, loss=Loss.binary_crossentropy)
     hyperparameters = FIT_HYPERPARAMETERS[optimizer]
     results = {}
     for kind in (fused, stock):
@@ -171,10 +172,10 @@ def test_only_the_training_graph_uses_the_fused_l2_saved_models_use_keras_classe
 
 
 def test_make_optimizer_uses_fused_kernels_and_the_configured_learning_rate():
-    assert isinstance(make_optimizer(ModelConfig(name="m", optimizer=Optimizer.adam)), FusedAdam)
-    sgd = make_optimizer(ModelConfig(name="m", optimizer=Optimizer.sgd, learning_rate=0.5))
+    assert isinstance(make_optimizer(from_yaml("model", name="m", optimizer=Optimizer.adam)), FusedAdam)
+    sgd = make_optimizer(from_yaml("model", name="m", optimizer=Optimizer.sgd, learning_rate=0.5))
     assert isinstance(sgd, keras.optimizers.SGD) and float(sgd.learning_rate) == pytest.approx(0.5)
-    assert float(make_optimizer(ModelConfig(name="m", optimizer=Optimizer.rmsprop)).learning_rate) == \
+    assert float(make_optimizer(from_yaml("model", name="m", optimizer=Optimizer.rmsprop)).learning_rate) == \
         pytest.approx(keras.optimizers.RMSprop().learning_rate.numpy())
 
 

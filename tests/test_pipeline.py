@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from conftest import ROOT, run, sha256
+from test_config import yaml_config
 
 
 def point_at_fixture(project: Path, mirror: Path, num_words: int = 30, validation_rows: int = 16) -> None:
@@ -55,17 +56,26 @@ def test_dvc_tracks_the_hydra_files_as_params(project, keras_mirror):
 
 
 def test_dvc_outputs_are_the_paths_the_config_names():
-    """dvc.yaml cannot read Hydra's config, so this keeps the two in step."""
+    """dvc.yaml cannot read Hydra's config, so this keeps the two in step: every path a stage reads or writes is
+    one that conf/paths/default.yaml gives (the stages take theirs from there too), or a file inside one."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    paths = yaml.safe_load((ROOT / "conf/paths/default.yaml").read_text())
-    data_dir = paths["data_dir"]
-    raw = paths["raw_dir"].replace("${paths.data_dir}", data_dir)
-    interim = paths["interim_dir"].replace("${paths.data_dir}", data_dir)
-    processed = paths["processed_dir"].replace("${paths.data_dir}", data_dir)
-    assert stages["fetch"]["outs"] == [raw, f"{interim}/sequences.npz"]
-    assert f"{interim}/sequences.npz" in stages["vectorize"]["deps"]
-    assert stages["vectorize"]["outs"] == [processed]
-    assert stages["vectorize"]["metrics"] == [f"{paths['reports_dir']}/data/stats.json"]
+    cfg = yaml_config()
+    paths, train, item = cfg.paths, stages["train"]["do"], "${item}"
+    assert stages["fetch"]["outs"] == [paths.raw_dir, paths.sequences]
+    assert paths.sequences in stages["vectorize"]["deps"]
+    assert stages["vectorize"]["outs"] == [paths.processed_dir]
+    assert stages["vectorize"]["metrics"] == [paths.data_stats]
+    assert paths.processed_dir in train["deps"]
+    assert train["outs"] == [str(paths.variant_models(item))]
+    assert train["metrics"] == [str(paths.variant_reports(item) / "metrics.json")]
+    assert [next(iter(plot)) for plot in train["plots"]] == [str(paths.variant_reports(item) / "history")]
+    assert paths.train_reports in stages["compare"]["deps"]
+    assert paths.choice in stages["compare"]["outs"]
+    assert all(Path(out).parent == Path(paths.compare_reports) for out in stages["compare"]["outs"])
+    final = stages["retrain_final"]
+    assert {paths.choice, paths.processed_dir, f"{paths.raw_dir}/{cfg.data.word_index_file}"} <= set(final["deps"])
+    assert final["outs"][0] == paths.final_models
+    assert all(Path(out).parent == Path(paths.final_reports) for out in final["outs"][1:] + final["metrics"])
 
 
 def test_changing_code_a_stage_runs_makes_dvc_rerun_it(project, keras_mirror):

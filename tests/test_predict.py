@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import REAL_MIRROR
+from test_config import from_yaml
 from imdb_sentiment.data import load_trusted_npz
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.predict import EncoderSettings, ReviewEncoder, read_reviews, text_to_words
@@ -104,11 +105,10 @@ def test_real_reviews_with_unicode_line_separators_stay_one_review_each(tmp_path
 @pytest.mark.skipif(not (REAL_MIRROR / "aclImdb_v1_labelled_text.tar.gz").exists(), reason="no real mirror")
 def test_tokenising_raw_reviews_reproduces_the_keras_sequences():
     """The raw aclImdb texts, tokenised our way, give exactly the rank sequences in imdb.npz."""
-    from imdb_sentiment.config import DataConfig
-
     word_index = json.loads((REAL_MIRROR / "imdb_word_index.json").read_text())
-    cfg = DataConfig(base_url="-", npz_sha256=["6814c0beea01878740d178d45caaf84fa878f5f452bd5f6bb6b5e3add8655f32",
-                                               "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"])
+    cfg = from_yaml("data", base_url="-",
+                    npz_sha256=["6814c0beea01878740d178d45caaf84fa878f5f452bd5f6bb6b5e3add8655f32",
+                                "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"])
     arrays = load_trusted_npz(REAL_MIRROR / "imdb.npz", cfg)
     rows = [line.split("\t") for line in (REAL_MIRROR / "imdb_npz_row_sources.tsv").read_text().splitlines()[1:]]
     wanted = {path: int(row) for split, row, _, path in rows if split == "train" and int(row) % 997 == 0}
@@ -158,15 +158,15 @@ def test_non_english_text_is_scored_as_out_of_vocabulary_words():
 
 
 def test_a_corrupt_fallback_model_is_a_clear_error(tmp_path, monkeypatch):
-    from imdb_sentiment.config import FinalConfig, PathsConfig, TrackingConfig
     from imdb_sentiment.predict import load_champion
     from types import SimpleNamespace
 
     (tmp_path / "models" / "final").mkdir(parents=True)
     (tmp_path / "models" / "final" / "model.keras").write_bytes(b"not a keras file")
     monkeypatch.chdir(tmp_path)
-    cfg = SimpleNamespace(model_uri=None, final=FinalConfig(), paths=PathsConfig(models_dir=str(tmp_path / "models")),
-                          tracking=TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}"))
+    cfg = SimpleNamespace(model_uri=None, final=from_yaml("final"),
+                          paths=from_yaml("paths", final_models=str(tmp_path / "models" / "final")),
+                          tracking=from_yaml("tracking", uri=f"sqlite:///{tmp_path / 'mlflow.db'}"))
     with pytest.raises(DataError, match="model.keras cannot be loaded"):
         load_champion(cfg)
 
@@ -183,14 +183,13 @@ def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, 
     from types import SimpleNamespace
 
     from imdb_sentiment import predict
-    from imdb_sentiment.config import DataConfig, FinalConfig
 
     (tmp_path / "imdb_word_index.json").write_text(json.dumps(WORDS))
     reviews = tmp_path / "reviews.txt"
     reviews.write_text("the film\x85was just brilliant\n\ndon't\u2028casting\t\x0cthe film\r\n  \nrare\n")
-    data = DataConfig(base_url="-", num_words=SETTINGS.num_words)
+    data = from_yaml("data", base_url="-", num_words=SETTINGS.num_words)
     cfg = SimpleNamespace(text=None, file=str(reviews), max_reviews=10, max_review_chars=100, data=data,
-                          paths=SimpleNamespace(raw_dir=str(tmp_path)), final=FinalConfig())
+                          paths=SimpleNamespace(raw_dir=str(tmp_path)), final=from_yaml("final"))
     monkeypatch.setattr(predict, "load_champion", lambda cfg: (tiny_keras_model(data.num_words), "tiny"))
     results = predict.predict_reviews(cfg)
     assert [(line, label, review) for line, _, label, review in results] == [

@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 from mlflow import MlflowClient
 
 from conftest import free_port, run_stage, vectorized_project
-from imdb_sentiment.config import (Activation, Config, ConfigError, Loss, ModelConfig, Optimizer, Regularizer,
-                                   TrackingConfig, validate)
+from imdb_sentiment.config import Activation, ConfigError, Loss, Optimizer, Regularizer, TrackingConfig, validate
 from imdb_sentiment.errors import TrackingError
 from imdb_sentiment.outputs import SCRATCH, atomic_dir, atomic_path, write_json
 from imdb_sentiment.processes import ProcessIdentity, start_time
 from imdb_sentiment.tracking_store import setup_tracking
 from omegaconf import OmegaConf
 from overlap import assert_overlapped, spans
+from test_config import from_yaml, yaml_config
 
 FAST = ["trainer.eval_batch_size=8", "trainer.batch_size=8", "trainer.seeds=[0]"]
 
@@ -39,7 +39,7 @@ def test_unreachable_tracking_server_fails_fast_with_the_uri(monkeypatch):
     uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     with pytest.raises(TrackingError, match=f"cannot use the MLflow tracking store {uri}"):
-        setup_tracking(TrackingConfig(uri=uri, experiment_name="x"))
+        setup_tracking(TrackingConfig(uri=uri, experiment_name="x", parent_run_id=None))
     assert time.monotonic() - started < 60
 
 
@@ -47,7 +47,7 @@ def test_unusable_sqlite_store_is_reported(tmp_path):
     store = tmp_path / "not-a-db.db"
     store.write_text("this is not a database")
     with pytest.raises(TrackingError, match="cannot use the MLflow tracking store sqlite:///"):
-        setup_tracking(TrackingConfig(uri=f"sqlite:///{store}", experiment_name="x"))
+        setup_tracking(TrackingConfig(uri=f"sqlite:///{store}", experiment_name="x", parent_run_id=None))
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
@@ -92,9 +92,7 @@ bad_model_values = st.one_of(
 @given(bad_model_values)
 def test_any_out_of_range_model_value_is_refused_with_its_key(bad):
     key, value = next(iter(bad.items()))
-    cfg = OmegaConf.structured(Config)
-    cfg.data.base_url = "-"
-    cfg.model.name = "m"
+    cfg = OmegaConf.structured(yaml_config())
     cfg.model[key] = value
     with pytest.raises(ConfigError, match=rf"^model\.{key}="):
         validate(cfg)
@@ -107,10 +105,9 @@ def test_any_out_of_range_model_value_is_refused_with_its_key(bad):
        regularizer=st.sampled_from(list(Regularizer)))
 def test_config_schema_accepts_exactly_the_valid_region(batch_size, patience, num_words, dropout, optimizer,
                                                         activation, loss, regularizer):
-    cfg = OmegaConf.structured(Config)
-    cfg.data.base_url = "-"
-    cfg.model = ModelConfig(name="m", dropout=dropout, optimizer=optimizer, activation=activation, loss=loss,
-                            regularizer=regularizer)
+    cfg = OmegaConf.structured(yaml_config())
+    cfg.model = from_yaml("model", name="m", dropout=dropout, optimizer=optimizer, activation=activation, loss=loss,
+                          regularizer=regularizer)
     cfg.trainer.batch_size, cfg.trainer.patience, cfg.data.num_words = batch_size, patience, num_words
     valid = batch_size >= 1 and patience >= 0 and num_words > 3
     if valid:
@@ -121,7 +118,7 @@ def test_config_schema_accepts_exactly_the_valid_region(batch_size, patience, nu
 
 
 def test_wrong_types_are_refused_with_the_key():
-    cfg = OmegaConf.structured(Config)
+    cfg = OmegaConf.structured(yaml_config())
     with pytest.raises(Exception, match="trainer.batch_size"):
         cfg.trainer.batch_size = "big"
     with pytest.raises(Exception, match="model.optimizer"):
@@ -323,7 +320,8 @@ def test_store_failing_mid_run_says_what_was_logged_and_writes_no_output(tmp_pat
     from imdb_sentiment.run_workers import epoch_metric_writer
     from imdb_sentiment.runs import log_params, tracked_run
 
-    setup_tracking(TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="x"))
+    setup_tracking(TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="x",
+                                  parent_run_id=None))
     real_log_batch = MlflowClient.log_batch
 
     def failing_after_two_epochs(self, run_id, metrics=(), **kwargs):
@@ -357,13 +355,13 @@ def test_locked_sqlite_store_fails_within_a_bounded_wait(tmp_path):
     import sqlite3
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    setup_tracking(TrackingConfig(uri=uri, experiment_name="x"))  # create the store
+    setup_tracking(TrackingConfig(uri=uri, experiment_name="x", parent_run_id=None))  # create the store
     holder = sqlite3.connect(tmp_path / "mlflow.db")
     holder.execute("BEGIN EXCLUSIVE")  # another process holding a write lock, as a crashed tool might
     try:
         started = time.monotonic()
         with pytest.raises(TrackingError, match="cannot use the MLflow tracking store .*locked"):
-            setup_tracking(TrackingConfig(uri=uri, experiment_name="y"))
+            setup_tracking(TrackingConfig(uri=uri, experiment_name="y", parent_run_id=None))
         assert time.monotonic() - started < 60
     finally:
         holder.rollback()

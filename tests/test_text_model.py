@@ -32,7 +32,9 @@ def test_text_model_predict_is_type_hinted_so_mlflow_validates_its_input():
 @pytest.fixture(scope="module")
 def logged_text_model(tmp_path_factory):
     """A tiny text model logged with log_text_model into a throw-away SQLite store: (store uri, model info)."""
-    from imdb_sentiment.config import Config, DataConfig
+    import dataclasses
+
+    from test_config import from_yaml, yaml_config
     from imdb_sentiment.registry import log_text_model
 
     folder = tmp_path_factory.mktemp("text_model")
@@ -41,7 +43,7 @@ def logged_text_model(tmp_path_factory):
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.create_experiment("text-model", artifact_location=str(folder / "artifacts"))
-    cfg = Config(data=DataConfig(base_url="-", num_words=SETTINGS.num_words))
+    cfg = dataclasses.replace(yaml_config(), data=from_yaml("data", base_url="-", num_words=SETTINGS.num_words))
     with mlflow.start_run(experiment_id=experiment):
         info = log_text_model(folder / "model.keras", folder / "imdb_word_index.json", cfg, folder)
     return uri, info

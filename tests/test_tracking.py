@@ -133,7 +133,7 @@ def test_a_stage_start_ends_the_runs_of_ended_processes_on_this_host_and_nothing
                             ProcessIdentity("another-host", dead.pid, dead.started).tags())
     untagged = running_run(client, experiment_id, "untagged", {})
     with caplog.at_level(logging.WARNING, "imdb_sentiment.tracking_store"):
-        setup_tracking(TrackingConfig(uri=uri, experiment_name="orphans"))
+        setup_tracking(TrackingConfig(uri=uri, experiment_name="orphans", parent_run_id=None))
     for run_id in orphans:
         run = client.get_run(run_id)
         assert run.info.status == "KILLED" and run.info.end_time
@@ -145,9 +145,10 @@ def test_a_stage_start_ends_the_runs_of_ended_processes_on_this_host_and_nothing
 
 def test_the_check_runs_once_per_store_and_experiment_in_a_process(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    experiment_id = setup_tracking(TrackingConfig(uri=uri, experiment_name="once"))
+    experiment_id = setup_tracking(TrackingConfig(uri=uri, experiment_name="once", parent_run_id=None))
     orphan = running_run(MlflowClient(uri), experiment_id, "later", ended_identity().tags())
-    setup_tracking(TrackingConfig(uri=uri, experiment_name="once"))  # a sweep's next trial in this process
+    # a sweep's next trial in this process
+    setup_tracking(TrackingConfig(uri=uri, experiment_name="once", parent_run_id=None))
     assert MlflowClient(uri).get_run(orphan).info.status == "RUNNING"
 
 

@@ -10,8 +10,8 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import run_stage, vectorized_project
-from test_config import compose_config
-from imdb_sentiment.config import Loss, ModelConfig, Optimizer, Regularizer, TrainerConfig, validate
+from test_config import compose_config, from_yaml
+from imdb_sentiment.config import Loss, Monitor, Optimizer, Regularizer, validate
 from imdb_sentiment.features import load_features
 from imdb_sentiment.training import CsrRows, SeedTrainer, aggregate, summarize, train_seed
 
@@ -110,8 +110,9 @@ def tiny_features(trained):
 
 def test_same_seed_gives_the_same_metrics(trained):
     features = tiny_features(trained)
-    cfg = ModelConfig(name="t", hidden_layers=2, units=8, regularizer=Regularizer.l2, dropout=0.5)
-    trainer = TrainerConfig(max_epochs=3, batch_size=8, eval_batch_size=8, patience=5, verbose=False)
+    cfg = from_yaml("model", name="t", hidden_layers=2, units=8, regularizer=Regularizer.l2, regularization=0.01,
+                    dropout=0.5)
+    trainer = from_yaml("trainer", max_epochs=3, batch_size=8, eval_batch_size=8, patience=5, verbose=False)
     train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
     runs = [train_seed(cfg, trainer, seed, train, validation).history for seed in (3, 3, 4)]
     assert runs[0] == runs[1]
@@ -120,8 +121,9 @@ def test_same_seed_gives_the_same_metrics(trained):
 
 def test_seeds_sharing_one_traced_model_match_a_new_model_per_seed(trained):
     features = tiny_features(trained)
-    cfg = ModelConfig(name="t", hidden_layers=2, units=8, regularizer=Regularizer.l2, dropout=0.5)
-    trainer = TrainerConfig(max_epochs=3, batch_size=8, eval_batch_size=8, patience=5, verbose=False)
+    cfg = from_yaml("model", name="t", hidden_layers=2, units=8, regularizer=Regularizer.l2, regularization=0.01,
+                    dropout=0.5)
+    trainer = from_yaml("trainer", max_epochs=3, batch_size=8, eval_batch_size=8, patience=5, verbose=False)
     train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
     shared = SeedTrainer(cfg, trainer, train, validation)
     reused = [shared.fit(seed) for seed in (3, 4, 3)]
@@ -162,10 +164,10 @@ def test_training_with_the_speed_layer_off_gives_the_same_metrics(trained, varia
 
 def test_summaries_take_every_value_at_the_best_epoch_of_the_monitor_and_aggregate_across_seeds():
     history = {"val_loss": [0.5, 0.3, 0.4, 0.3], "val_accuracy": [0.6, 0.7, 0.9, 0.8]}
-    assert summarize(history, "val_loss", 1.5) == {"best_val_accuracy": 0.7, "best_val_loss": 0.3, "best_epoch": 2,
-                                                   "epochs_run": 4, "train_seconds": 1.5}
-    assert summarize(history, "val_accuracy", 1.5) == {"best_val_accuracy": 0.9, "best_val_loss": 0.4,
-                                                       "best_epoch": 3, "epochs_run": 4, "train_seconds": 1.5}
+    assert summarize(history, Monitor.val_loss, 1.5) == {"best_val_accuracy": 0.7, "best_val_loss": 0.3,
+                                                         "best_epoch": 2, "epochs_run": 4, "train_seconds": 1.5}
+    assert summarize(history, Monitor.val_accuracy, 1.5) == {"best_val_accuracy": 0.9, "best_val_loss": 0.4,
+                                                             "best_epoch": 3, "epochs_run": 4, "train_seconds": 1.5}
     stats = aggregate([{"x": 1.0}, {"x": 3.0}])
     assert stats["x"] == {"mean": 2.0, "std": pytest.approx(np.sqrt(2))}
     assert aggregate([{"x": 1.0}])["x"] == {"mean": 1.0, "std": 0.0}
@@ -179,11 +181,11 @@ OVERFITTING = dict(name="t", hidden_layers=2, units=32, learning_rate=0.05, opti
 def test_the_saved_model_is_the_one_its_metrics_describe(trained, restore):
     """Early stopping past the best epoch: the saved weights are the best epoch's (or, when asked, the last's)."""
     features = tiny_features(trained)
-    trainer = TrainerConfig(max_epochs=30, batch_size=8, eval_batch_size=8, patience=3, verbose=False,
-                            restore_best_weights=restore)
+    trainer = from_yaml("trainer", max_epochs=30, batch_size=8, eval_batch_size=8, patience=3, verbose=False,
+                        restore_best_weights=restore)
     x_val, y_val = features.validation
     train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(x_val, y_val)
-    result = train_seed(ModelConfig(**OVERFITTING), trainer, 0, train, validation)
+    result = train_seed(from_yaml("model", **OVERFITTING), trainer, 0, train, validation)
     summary, history = result.summary, result.history
     assert summary["best_epoch"] < summary["epochs_run"], "the fit must go past its best epoch to test this"
     kept = summary["best_epoch"] - 1 if restore else -1
@@ -199,9 +201,9 @@ def test_the_saved_model_is_the_one_its_metrics_describe(trained, restore):
 def test_the_fixture_has_a_signal_the_study_model_learns(trained):
     """The fixture's labels follow its words, so a broken training path shows as low validation accuracy."""
     features = tiny_features(trained)
-    trainer = TrainerConfig(max_epochs=40, batch_size=8, eval_batch_size=8, patience=40, verbose=False)
+    trainer = from_yaml("trainer", max_epochs=40, batch_size=8, eval_batch_size=8, patience=40, verbose=False)
     train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
-    result = train_seed(ModelConfig(name="base", learning_rate=0.01), trainer, 0, train, validation)
+    result = train_seed(from_yaml("model", name="base", learning_rate=0.01), trainer, 0, train, validation)
     assert result.summary["best_val_accuracy"] > 0.9
 
 
@@ -229,7 +231,7 @@ def test_default_store_is_sqlite_at_the_dvc_root(tmp_path, monkeypatch):
     real_root.mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DVC_ROOT", str(real_root))
-    setup_tracking(TrackingConfig(uri=None, experiment_name="queued"))
+    setup_tracking(TrackingConfig(uri=None, experiment_name="queued", parent_run_id=None))
     assert mlflow.get_tracking_uri() == f"sqlite:///{real_root / 'mlflow.db'}"
     assert (real_root / "mlflow.db").is_file()
     experiment = mlflow.get_experiment_by_name("queued")

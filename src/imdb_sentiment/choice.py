@@ -12,9 +12,9 @@ from pathlib import Path
 from imdb_sentiment.errors import DataError
 
 
-def read_choice(reports_dir: Path) -> dict:
-    """The compare stage's ``best.json``: the chosen variant and the epochs to retrain it for, and why it won."""
-    path = reports_dir / "compare" / "best.json"
+def read_choice(path: Path) -> dict:
+    """The compare stage's ``best.json`` (``paths.choice``): the chosen variant and the epochs to retrain it for,
+    and why it won."""
     if not path.is_file():
         raise DataError(f"{path} is missing: run the compare stage first (dvc repro compare)")
     return json.loads(path.read_text())

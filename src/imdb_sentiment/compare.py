@@ -199,18 +199,18 @@ def compare_variants(cfg: Config) -> Choice:
     from imdb_sentiment.runs import lineage_tags, tracked_run
     from imdb_sentiment.tracking_store import setup_tracking
 
-    results = load_results(Path(cfg.paths.reports_dir) / "train", cfg.compare.variants)
+    results = load_results(Path(cfg.paths.train_reports), cfg.compare.variants)
     ranked = rank(results, cfg.compare.metric)
     choice = choose(results, cfg.compare.metric)
     rows = summary_rows(ranked)
-    out = Path(cfg.paths.reports_dir) / "compare"
+    out = Path(cfg.paths.compare_reports)
     with atomic_dir(out / "plots") as plots_tmp:
         for name, figure in comparison_figures(results, cfg.compare.runner_up_plots).items():
             figure.savefig(plots_tmp / name, dpi=100)
     write_text(out / "summary.csv", summary_csv(rows))
     write_text(out / "summary.md", summary_markdown(rows, choice))
     write_json(out / "summary.json", rows)
-    write_json(out / "best.json", asdict(choice))
+    write_json(Path(cfg.paths.choice), asdict(choice))
     setup_tracking(cfg.tracking)
     tags = {**lineage_tags("compare"), "chosen_variant": choice.variant,
             **{f"compared.{r.variant}": r.metrics.get("parent_run_id", "") for r in results}}

@@ -95,7 +95,7 @@ def write_plots(cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.nd
 def write_outputs(cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.ndarray, metrics: dict,
                   model_dir: Path) -> str | None:
     """The model, plots and texts of ``reports/final/``, the plots and texts logged to the run too."""
-    reports = Path(cfg.paths.reports_dir) / "final"
+    reports = Path(cfg.paths.final_reports)
     result.model.save(model_dir / "model.keras")
     with atomic_dir(reports / "plots") as plots_tmp:
         diagram_note = write_plots(cfg, result, y_test, prob, metrics["test_roc_auc"], plots_tmp)
@@ -129,7 +129,7 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     with tracked_run(f"final-{cfg.model.name}", tags) as run:
         result = train_final(cfg, data, epochs, run.info.run_id)
         prob, metrics = evaluate(cfg, result, data, epochs)
-        with atomic_dir(Path(cfg.paths.models_dir) / "final") as model_tmp, \
+        with atomic_dir(Path(cfg.paths.final_models)) as model_tmp, \
                 tempfile.TemporaryDirectory() as scratch:
             diagram_note = write_outputs(cfg, result, data.y_test, prob, metrics, model_tmp)
             keras_version, text_version = log_models(cfg, result, data, model_tmp / "model.keras", Path(scratch))
@@ -140,5 +140,5 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
               "registered_version": keras_version, "promoted": promoted, "registry": message}
     if diagram_note:
         report["architecture_diagram"] = diagram_note
-    write_json(Path(cfg.paths.reports_dir) / "final" / "metrics.json", report)
+    write_json(Path(cfg.paths.final_reports) / "metrics.json", report)
     return report

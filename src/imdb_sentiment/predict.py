@@ -158,7 +158,7 @@ def load_champion(cfg) -> tuple[object, str]:
         setup_tracking(cfg.tracking)
         return mlflow.keras.load_model(uri), uri
     except (MlflowException, OSError) as exc:
-        fallback = Path(cfg.paths.models_dir) / "final" / "model.keras"
+        fallback = Path(cfg.paths.final_models) / "model.keras"
         if not fallback.is_file():
             raise DataError(f"no model: {uri} cannot be loaded ({first_line(exc)}) and {fallback} "
                             f"does not exist; run the pipeline first (dvc repro)") from exc

@@ -91,7 +91,8 @@ class SweepTracking(Callback):
         raise_on_sigterm()  # a terminated sweep still marks its run (atexit) instead of leaving it RUNNING
         # the store only: tracking.parent_run_id names the run this hook is about to open
         experiment_id = setup_tracking(TrackingConfig(uri=config.tracking.uri,
-                                                      experiment_name=config.tracking.experiment_name))
+                                                      experiment_name=config.tracking.experiment_name,
+                                                      parent_run_id=None))
         self.client = MlflowClient()
         sweeper = OmegaConf.select(config, "hydra.sweeper", default={})
         run = self.client.create_run(experiment_id, run_name=f"sweep-{self.variant_name}",

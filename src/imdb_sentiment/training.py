@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from imdb_sentiment.config import ModelConfig, TrainerConfig
+from imdb_sentiment.config import ModelConfig, Monitor, TrainerConfig
 from imdb_sentiment.errors import TrainingDiverged
 from imdb_sentiment.fast_path import SeedReset
 from imdb_sentiment.models import build_model, compile_model, inference_model
@@ -141,7 +141,7 @@ class SeedResult:
     model: keras.Model  # the plain, dense-input copy that is saved and served
 
 
-def summarize(history: dict[str, list[float]], monitor: str, seconds: float) -> dict[str, float]:
+def summarize(history: dict[str, list[float]], monitor: Monitor, seconds: float) -> dict[str, float]:
     """A seed's numbers, all taken at its best epoch: the one rule that ties the study together.
 
     The best epoch is the epoch with the best ``monitor`` (lowest ``val_loss`` or highest ``val_accuracy``;
@@ -149,8 +149,8 @@ def summarize(history: dict[str, list[float]], monitor: str, seconds: float) -> 
     ``val_accuracy`` and ``val_loss`` are what compare ranks by, and the median best epoch over seeds is the
     number of epochs retrain_final trains for. Epochs count from 1.
     """
-    values = np.asarray(history[monitor])
-    best = int(np.argmax(values) if monitor == "val_accuracy" else np.argmin(values))
+    values = np.asarray(history[monitor.value])
+    best = int(np.argmax(values) if monitor.maximized else np.argmin(values))
     return {"best_val_accuracy": float(history["val_accuracy"][best]), "best_val_loss": float(history["val_loss"][best]),
             "best_epoch": best + 1, "epochs_run": len(values), "train_seconds": seconds}
 
@@ -189,7 +189,7 @@ class SeedTrainer:
         if on_epoch_end:
             all_callbacks.append(EpochEnd(on_epoch_end))
         if self.validation_data is not None:
-            all_callbacks.insert(0, keras.callbacks.EarlyStopping(monitor=trainer.monitor, patience=trainer.patience,
+            all_callbacks.insert(0, keras.callbacks.EarlyStopping(monitor=trainer.monitor.value, patience=trainer.patience,
                                                                   restore_best_weights=trainer.restore_best_weights))
         max_epochs = epochs or trainer.max_epochs
         if trainer.verbose:

@@ -58,8 +58,8 @@ def train_variant(cfg: Config) -> dict:
     manifest = features.manifest
     del features, x_val, y_val  # TensorFlow holds its own copy now: dropping scipy's lowers the peak RSS
     variant = cfg.model.name
-    models_dir = Path(cfg.paths.models_dir) / "variants" / variant
-    reports_dir = Path(cfg.paths.reports_dir) / "train" / variant
+    models_dir = cfg.paths.variant_models(variant)
+    reports_dir = cfg.paths.variant_reports(variant)
     setup_tracking(cfg.tracking)
     params = flatten(cfg)
     tags = lineage_tags("train", variant)  # one `git rev-parse` for the stage, not one per run

@@ -1,0 +1,71 @@
+"""The allowed values of the config keys that take one of a fixed set (Hydra lists them on a wrong value)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Activation(Enum):
+    tanh = "tanh"
+    relu = "relu"
+    sigmoid = "sigmoid"
+    elu = "elu"
+    gelu = "gelu"
+    selu = "selu"
+    linear = "linear"
+
+
+class Regularizer(Enum):
+    none = "none"
+    l1 = "l1"
+    l2 = "l2"
+    l1_l2 = "l1_l2"
+
+
+class Optimizer(Enum):
+    adam = "adam"
+    adamw = "adamw"
+    rmsprop = "rmsprop"
+    sgd = "sgd"
+    nadam = "nadam"
+    adagrad = "adagrad"
+
+
+class Loss(Enum):
+    mse = "mse"
+    binary_crossentropy = "binary_crossentropy"
+
+
+class FeatureDtype(Enum):
+    """Only float32: Keras copies float64 input to float32, so anything wider only costs memory."""
+
+    float32 = "float32"
+
+
+class TrainOn(Enum):
+    partial = "partial"
+    full = "full"
+
+
+class Monitor(Enum):
+    """The per-epoch metric that picks a seed's best epoch (``trainer.monitor``); accuracy is maximised, loss
+    minimised. Keras's EarlyStopping takes its ``.value``."""
+
+    val_loss = "val_loss"
+    val_accuracy = "val_accuracy"
+
+    @property
+    def maximized(self) -> bool:
+        return self is Monitor.val_accuracy
+
+
+class SelectionMetric(Enum):
+    """Summary metrics compare can rank variants by, both at each seed's best epoch (training.summarize);
+    accuracy is maximised, loss minimised."""
+
+    best_val_accuracy = "best_val_accuracy"
+    best_val_loss = "best_val_loss"
+
+    @property
+    def maximized(self) -> bool:
+        return self is SelectionMetric.best_val_accuracy
