@@ -43,7 +43,7 @@ def notebook_vectorize_sequences(sequences, dimension=NUM_WORDS):
 
 
 def child_vectorize(method: str) -> dict:
-    from imdb_sentiment.data import load_sequences
+    from imdb_sentiment.sequences import load_sequences
 
     splits, num_words = load_sequences(SEQUENCES)
     if method == "notebook":  # the notebook's input: Python lists of ids, as keras.datasets.imdb returns

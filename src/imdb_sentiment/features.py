@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from imdb_sentiment.data import SPLITS, Ragged, Split
+from imdb_sentiment.sequences import SPLITS, Ragged, Split
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.outputs import atomic_path, write_json
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from imdb_sentiment.data import Ragged
+from imdb_sentiment.sequences import Ragged
 from imdb_sentiment.errors import DataError, first_line
 from imdb_sentiment.features import multi_hot
 from imdb_sentiment.quiet import import_tensorflow
