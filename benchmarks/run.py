@@ -95,7 +95,8 @@ def child_train(method: str, variant: str) -> dict:
     else:
         from dataclasses import replace
 
-        from imdb_sentiment.training import CsrRows, train_seed
+        from imdb_sentiment.csr_batches import CsrRows
+        from imdb_sentiment.training import train_seed
 
         trainer = replace(cfg.trainer, max_epochs=EPOCHS, patience=EPOCHS)
         train, validation = CsrRows.from_csr(x_train, y_train), CsrRows.from_csr(x_val, y_val)

@@ -64,7 +64,7 @@ def load_results(train_reports: Path, variants: list[str]) -> list[VariantResult
 def rank(results: list[VariantResult], metric: SelectionMetric) -> list[VariantResult]:
     """Best first: by the mean of ``metric`` (accuracy up, loss down), ties to the lower mean best_val_loss.
 
-    Every value is taken at each seed's best epoch (see ``training.summarize``)."""
+    Every value is taken at each seed's best epoch (see ``summaries.summarize``)."""
     sign = -1.0 if metric.maximized else 1.0
     return sorted(results, key=lambda r: (sign * r.mean(metric.value), r.mean(TIE_BREAKER), r.variant))
 

@@ -31,7 +31,9 @@ from imdb_sentiment.registry import log_text_model, promote_final
 from imdb_sentiment.run_workers import epoch_metric_writer
 from imdb_sentiment.runs import lineage_tags, log_params, tracked_run
 from imdb_sentiment.tracking_store import setup_tracking
-from imdb_sentiment.training import CsrRows, SeedResult, history_csv, train_seed
+from imdb_sentiment.csr_batches import CsrRows
+from imdb_sentiment.summaries import history_csv
+from imdb_sentiment.training import SeedResult, train_seed
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,9 @@ from imdb_sentiment.model_logging import log_keras_model
 from imdb_sentiment.run_workers import epoch_metric_writer, run_finisher
 from imdb_sentiment.runs import lineage_tags, log_features_input, log_params, tracked_run
 from imdb_sentiment.tracking_store import setup_tracking
-from imdb_sentiment.training import CsrRows, SeedResult, SeedTrainer, aggregate, history_csv
+from imdb_sentiment.csr_batches import CsrRows
+from imdb_sentiment.summaries import aggregate, history_csv
+from imdb_sentiment.training import SeedResult, SeedTrainer
 
 log = logging.getLogger(__name__)
 
