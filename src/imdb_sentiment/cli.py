@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from imdb_sentiment.config import Config, validate
 from imdb_sentiment.errors import PipelineError
-from imdb_sentiment.outputs import remove_stale_temporaries
+from imdb_sentiment.scratch import remove_stale_temporaries
 from imdb_sentiment.quiet import import_tensorflow, set_quiet_defaults
 
 log = logging.getLogger("imdb_sentiment")
