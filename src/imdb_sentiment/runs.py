@@ -24,7 +24,6 @@ from imdb_sentiment.processes import process_tags
 
 if TYPE_CHECKING:
     from imdb_sentiment.config import Config
-    from imdb_sentiment.features import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +134,8 @@ def log_features_input(digest: str, processed_dir: Path, rows: dict[str, int], n
     note_logged("the dataset input")
 
 
-def log_dataset(cfg: Config, manifest: Manifest, context: str) -> None:
-    """The configured features (their manifest) as the run's dataset input, in ``context`` (training, ...)."""
+def log_dataset(cfg: Config, manifest, context: str) -> None:
+    """The configured features, described by their ``features.Manifest``, as the run's dataset input in ``context``.
+
+    The manifest is not imported here: that would put the feature code in the closure of every stage that logs."""
     log_features_input(manifest.digest, Path(cfg.paths.processed_dir), manifest.rows, manifest.num_words, context)
