@@ -46,7 +46,7 @@ def notebook_vectorize_sequences(sequences, dimension=NUM_WORDS):
 
 
 def child_vectorize(method: str) -> dict:
-    from imdb_sentiment.data import load_sequences
+    from imdb_sentiment.sequences import load_sequences
 
     splits, num_words = load_sequences(SEQUENCES)
     if method == "notebook":  # the notebook's input: Python lists of ids, as keras.datasets.imdb returns
@@ -98,7 +98,8 @@ def child_train(method: str, variant: str) -> dict:
     else:
         from dataclasses import replace
 
-        from imdb_sentiment.training import CsrRows, train_seed
+        from imdb_sentiment.csr_batches import CsrRows
+        from imdb_sentiment.training import train_seed
 
         trainer = replace(cfg.trainer, max_epochs=EPOCHS, patience=EPOCHS)
         train, validation = CsrRows.from_csr(x_train, y_train), CsrRows.from_csr(x_val, y_val)

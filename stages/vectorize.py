@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 
 from imdb_sentiment.cli import run_and_exit, run_stage
 from imdb_sentiment.config import Config
-from imdb_sentiment.data import load_sequences
+from imdb_sentiment.sequences import load_sequences
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.features import vectorize
 

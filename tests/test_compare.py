@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from imdb_sentiment.compare import (VariantResult, choose, comparison_figures, load_results, rank,
-                                    retrain_epochs, summary_markdown, summary_rows)
+from imdb_sentiment.compare import comparison_figures, summary_markdown, summary_rows
+from imdb_sentiment.ranking import VariantResult, choose, load_results, rank, retrain_epochs
 from imdb_sentiment.config import SelectionMetric
 from imdb_sentiment.errors import DataError
 

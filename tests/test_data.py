@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from conftest import REAL_MIRROR, fixture_overrides, free_port, run_stage, sha256
 from imdb_sentiment.config import DataConfig
 from test_config import from_yaml
-from imdb_sentiment.data import Ragged, fetch, load_sequences, load_trusted_npz
+from imdb_sentiment.data import fetch, load_trusted_npz
+from imdb_sentiment.sequences import Ragged, load_sequences
 from imdb_sentiment.errors import DataError
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"

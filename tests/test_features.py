@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import fixture_overrides, run_stage, vectorized_project
-from imdb_sentiment.data import Ragged, load_sequences
+from imdb_sentiment.sequences import Ragged, load_sequences
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.features import load_features, multi_hot
 

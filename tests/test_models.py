@@ -15,7 +15,8 @@ from imdb_sentiment import models
 from imdb_sentiment.config import Activation, Loss, ModelConfig, Optimizer, Regularizer, validate
 from imdb_sentiment.fast_path import FusedAdam, FusedL2, FusedRMSprop, SparseDense
 from imdb_sentiment.models import build_model, compile_model, inference_model, make_optimizer
-from imdb_sentiment.training import CsrRows, SeedTrainer, sparse_batches
+from imdb_sentiment.csr_batches import CsrRows, sparse_batches
+from imdb_sentiment.training import SeedTrainer
 from test_config import VARIANTS, compose_config, from_yaml
 
 

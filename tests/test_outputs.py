@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imdb_sentiment import outputs
+from imdb_sentiment import outputs, scratch
 
 SRC = Path(outputs.__file__).resolve().parents[1]
 
@@ -59,19 +59,19 @@ def test_a_replaced_folder_is_never_missing(dvc_project):
         sys.setswitchinterval(switch)
     assert missing == [], f"the folder was missing in {len(missing)} of {polls[0]} polls"
     assert (target / "marker").read_text() == "200"
-    assert entries(target.parent) == ["variant"] and entries(dvc_project / outputs.SCRATCH) == []
+    assert entries(target.parent) == ["variant"] and entries(dvc_project / scratch.SCRATCH) == []
 
 
 def test_temporaries_live_in_the_dvc_scratch_not_beside_the_output(dvc_project):
     target = dvc_project / "reports" / "train" / "v"
     with outputs.atomic_dir(target / "history") as folder, outputs.atomic_path(target / "metrics.json") as tmp:
-        assert folder.is_relative_to(dvc_project / outputs.SCRATCH) and tmp.is_relative_to(dvc_project / outputs.SCRATCH)
+        assert folder.is_relative_to(dvc_project / scratch.SCRATCH) and tmp.is_relative_to(dvc_project / scratch.SCRATCH)
         assert tmp.name == "metrics.json"  # keeps the suffix a writer may insist on (.keras, .npz)
         assert entries(target) == []
         (folder / "seed_0.csv").write_text("epoch\n1\n")
         tmp.write_text("{}")
     assert entries(target) == ["history", "metrics.json"]
-    assert entries(dvc_project / outputs.SCRATCH) == []
+    assert entries(dvc_project / scratch.SCRATCH) == []
 
 
 def test_without_a_dvc_project_temporaries_are_hidden_beside_the_output(tmp_path):
@@ -93,14 +93,14 @@ def killed_inside(code: str, cwd: Path) -> None:
 def test_temporaries_of_a_killed_process_are_removed_at_the_next_start(dvc_project):
     killed_inside("with outputs.atomic_dir(Path('models/v')) as d, outputs.atomic_path(Path('reports/m.json')) as f:\n"
                   "    (d / 'seed_0.keras').write_text('half'); f.write_text('half'); die()\n", dvc_project)
-    scratch = dvc_project / outputs.SCRATCH
-    assert len(entries(scratch)) == 2
+    folder = dvc_project / scratch.SCRATCH
+    assert len(entries(folder)) == 2
     assert entries(dvc_project / "models") == [] and entries(dvc_project / "reports") == []
     with outputs.atomic_path(dvc_project / "reports" / "mine.json") as tmp:  # a live process's temporary is kept
-        outputs.remove_stale_temporaries(dvc_project)
-        assert entries(scratch) == [tmp.parent.name]
+        scratch.remove_stale_temporaries(dvc_project)
+        assert entries(folder) == [tmp.parent.name]
         tmp.write_text("{}")
-    assert entries(scratch) == []
+    assert entries(folder) == []
 
 
 def test_a_kill_between_the_fallback_renames_is_recovered_at_the_next_start(dvc_project, monkeypatch):
@@ -117,10 +117,10 @@ def test_a_kill_between_the_fallback_renames_is_recovered_at_the_next_start(dvc_
                   "with outputs.atomic_dir(Path('models/v')) as d:\n"
                   "    (d / 'marker').write_text('2')\n", dvc_project)
     assert not (dvc_project / "models" / "v").exists()
-    outputs.remove_stale_temporaries(dvc_project)
+    scratch.remove_stale_temporaries(dvc_project)
     assert (dvc_project / "models" / "v" / "marker").read_text() == "1"
-    assert entries(dvc_project / outputs.SCRATCH) == []
+    assert entries(dvc_project / scratch.SCRATCH) == []
     monkeypatch.setattr(outputs, "exchange", lambda first, second: False)
     replace_folder(dvc_project / "models" / "v", 3)  # the fallback itself replaces as it should
     assert (dvc_project / "models" / "v" / "marker").read_text() == "3"
-    assert entries(dvc_project / outputs.SCRATCH) == []
+    assert entries(dvc_project / scratch.SCRATCH) == []

@@ -9,7 +9,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from imdb_sentiment.compare import VariantResult, comparison_figures
+from imdb_sentiment.compare import comparison_figures
+from imdb_sentiment.ranking import VariantResult
 from imdb_sentiment.plots import confusion_figure, history_figures, roc_figure
 
 FIGURES_OUT = Path(__file__).resolve().parents[1] / ".pytest_cache" / "figures"  # to look at them by eye

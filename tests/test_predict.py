@@ -14,7 +14,8 @@ from conftest import REAL_MIRROR
 from test_config import from_yaml
 from imdb_sentiment.data import load_trusted_npz
 from imdb_sentiment.errors import DataError
-from imdb_sentiment.predict import EncoderSettings, ReviewEncoder, read_reviews, text_to_words
+from imdb_sentiment.review_encoding import EncoderSettings, ReviewEncoder, text_to_words
+from imdb_sentiment.review_input import read_reviews
 
 WORDS = {"the": 1, "and": 2, "a": 3, "film": 19, "this": 11, "was": 13, "just": 40, "brilliant": 527,
          "casting": 970, "don't": 89, "rare": 2500}

@@ -20,7 +20,8 @@ from mlflow import MlflowClient
 from conftest import free_port, run_stage, vectorized_project
 from imdb_sentiment.config import Activation, ConfigError, Loss, Optimizer, Regularizer, TrackingConfig, validate
 from imdb_sentiment.errors import TrackingError
-from imdb_sentiment.outputs import SCRATCH, atomic_dir, atomic_path, write_json
+from imdb_sentiment.outputs import atomic_dir, atomic_path, write_json
+from imdb_sentiment.scratch import SCRATCH
 from imdb_sentiment.processes import ProcessIdentity, start_time
 from imdb_sentiment.tracking_store import setup_tracking
 from omegaconf import OmegaConf

@@ -11,9 +11,10 @@ from mlflow import MlflowClient
 
 from conftest import run_stage, vectorized_project
 from test_config import compose_config, from_yaml
-from imdb_sentiment.config import Loss, Monitor, Optimizer, Regularizer, validate
+from imdb_sentiment.config import Loss, Optimizer, Regularizer, validate
 from imdb_sentiment.features import load_features
-from imdb_sentiment.training import CsrRows, SeedTrainer, aggregate, summarize, train_seed
+from imdb_sentiment.csr_batches import CsrRows
+from imdb_sentiment.training import SeedTrainer, train_seed
 
 FAST = ["trainer.max_epochs=4", "trainer.patience=1", "trainer.eval_batch_size=8", "trainer.batch_size=8",
         "trainer.verbose=false"]
@@ -160,17 +161,6 @@ def test_training_with_the_speed_layer_off_gives_the_same_metrics(trained, varia
             assert fast.history[key] == stock.history[key]
         assert fast.summary["best_epoch"] == stock.summary["best_epoch"]
         assert fast.history["loss"] != stock.history["loss"]  # really two code paths
-
-
-def test_summaries_take_every_value_at_the_best_epoch_of_the_monitor_and_aggregate_across_seeds():
-    history = {"val_loss": [0.5, 0.3, 0.4, 0.3], "val_accuracy": [0.6, 0.7, 0.9, 0.8]}
-    assert summarize(history, Monitor.val_loss, 1.5) == {"best_val_accuracy": 0.7, "best_val_loss": 0.3,
-                                                         "best_epoch": 2, "epochs_run": 4, "train_seconds": 1.5}
-    assert summarize(history, Monitor.val_accuracy, 1.5) == {"best_val_accuracy": 0.9, "best_val_loss": 0.4,
-                                                             "best_epoch": 3, "epochs_run": 4, "train_seconds": 1.5}
-    stats = aggregate([{"x": 1.0}, {"x": 3.0}])
-    assert stats["x"] == {"mean": 2.0, "std": pytest.approx(np.sqrt(2))}
-    assert aggregate([{"x": 1.0}])["x"] == {"mean": 1.0, "std": 0.0}
 
 
 OVERFITTING = dict(name="t", hidden_layers=2, units=32, learning_rate=0.05, optimizer=Optimizer.adam,

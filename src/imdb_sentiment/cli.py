@@ -18,8 +18,8 @@ from omegaconf import DictConfig
 
 from imdb_sentiment.config import Config, validate
 from imdb_sentiment.errors import PipelineError
-from imdb_sentiment.outputs import remove_stale_temporaries
 from imdb_sentiment.quiet import set_quiet_defaults
+from imdb_sentiment.scratch import remove_stale_temporaries
 
 log = logging.getLogger("imdb_sentiment")
 set_quiet_defaults()  # before any stage imports TensorFlow or MLflow

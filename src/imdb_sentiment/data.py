@@ -2,13 +2,13 @@
 
 The Keras ``imdb.npz`` holds pickled object arrays, so it is only unpickled after its sha256 matches a
 digest the config trusts. The decoded sequences are written as plain integer arrays (flat tokens plus
-row offsets), so no later stage ever needs ``allow_pickle``.
+row offsets, :mod:`imdb_sentiment.sequences`), so no later stage ever needs ``allow_pickle``.
 """
+
 
 from __future__ import annotations
 
 import io
-import itertools
 import logging
 import pickle
 import shutil
@@ -16,7 +16,6 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,62 +23,9 @@ import numpy as np
 from imdb_sentiment.config import DataConfig
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.outputs import atomic_path, sha256_file
+from imdb_sentiment.sequences import SPLITS, Ragged, Split, save_sequences
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "test")
-
-
-@dataclass
-class Ragged:
-    """Variable-length integer rows stored flat: row ``i`` is ``tokens[offsets[i]:offsets[i+1]]``."""
-
-    tokens: np.ndarray  # int32
-    offsets: np.ndarray  # int64, len = rows + 1
-
-    @property
-    def rows(self) -> int:
-        return len(self.offsets) - 1
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    def row(self, i: int) -> np.ndarray:
-        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
-
-    @classmethod
-    def from_lists(cls, rows) -> Ragged:
-        """Flatten a sequence of integer lists (the Keras object arrays) without a Python loop per token."""
-        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        tokens = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32, count=int(offsets[-1]))
-        return cls(tokens, offsets)
-
-    def take(self, order: np.ndarray) -> Ragged:
-        """Rows in the given order, gathered in one vectorised step."""
-        lengths = self.lengths[order]
-        offsets = np.zeros(len(order) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        shift = np.repeat(self.offsets[:-1][order] - offsets[:-1], lengths)
-        return Ragged(self.tokens[np.arange(offsets[-1]) + shift], offsets)
-
-    def prepend(self, value: int) -> Ragged:
-        """Put ``value`` at the start of every row (Keras's ``start_char``)."""
-        offsets = self.offsets + np.arange(self.rows + 1)
-        tokens = np.empty(len(self.tokens) + self.rows, dtype=self.tokens.dtype)
-        is_start = np.zeros(len(tokens), dtype=bool)
-        is_start[offsets[:-1]] = True
-        tokens[is_start] = value
-        tokens[~is_start] = self.tokens
-        return Ragged(tokens, offsets)
-
-
-@dataclass
-class Split:
-    sequences: Ragged
-    labels: np.ndarray  # int8, 0 = negative, 1 = positive
 
 
 # ---------------------------------------------------------------------------------------------- fetching
@@ -198,34 +144,6 @@ def decode_keras_imdb(arrays: dict[str, np.ndarray], cfg: DataConfig) -> dict[st
         sequences.tokens[out_of_range] = cfg.oov_char
         splits[split] = Split(sequences, np.asarray(arrays[f"y_{split}"])[order].astype(np.int8))
     return splits
-
-
-def save_sequences(splits: dict[str, Split], num_words: int, path: Path) -> None:
-    """Write the decoded splits as a pickle-free npz."""
-    arrays: dict[str, np.ndarray] = {"num_words": np.asarray(num_words, dtype=np.int64)}
-    for name, split in splits.items():
-        arrays[f"{name}_tokens"] = split.sequences.tokens
-        arrays[f"{name}_offsets"] = split.sequences.offsets
-        arrays[f"{name}_labels"] = split.labels
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-
-
-def load_sequences(path: Path) -> tuple[dict[str, Split], int]:
-    """Read what :func:`save_sequences` wrote; refuses pickles by construction."""
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run the fetch stage first (dvc repro fetch)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            splits = {
-                name: Split(Ragged(archive[f"{name}_tokens"], archive[f"{name}_offsets"]),
-                            archive[f"{name}_labels"])
-                for name in SPLITS
-            }
-            num_words = int(archive["num_words"])
-    except (KeyError, ValueError, OSError) as exc:
-        raise DataError(f"{path}: unreadable or incomplete sequences file ({exc}); re-run the fetch stage") from exc
-    return splits, num_words
 
 
 def fetch(cfg: DataConfig, raw_dir: Path, sequences_path: Path) -> dict[str, Split]:

@@ -12,13 +12,17 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
-from imdb_sentiment.data import SPLITS, Ragged, Split
+from imdb_sentiment.sequences import SPLITS, Ragged, Split
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.outputs import atomic_path, write_json
+
+if TYPE_CHECKING:
+    from imdb_sentiment.config import Config
 
 MANIFEST = "manifest.json"
 LABELS = "labels.npz"
@@ -176,3 +180,8 @@ def load_features(out_dir: Path, num_words: int, validation_rows: int,
             raise DataError(f"{out_dir}: the {name} split's content digest differs from the manifest; "
                             f"re-run the vectorize stage")
     return Features(manifest, matrices, labels)
+
+
+def load_configured_features(cfg: Config, splits: tuple[str, ...]) -> Features:
+    """``splits`` of the features the config's paths, data and features groups name (train and retrain_final)."""
+    return load_features(Path(cfg.paths.processed_dir), cfg.data.num_words, cfg.features.validation_rows, splits)

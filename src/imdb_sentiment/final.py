@@ -18,20 +18,21 @@ import numpy as np
 import scipy.sparse as sp
 
 from imdb_sentiment.config import Config, TrainOn, flatten
+from imdb_sentiment.csr_batches import CsrRows
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.evaluation import binary_metrics, confusion, predictions_csv, roc_curve
-from imdb_sentiment.variant_training import INPUT_EXAMPLE_ROWS, load_configured_features, log_dataset
-from imdb_sentiment.features import Manifest
-from imdb_sentiment.outputs import atomic_dir, write_json, write_text
+from imdb_sentiment.features import Manifest, load_configured_features
 from imdb_sentiment.model_logging import log_keras_model
-from imdb_sentiment.models import model_summary
+from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
+from imdb_sentiment.outputs import atomic_dir, write_json, write_text
 from imdb_sentiment.plots import confusion_figure, roc_figure
 from imdb_sentiment.predict import predict_proba
 from imdb_sentiment.registry import log_text_model, promote_final
 from imdb_sentiment.run_workers import epoch_metric_writer
-from imdb_sentiment.runs import lineage_tags, log_params, tracked_run
+from imdb_sentiment.runs import lineage_tags, log_dataset, log_params, tracked_run
+from imdb_sentiment.summaries import history_csv
 from imdb_sentiment.tracking_store import setup_tracking
-from imdb_sentiment.training import CsrRows, SeedResult, history_csv, train_seed
+from imdb_sentiment.training import SeedResult, train_seed
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,10 @@ def architecture_diagram(model, path: Path) -> str | None:
 def write_plots(cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.ndarray, roc_auc: float,
                 plots_dir: Path) -> str | None:
     """Confusion matrix, ROC curve and architecture; the note that there is no diagram, if there is none."""
-    matrix = confusion(y_test.astype(int), (prob >= cfg.final.threshold).astype(int))
+    labels = y_test.astype(int)
+    matrix = confusion(labels, (prob >= cfg.final.threshold).astype(int))
     confusion_figure(matrix).savefig(plots_dir / "confusion_matrix.png", dpi=100)
-    fpr, tpr = roc_curve(y_test.astype(int), prob)
+    fpr, tpr = roc_curve(labels, prob)
     roc_figure(fpr, tpr, roc_auc).savefig(plots_dir / "roc_curve.png", dpi=100)
     return architecture_diagram(result.model, plots_dir / "architecture.png")
 

@@ -14,6 +14,7 @@ from imdb_sentiment import fast_path as fast
 from imdb_sentiment.config import ModelConfig, Regularizer
 
 INPUT_NAME = "review"
+INPUT_EXAMPLE_ROWS = 2  # feature rows logged with a model as its input example
 
 
 def _regularizer(cfg: ModelConfig, fused: bool) -> keras.regularizers.Regularizer | None:

@@ -1,4 +1,8 @@
-"""Atomic writes and digests: an interrupted stage never leaves an output that looks complete."""
+"""Atomic writes and digests: an interrupted stage never leaves an output that looks complete.
+
+A new output is made in a temporary (:mod:`imdb_sentiment.scratch` says where, and cleans up after killed
+processes) and put in place in one rename, or for a folder one exchange of the old and the new.
+"""
 
 from __future__ import annotations
 
@@ -6,119 +10,24 @@ import ctypes
 import errno
 import hashlib
 import json
-import logging
 import os
-import re
-import shutil
-import socket
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from imdb_sentiment.scratch import SWAP_OLD, SWAP_RECORD, work_folder
 
 _CHUNK = 1 << 20
-SCRATCH = Path(".dvc") / "tmp" / "atomic"  # git and DVC ignore .dvc/tmp; one filesystem with the outputs
-_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
-_TEMPORARY = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[a-z0-9_]+\.tmp$")  # see _work_folder
-_cleaned: set[Path] = set()  # temporary homes already rid of dead processes' leftovers in this process
-
-
-def dvc_root(start: Path) -> Path | None:
-    """The DVC project holding ``start`` (the nearest folder up with ``.dvc/``), if any."""
-    start = Path(os.path.abspath(start))
-    return next((folder for folder in (start, *start.parents) if (folder / ".dvc").is_dir()), None)
-
-
-def temporary_home(parent: Path) -> Path:
-    """Where temporaries for outputs in ``parent`` are made: the DVC project's scratch folder.
-
-    A temporary beside its output lies inside a DVC-tracked folder (``reports/train/<variant>/``), where a
-    SIGKILL leaves it for DVC to hash as part of the output or of a later stage's dependency. The scratch
-    is on the outputs' filesystem (else ``parent`` itself), so the final rename stays atomic. Outside a
-    DVC project the temporary goes beside the output, hidden. Leftovers of dead processes are removed the
-    first time a home is used in a process.
-    """
-    root = dvc_root(parent)
-    home = parent
-    if root is not None:
-        scratch = root / SCRATCH
-        scratch.mkdir(parents=True, exist_ok=True)
-        if scratch.stat().st_dev == parent.stat().st_dev:
-            home = scratch
-    if home not in _cleaned:
-        _remove_stale(home)
-        _cleaned.add(home)
-    return home
-
-
-def remove_stale_temporaries(start: Path) -> None:
-    """Remove what killed processes left in the scratch folder of the DVC project holding ``start``.
-
-    Stages call this as they start (``cli.run_stage``), so a SIGKILL's leftovers last only until the next
-    stage. Temporaries of live processes (a concurrent stage) are kept.
-    """
-    root = dvc_root(start)
-    if root is not None and (root / SCRATCH).is_dir():
-        _remove_stale(root / SCRATCH)
-
-
-def _owner_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
-def _remove_stale(home: Path) -> None:
-    """Remove this host's temporaries in ``home`` whose owner process is dead, after undoing a half swap."""
-    for entry in home.iterdir():
-        match = _TEMPORARY.match(entry.name)
-        if not match or match["host"] != _HOST or _owner_alive(int(match["pid"])):
-            continue
-        _restore_interrupted_swap(entry)
-        shutil.rmtree(entry, ignore_errors=True)
-
-
-def _restore_interrupted_swap(work: Path) -> None:
-    """Put an output moved aside by :func:`_swap_by_two_renames` back, if its owner died before the new came."""
-    record, old = work / "target", work / "old"
-    if not (old.is_dir() and record.is_file()):
-        return
-    target = Path(record.read_text())
-    if not target.exists():
-        os.rename(old, target)
-        log.warning("restored %s: the process replacing it was killed halfway", target)
-
-
-@contextmanager
-def _work_folder(target: Path) -> Iterator[Path]:
-    """A private folder for one replacement of ``target``, removed afterwards whatever happens.
-
-    Its name, ``.<target name>.<host>.<pid>.<random>.tmp``, says whose it is, so a later process can tell a
-    dead owner's leftover from a live one's.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_HOST}.{os.getpid()}.", suffix=".tmp",
-                                 dir=temporary_home(target.parent)))
-    try:
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary file of the same name; it replaces ``target`` (in one rename) only if the block succeeds."""
     target = Path(os.path.abspath(target))
-    with _work_folder(target) as work:
+    with work_folder(target) as work:
         tmp = work / target.name
         tmp.touch()  # the usual permissions (umask), like any new output
         yield tmp
@@ -133,7 +42,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     ``renameat2(RENAME_EXCHANGE)`` and the old one is then removed with the work folder.
     """
     target = Path(os.path.abspath(target))
-    with _work_folder(target) as work:
+    with work_folder(target) as work:
         new = work / "new"
         new.mkdir()
         yield new
@@ -147,14 +56,14 @@ def _swap_by_two_renames(new: Path, target: Path, work: Path) -> None:
     """Where paths cannot be swapped: move ``target`` aside into ``work``, then ``new`` in.
 
     A kill between the two renames leaves no ``target``; ``work`` records where the old folder belongs, and
-    the next start puts it back (:func:`_restore_interrupted_swap`).
+    the next start puts it back (``scratch._restore_interrupted_swap``).
     """
-    (work / "target").write_text(str(target))
-    os.rename(target, work / "old")
+    (work / SWAP_RECORD).write_text(str(target))
+    os.rename(target, work / SWAP_OLD)
     try:
         os.rename(new, target)
     except BaseException:
-        os.rename(work / "old", target)
+        os.rename(work / SWAP_OLD, target)
         raise
 
 

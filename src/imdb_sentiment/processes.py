@@ -39,6 +39,21 @@ def start_time(pid: int) -> str | None:
     return f"{boot_id()}:{fields[START_TIME_FIELD]}"
 
 
+def is_alive(pid: int, started: str | None = None) -> bool:
+    """Whether process ``pid`` still runs on this host; with ``started``, whether it is still that very process
+    (a reused pid or a reboot is another). Where ``/proc`` cannot tell (not Linux), a signal-0 probe answers."""
+    current = start_time(pid)
+    if current is None and boot_id() is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's live process
+            return True
+        return True
+    return current is not None and (started is None or current == started)
+
+
 @dataclass(frozen=True)
 class ProcessIdentity:
     host: str
@@ -60,7 +75,7 @@ class ProcessIdentity:
         """Whether this process is certainly gone: only answerable on its own host (and on Linux)."""
         if self.host != socket.gethostname() or this_process() is None:
             return False
-        return start_time(self.pid) != self.started
+        return not is_alive(self.pid, self.started)
 
 
 def this_process() -> ProcessIdentity | None:

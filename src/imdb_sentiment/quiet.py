@@ -14,6 +14,8 @@ import sys
 import tempfile
 from types import ModuleType
 
+from imdb_sentiment.env_defaults import set_unless_set
+
 QUIET_BY_DEFAULT = {"TF_CPP_MIN_LOG_LEVEL": "2", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 TENSORFLOW_BANNER = re.compile(
     rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"
@@ -28,10 +30,7 @@ DEFAULTED = "IMDB_SENTIMENT_QUIET_DEFAULTS"
 
 def set_quiet_defaults() -> None:
     defaulted = {name for name in os.environ.get(DEFAULTED, "").split(",") if name}
-    for name, value in QUIET_BY_DEFAULT.items():
-        if name not in os.environ:
-            os.environ[name] = value
-            defaulted.add(name)
+    defaulted |= set_unless_set(QUIET_BY_DEFAULT)
     if defaulted:
         os.environ[DEFAULTED] = ",".join(sorted(defaulted))
 

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 from mlflow.data.meta_dataset import MetaDataset
@@ -21,6 +21,9 @@ from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
 from imdb_sentiment.errors import TrackingError, first_line
 from imdb_sentiment.processes import process_tags
+
+if TYPE_CHECKING:
+    from imdb_sentiment.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +132,10 @@ def log_features_input(digest: str, processed_dir: Path, rows: dict[str, int], n
     mlflow.log_input(dataset, context=context,
                      tags={"sha256": digest, "rows": str(rows), "num_words": str(num_words)})
     note_logged("the dataset input")
+
+
+def log_dataset(cfg: Config, manifest, context: str) -> None:
+    """The configured features, described by their ``features.Manifest``, as the run's dataset input in ``context``.
+
+    The manifest is not imported here: that would put the feature code in the closure of every stage that logs."""
+    log_features_input(manifest.digest, Path(cfg.paths.processed_dir), manifest.rows, manifest.num_words, context)

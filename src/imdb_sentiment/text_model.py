@@ -20,7 +20,8 @@ import numpy as np
 import pydantic
 from mlflow.exceptions import MlflowException
 
-from imdb_sentiment.predict import EncoderSettings, ReviewEncoder, predict_proba, sentiment
+from imdb_sentiment.predict import predict_proba, sentiment
+from imdb_sentiment.review_encoding import EncoderSettings, ReviewEncoder
 
 ARTIFACTS = ("keras_model", "word_index", "settings")
 

@@ -19,6 +19,7 @@ import mlflow
 from mlflow import MlflowClient
 
 from imdb_sentiment.config import TrackingConfig
+from imdb_sentiment.env_defaults import set_unless_set
 from imdb_sentiment.errors import TrackingError, first_line
 from imdb_sentiment.processes import HOST_TAG, ProcessIdentity, this_process
 
@@ -77,8 +78,7 @@ def setup_tracking(cfg: TrackingConfig) -> str:
     Fails fast, with the URI in the message, when the store cannot be reached or written. Once per store
     and experiment in a process, ends the runs that a dead process on this host left RUNNING.
     """
-    for name, value in HTTP_DEFAULTS.items():
-        os.environ.setdefault(name, value)
+    set_unless_set(HTTP_DEFAULTS)
     artifact_location = None
     uri = cfg.uri
     if not uri:

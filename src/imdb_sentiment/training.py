@@ -1,13 +1,12 @@
-"""Train one variant for one seed on the cached CSR matrices, never densifying them.
+"""Train one variant for one seed on the cached CSR matrices (:mod:`imdb_sentiment.csr_batches`).
 
-Batches are gathered from the CSR rows inside ``tf.data`` (a ragged gather per batch of shuffled row ids),
-handed to Keras as ``tf.SparseTensor``: the same batches whether ``trainer.fast_path`` is on or off.
+The trainer and its callbacks: early stopping on ``trainer.monitor``, a stop with the settings named when the
+loss diverges, a log line per epoch and a hook for per-epoch metrics. A seed's summary follows the one rule
+for "best" in :mod:`imdb_sentiment.summaries`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import time
@@ -15,19 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
-import numpy as np
-import scipy.sparse as sp
 import tensorflow as tf
 
-from imdb_sentiment.config import ModelConfig, Monitor, TrainerConfig
+from imdb_sentiment.config import ModelConfig, TrainerConfig
+from imdb_sentiment.csr_batches import CsrRows, sparse_batches
 from imdb_sentiment.errors import TrainingDiverged
 from imdb_sentiment.fast_path import SeedReset
 from imdb_sentiment.models import build_model, compile_model, inference_model
+from imdb_sentiment.summaries import HISTORY_KEYS, summarize
 
 log = logging.getLogger(__name__)
-
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
-PREFETCH_BATCHES = 2  # batches prepared ahead on tf.data's thread
 
 
 def fresh_session(deterministic: bool) -> None:
@@ -35,50 +31,6 @@ def fresh_session(deterministic: bool) -> None:
     keras.backend.clear_session()
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-
-
-@dataclass(frozen=True)
-class CsrRows:
-    """Multi-hot CSR rows and their labels as TF constants: made once a stage, shared by every seed."""
-
-    columns: tf.RaggedTensor  # each row's column ids
-    labels: tf.Tensor
-    width: int
-
-    @classmethod
-    def from_csr(cls, x: sp.csr_matrix, y: np.ndarray) -> CsrRows:
-        if x.dtype != np.float32:
-            raise TypeError(f"features must be float32, got {x.dtype}")
-        if not np.all(x.data == 1):
-            raise ValueError("features must be multi-hot (every stored value 1)")
-        # int32 as scipy stores them (half the memory of int64, no converted copy); row splits grow to int64
-        # only past 2**31 non-zeros
-        splits_dtype = np.int32 if x.nnz < np.iinfo(np.int32).max else np.int64
-        columns = tf.RaggedTensor.from_row_splits(tf.constant(x.indices.astype(np.int32, copy=False)),
-                                                  tf.constant(x.indptr.astype(splits_dtype, copy=False)),
-                                                  validate=False)
-        return cls(columns, tf.constant(np.asarray(y, dtype=np.float32).reshape(-1, 1)), x.shape[1])
-
-    @property
-    def rows(self) -> int:
-        return int(self.labels.shape[0])
-
-
-def sparse_batches(data: CsrRows, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    """Batches of (SparseTensor, labels) gathered from CSR rows; reshuffled every epoch like ``fit``."""
-
-    def gather(row_ids):
-        batch = tf.gather(data.columns, row_ids).to_sparse()  # values are the column ids
-        indices = tf.stack([batch.indices[:, 0], tf.cast(batch.values, tf.int64)], axis=1)
-        shape = tf.stack([tf.shape(row_ids, out_type=tf.int64)[0], tf.constant(data.width, tf.int64)])
-        ones = tf.ones_like(batch.values, dtype=tf.float32)
-        return tf.SparseTensor(indices, ones, shape), tf.gather(data.labels, row_ids)
-
-    dataset = tf.data.Dataset.range(data.rows)
-    if not shuffle:  # the same batches every epoch (validation): gather them once
-        return dataset.batch(batch_size).map(gather).cache().prefetch(PREFETCH_BATCHES)
-    dataset = dataset.shuffle(data.rows, seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).map(gather).prefetch(PREFETCH_BATCHES)
 
 
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -139,20 +91,6 @@ class SeedResult:
     history: dict[str, list[float]]
     summary: dict[str, float]
     model: keras.Model  # the plain, dense-input copy that is saved and served
-
-
-def summarize(history: dict[str, list[float]], monitor: Monitor, seconds: float) -> dict[str, float]:
-    """A seed's numbers, all taken at its best epoch: the one rule that ties the study together.
-
-    The best epoch is the epoch with the best ``monitor`` (lowest ``val_loss`` or highest ``val_accuracy``;
-    the first one on ties), the epoch early stopping keeps (``trainer.restore_best_weights``). Its
-    ``val_accuracy`` and ``val_loss`` are what compare ranks by, and the median best epoch over seeds is the
-    number of epochs retrain_final trains for. Epochs count from 1.
-    """
-    values = np.asarray(history[monitor.value])
-    best = int(np.argmax(values) if monitor.maximized else np.argmin(values))
-    return {"best_val_accuracy": float(history["val_accuracy"][best]), "best_val_loss": float(history["val_loss"][best]),
-            "best_epoch": best + 1, "epochs_run": len(values), "train_seconds": seconds}
 
 
 class SeedTrainer:
@@ -217,20 +155,3 @@ def train_seed(model_cfg: ModelConfig, trainer: TrainerConfig, seed: int, train:
     """Fit a single seed (see :class:`SeedTrainer`, which a variant's seeds share)."""
     return SeedTrainer(model_cfg, trainer, train, validation).fit(seed, on_epoch_end, epochs)
 
-
-def aggregate(summaries: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean and sample standard deviation across seeds of each summary metric (std 0 for one seed)."""
-    ddof = 1 if len(summaries) > 1 else 0
-    return {key: {"mean": float(np.mean([s[key] for s in summaries])),
-                  "std": float(np.std([s[key] for s in summaries], ddof=ddof))} for key in summaries[0]}
-
-
-def history_csv(history: dict[str, list[float]]) -> str:
-    """The per-epoch history as CSV with an ``epoch`` column (what DVC plots reads)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    keys = list(history)
-    writer.writerow(["epoch", *keys])
-    for epoch, values in enumerate(zip(*(history[key] for key in keys)), start=1):
-        writer.writerow([epoch, *(f"{value:.6g}" for value in values)])
-    return buffer.getvalue()

@@ -11,28 +11,19 @@ import mlflow
 import numpy as np
 
 from imdb_sentiment.config import Config, flatten
-from imdb_sentiment.features import Features, Manifest, load_features
+from imdb_sentiment.features import load_configured_features
 from imdb_sentiment.outputs import atomic_dir, write_json
-from imdb_sentiment.models import model_summary
+from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
 from imdb_sentiment.plots import history_figures
 from imdb_sentiment.model_logging import log_keras_model
 from imdb_sentiment.run_workers import epoch_metric_writer, run_finisher
-from imdb_sentiment.runs import lineage_tags, log_features_input, log_params, tracked_run
+from imdb_sentiment.runs import lineage_tags, log_dataset, log_params, tracked_run
 from imdb_sentiment.tracking_store import setup_tracking
-from imdb_sentiment.training import CsrRows, SeedResult, SeedTrainer, aggregate, history_csv
+from imdb_sentiment.csr_batches import CsrRows
+from imdb_sentiment.summaries import aggregate, history_csv
+from imdb_sentiment.training import SeedResult, SeedTrainer
 
 log = logging.getLogger(__name__)
-
-INPUT_EXAMPLE_ROWS = 2
-
-
-def load_configured_features(cfg: Config, splits: tuple[str, ...]) -> Features:
-    return load_features(Path(cfg.paths.processed_dir), cfg.data.num_words, cfg.features.validation_rows, splits)
-
-
-def log_dataset(cfg: Config, manifest: Manifest, context: str) -> None:
-    log_features_input(manifest.digest, Path(cfg.paths.processed_dir), manifest.rows, manifest.num_words, context)
-
 
 def log_seed_artifacts(result: SeedResult, label: str, example: np.ndarray) -> None:
     """What a seed's run shows in the MLflow UI: curves, summary, history, and the servable model.

@@ -1,0 +1,123 @@
+"""The train stage's results read back, the variants ranked, and the choice of what to retrain, with the reason.
+
+Reads only DVC-tracked files (``reports/train/<variant>/metrics.json`` and the per-seed histories), never
+the MLflow store, so ``dvc repro`` knows exactly what a comparison depended on. The decision is kept apart from
+the reports that show it (:mod:`imdb_sentiment.compare`), so it is tested on plain numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imdb_sentiment.config import SelectionMetric
+from imdb_sentiment.errors import DataError
+
+TIE_BREAKER = "best_val_loss"
+
+
+@dataclass
+class VariantResult:
+    variant: str
+    metrics: dict  # the train stage's metrics.json
+    histories: dict[int, dict[str, list[float]]]  # seed -> per-epoch history
+
+    def mean(self, key: str) -> float:
+        return float(self.metrics[key]["mean"])
+
+    def std(self, key: str) -> float:
+        return float(self.metrics[key]["std"])
+
+    def per_seed(self, key: str) -> list[float]:
+        return [float(run[key]) for run in self.metrics["per_seed"].values()]
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else {}
+
+
+def load_results(train_reports: Path, variants: list[str]) -> list[VariantResult]:
+    """Each variant's metrics and histories; a missing variant is an error that names the stage to run."""
+    if not variants:
+        raise DataError("compare.variants is empty: list the variants in params.yaml")
+    results = []
+    for variant in variants:
+        folder = train_reports / variant
+        metrics_path = folder / "metrics.json"
+        if not metrics_path.is_file():
+            raise DataError(f"{metrics_path} is missing: run the train stage (dvc repro train@{variant})")
+        metrics = json.loads(metrics_path.read_text())
+        histories = {int(p.stem.split("_")[1]): read_history(p) for p in sorted((folder / "history").glob("seed_*.csv"))}
+        results.append(VariantResult(variant, metrics, histories))
+    return results
+
+
+def rank(results: list[VariantResult], metric: SelectionMetric) -> list[VariantResult]:
+    """Best first: by the mean of ``metric`` (accuracy up, loss down), ties to the lower mean best_val_loss.
+
+    Every value is taken at each seed's best epoch (see ``summaries.summarize``)."""
+    sign = -1.0 if metric.maximized else 1.0
+    return sorted(results, key=lambda r: (sign * r.mean(metric.value), r.mean(TIE_BREAKER), r.variant))
+
+
+def retrain_epochs(result: VariantResult) -> int:
+    """The median over seeds of the best epoch, rounded up (an epoch is whole)."""
+    return int(math.ceil(float(np.median(result.per_seed("best_epoch")))))
+
+
+@dataclass
+class Choice:
+    variant: str
+    epochs: int
+    metric: str
+    value: float
+    std: float
+    seeds: int
+    runner_up: str | None
+    runner_up_value: float | None
+    lead: float | None
+    spread: float | None
+    lead_exceeds_spread: bool | None
+    reason: str
+
+
+def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
+    """The winner, its retraining epochs, and whether its lead is larger than the seed-to-seed spread."""
+    ranked = rank(results, metric)
+    winner = ranked[0]
+    key = metric.value
+    direction = "highest" if metric.maximized else "lowest"
+    epochs = retrain_epochs(winner)
+    seeds = int(winner.metrics["seeds"])
+    best_epochs = ", ".join(str(int(e)) for e in winner.per_seed("best_epoch"))
+    reason = (f"{winner.variant} has the {direction} mean {key} ({winner.mean(key):.4f} ± {winner.std(key):.4f} "
+              f"over {seeds} seed{'s' if seeds != 1 else ''}); retrain for {epochs} epochs, the median of the "
+              f"seeds' best epochs ({best_epochs}), where each seed's {key} is taken and its saved model stopped.")
+    runner_up = ranked[1] if len(ranked) > 1 else None
+    lead = spread = exceeds = None
+    if runner_up is not None:
+        lead = abs(winner.mean(key) - runner_up.mean(key))
+        spread = max(winner.std(key), runner_up.std(key))
+        tie = lead == 0
+        if tie:
+            reason += (f" It ties with {runner_up.variant} on {key} and wins on the lower mean {TIE_BREAKER} "
+                       f"({winner.mean(TIE_BREAKER):.4f} vs {runner_up.mean(TIE_BREAKER):.4f}).")
+        if seeds < 2 or int(runner_up.metrics["seeds"]) < 2:
+            reason += (f" Its lead over {runner_up.variant} ({lead:.4f}) cannot be judged against seed noise: "
+                       f"run at least two seeds.")
+        else:
+            exceeds = lead > spread
+            reason += (f" Its lead over {runner_up.variant} ({lead:.4f}) is {'larger' if exceeds else 'not larger'} "
+                       f"than the seed-to-seed spread ({spread:.4f}, the larger standard deviation of the two)"
+                       f"{'' if exceeds else ': the ranking may not hold on other seeds'}.")
+    return Choice(variant=winner.variant, epochs=epochs, metric=key, value=winner.mean(key), std=winner.std(key),
+                  seeds=seeds, runner_up=runner_up.variant if runner_up else None,
+                  runner_up_value=runner_up.mean(key) if runner_up else None, lead=lead, spread=spread,
+                  lead_exceeds_spread=exceeds, reason=reason)

@@ -1,0 +1,48 @@
+"""A seed's numbers and a variant's: the best-epoch summary, the mean and spread over seeds, the history CSV.
+
+Plain numbers in, plain numbers out, without TensorFlow: the rule for "best" is defined once here, and the
+stages that only read results (compare) need nothing of the training stack.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+
+from imdb_sentiment.config import Monitor
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def summarize(history: dict[str, list[float]], monitor: Monitor, seconds: float) -> dict[str, float]:
+    """A seed's numbers, all taken at its best epoch: the one rule that ties the study together.
+
+    The best epoch is the epoch with the best ``monitor`` (lowest ``val_loss`` or highest ``val_accuracy``;
+    the first one on ties), the epoch early stopping keeps (``trainer.restore_best_weights``). Its
+    ``val_accuracy`` and ``val_loss`` are what compare ranks by, and the median best epoch over seeds is the
+    number of epochs retrain_final trains for. Epochs count from 1.
+    """
+    values = np.asarray(history[monitor.value])
+    best = int(np.argmax(values) if monitor.maximized else np.argmin(values))
+    return {"best_val_accuracy": float(history["val_accuracy"][best]), "best_val_loss": float(history["val_loss"][best]),
+            "best_epoch": best + 1, "epochs_run": len(values), "train_seconds": seconds}
+
+
+def aggregate(summaries: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation across seeds of each summary metric (std 0 for one seed)."""
+    ddof = 1 if len(summaries) > 1 else 0
+    return {key: {"mean": float(np.mean([s[key] for s in summaries])),
+                  "std": float(np.std([s[key] for s in summaries], ddof=ddof))} for key in summaries[0]}
+
+
+def history_csv(history: dict[str, list[float]]) -> str:
+    """The per-epoch history as CSV with an ``epoch`` column (what DVC plots reads)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    keys = list(history)
+    writer.writerow(["epoch", *keys])
+    for epoch, values in enumerate(zip(*(history[key] for key in keys)), start=1):
+        writer.writerow([epoch, *(f"{value:.6g}" for value in values)])
+    return buffer.getvalue()
