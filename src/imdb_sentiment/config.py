@@ -1,10 +1,8 @@
 """Structured-config schema for every Hydra group: types and checks, no values.
 
-Every value lives in the YAML files under ``conf/``: each field here is ``MISSING``, so a key no file sets
-fails at start-up, named, instead of falling back to a default that can drift from the YAML. Hydra merges
-those files into these dataclasses, so an unknown key or a value of the wrong type fails at composition
-time with the key's full name. Range and consistency checks live in ``__post_init__``, which runs when
-:func:`validate` turns the composed config into objects, before any stage does work.
+Every value lives in the YAML under ``conf/`` and each field here is ``MISSING``, so a key no file sets fails
+at start-up, named, instead of falling back to a default that drifts from the YAML. An unknown key or a value
+of the wrong type fails at composition with its full name; range checks run in ``__post_init__`` (validate).
 """
 
 from __future__ import annotations
@@ -71,8 +69,7 @@ class DataConfig:
         require("data.num_words", self.num_words, self.num_words > reserved,
                  f"an integer > {reserved} (ids below index_from are reserved for padding, start and OOV)")
         require("data.index_from", self.index_from, self.index_from >= 0, "an integer >= 0")
-        require("data.skip_top", self.skip_top, 0 <= self.skip_top < self.num_words,
-                 "an integer in [0, num_words)")
+        require("data.skip_top", self.skip_top, 0 <= self.skip_top < self.num_words, "an integer in [0, num_words)")
         require("data.timeout_s", self.timeout_s, self.timeout_s > 0, "a number of seconds > 0")
         require("data.retries", self.retries, self.retries >= 0, "an integer >= 0")
 
@@ -88,8 +85,7 @@ class FeaturesConfig:
     validation_rows: int = MISSING
 
     def __post_init__(self) -> None:
-        require("features.validation_rows", self.validation_rows, self.validation_rows > 0,
-                 "an integer > 0")
+        require("features.validation_rows", self.validation_rows, self.validation_rows > 0, "an integer > 0")
 
 
 @dataclass
@@ -110,11 +106,9 @@ class ModelConfig:
         require("model.hidden_layers", self.hidden_layers, self.hidden_layers >= 1, "an integer >= 1")
         require("model.units", self.units, self.units >= 1, "an integer >= 1")
         require("model.dropout", self.dropout, 0.0 <= self.dropout < 1.0, "a number in [0, 1)")
-        require("model.regularization", self.regularization, self.regularization >= 0,
-                 "a number >= 0")
-        require("model.learning_rate", self.learning_rate,
-                 self.learning_rate is None or self.learning_rate > 0,
-                 "null (the optimizer's Keras default) or a number > 0")
+        require("model.regularization", self.regularization, self.regularization >= 0, "a number >= 0")
+        require("model.learning_rate", self.learning_rate, self.learning_rate is None or self.learning_rate > 0,
+                "null (the optimizer's Keras default) or a number > 0")
 
 
 @dataclass
@@ -136,11 +130,10 @@ class TrainerConfig:
                  "a non-empty list of distinct integers")
         require("trainer.max_epochs", self.max_epochs, self.max_epochs >= 1, "an integer >= 1")
         require("trainer.batch_size", self.batch_size, self.batch_size >= 1, "an integer >= 1")
-        require("trainer.eval_batch_size", self.eval_batch_size, self.eval_batch_size >= 1,
-                 "an integer >= 1")
+        require("trainer.eval_batch_size", self.eval_batch_size, self.eval_batch_size >= 1, "an integer >= 1")
         require("trainer.patience", self.patience, self.patience >= 0, "an integer >= 0")
         require("trainer.steps_per_execution", self.steps_per_execution, self.steps_per_execution >= 1,
-                 "an integer >= 1")
+                "an integer >= 1")
 
 
 @dataclass
