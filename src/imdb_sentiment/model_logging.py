@@ -44,7 +44,8 @@ def _save_keras_model(path: str, **kwargs) -> None:
     MLflow 3.17's Keras flavour writes the input example before creating the model folder, so
     ``mlflow.keras.log_model(..., input_example=...)`` fails with FileNotFoundError; creating the folder
     first keeps the example inside the logged model, where ``mlflow models`` tools look for it. Upstream:
-    https://github.com/mlflow/mlflow/issues/16183 (drop this once a fixed release is pinned).
+    https://github.com/mlflow/mlflow/issues/16183 (drop this once a fixed release is pinned: the canary
+    tests/test_upstream_canaries.py fails when the stock path starts working).
     """
     os.makedirs(path, exist_ok=True)
     kwargs.pop("validate_serving_input", None)  # an option of Model.log, which passes every option on
