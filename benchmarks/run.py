@@ -115,6 +115,47 @@ MLFLOW_CALLS = ("start_run", "end_run", "log_params", "log_metrics", "log_input"
 CLIENT_CALLS = ("create_run", "log_batch", "log_param", "log_inputs", "log_figure", "log_text", "set_tag", "set_terminated")
 
 
+class MlflowTimer:
+    """Times MLflow calls (outermost calls only, per thread): the training thread's by name, other threads' in all."""
+
+    def __init__(self) -> None:
+        self.spent, self.by_call, self.background = 0.0, {}, 0.0
+        self.depth = threading.local()
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            self.depth.value = getattr(self.depth, "value", 0) + 1
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.depth.value -= 1
+                if self.depth.value == 0:
+                    elapsed = time.perf_counter() - started
+                    if threading.current_thread() is not threading.main_thread():  # off the training thread
+                        self.background += elapsed
+                    else:
+                        self.spent += elapsed
+                        self.by_call[fn.__name__] = round(self.by_call.get(fn.__name__, 0.0) + elapsed, 3)
+        return wrapper
+
+    def install(self) -> None:
+        import mlflow
+        import mlflow.models
+
+        from imdb_sentiment import run_workers
+
+        for name in MLFLOW_CALLS:
+            setattr(mlflow, name, self(getattr(mlflow, name)))
+        mlflow.models.Model.log = classmethod(self(mlflow.models.Model.log.__func__))
+        for name in CLIENT_CALLS:  # the seed runs are written by run id (runs.open_run, the finisher)
+            setattr(mlflow.MlflowClient, name, self(getattr(mlflow.MlflowClient, name)))
+        run_workers.RunFinisher.close = self(run_workers.RunFinisher.close)  # waiting for the last seed's artifacts counts
+
+
 EPOCH_WRITERS = ("thread", "mlflow-async", "mlflow-async-1s")
 
 
@@ -174,38 +215,8 @@ def child_tracking(variant: str, seeds: str = "", epoch_writer: str = "thread") 
 
     if epoch_writer == "mlflow-async-1s":
         os.environ["MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS"] = "1"
-    import mlflow
-    import mlflow.models
-
-    spent, by_call, background = [0.0], {}, [0.0]
-    depth = threading.local()
-
-    def timed(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            depth.value = getattr(depth, "value", 0) + 1
-            started = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                depth.value -= 1
-                if depth.value == 0:  # count the outermost call only, per thread
-                    elapsed = time.perf_counter() - started
-                    if threading.current_thread() is not threading.main_thread():  # off the training thread
-                        background[0] += elapsed
-                    else:
-                        spent[0] += elapsed
-                        by_call[fn.__name__] = round(by_call.get(fn.__name__, 0.0) + elapsed, 3)
-        return wrapper
-
-    for name in MLFLOW_CALLS:
-        setattr(mlflow, name, timed(getattr(mlflow, name)))
-    mlflow.models.Model.log = classmethod(timed(mlflow.models.Model.log.__func__))
-    for name in CLIENT_CALLS:  # the seed runs are written by run id (runs.open_run, the finisher)
-        setattr(mlflow.MlflowClient, name, timed(getattr(mlflow.MlflowClient, name)))
-    from imdb_sentiment import run_workers
-
-    run_workers.RunFinisher.close = timed(run_workers.RunFinisher.close)  # waiting for the last seed's artifacts counts
+    timer = MlflowTimer()
+    timer.install()
     from hydra import compose, initialize_config_dir
 
     from imdb_sentiment import variant_training
@@ -225,22 +236,28 @@ def child_tracking(variant: str, seeds: str = "", epoch_writer: str = "thread") 
     from imdb_sentiment.tracking_store import setup_tracking
 
     setup_tracking(cfg.tracking)  # create the store first: in a project it exists after the first stage
-    spent[0] = 0.0
-    by_call.clear()
+    timer.spent, timer.by_call = 0.0, {}
     started = time.perf_counter()
     metrics = train_variant(cfg)
     total = time.perf_counter() - started
+    return {"seeds": metrics["seeds"], "total_seconds": total, "mlflow_seconds": timer.spent,
+            "mlflow_share": timer.spent / total, "fit_seconds": metrics["train_seconds"]["mean"],
+            "mlflow_seconds_by_call": timer.by_call, "background_mlflow_seconds": timer.background,
+            "epoch_writer": epoch_writer, **epoch_writer_figures(cfg, writer_timings)}
+
+
+def epoch_writer_figures(cfg, timings: dict) -> dict:
+    """The per-epoch writer's time on the training thread, after checking every epoch reached the store."""
+    import mlflow
+
     client = mlflow.MlflowClient(cfg.tracking.uri)
     seed_runs = [r for r in client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment_name).experiment_id])
                  if r.data.tags.get("level") == "seed"]
     epochs = sum(int(r.data.metrics["epochs_run"]) for r in seed_runs)
     assert epochs == sum(len(client.get_metric_history(r.info.run_id, "val_loss")) for r in seed_runs) == len(
-        writer_timings["epoch_calls"]), "an epoch's metrics are missing"
-    calls, closes = writer_timings["epoch_calls"], writer_timings["closes"]
-    return {"seeds": metrics["seeds"], "total_seconds": total, "mlflow_seconds": spent[0], "mlflow_share": spent[0] / total,
-            "fit_seconds": metrics["train_seconds"]["mean"], "mlflow_seconds_by_call": by_call,
-            "background_mlflow_seconds": background[0], "epoch_writer": epoch_writer, "epochs": epochs,
-            "epoch_call_ms_median": 1000 * statistics.median(calls), "epoch_call_ms_max": 1000 * max(calls),
+        timings["epoch_calls"]), "an epoch's metrics are missing"
+    calls, closes = timings["epoch_calls"], timings["closes"]
+    return {"epochs": epochs, "epoch_call_ms_median": 1000 * statistics.median(calls), "epoch_call_ms_max": 1000 * max(calls),
             "epoch_writer_close_ms": [round(1000 * c, 1) for c in closes],
             "epoch_writer_training_thread_seconds": sum(calls) + sum(closes)}
 
