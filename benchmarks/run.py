@@ -112,7 +112,8 @@ def child_train(method: str, variant: str) -> dict:
 MLFLOW_CALLS = ("start_run", "end_run", "log_params", "log_metrics", "log_input", "log_figure", "log_text",
                 "log_artifacts", "set_tag", "set_tags", "get_experiment_by_name", "create_experiment",
                 "set_experiment", "set_tracking_uri")
-CLIENT_CALLS = ("create_run", "log_batch", "log_param", "log_inputs", "log_figure", "log_text", "set_tag", "set_terminated")
+CLIENT_CALLS = ("create_run", "log_batch", "log_param", "log_inputs", "log_figure", "log_text", "set_tag",
+                "set_terminated")
 
 
 class MlflowTimer:
@@ -153,7 +154,8 @@ class MlflowTimer:
         mlflow.models.Model.log = classmethod(self(mlflow.models.Model.log.__func__))
         for name in CLIENT_CALLS:  # the seed runs are written by run id (runs.open_run, the finisher)
             setattr(mlflow.MlflowClient, name, self(getattr(mlflow.MlflowClient, name)))
-        run_workers.RunFinisher.close = self(run_workers.RunFinisher.close)  # waiting for the last seed's artifacts counts
+        # waiting for the last seed's artifacts counts
+        run_workers.RunFinisher.close = self(run_workers.RunFinisher.close)
 
 
 EPOCH_WRITERS = ("thread", "mlflow-async", "mlflow-async-1s")
@@ -174,8 +176,8 @@ def mlflow_async_epoch_writer(run_id: str, flush: bool):
 
         def log_epoch(epoch: int, logs: dict[str, float]) -> None:
             stamp = int(time.time() * 1000)
-            operations.append(client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, epoch) for k, v in logs.items()],
-                                               synchronous=False))
+            metrics = [Metric(key, float(value), stamp, epoch) for key, value in logs.items()]
+            operations.append(client.log_batch(run_id, metrics=metrics, synchronous=False))
         yield log_epoch
         if flush:
             mlflow.flush_async_logging()
@@ -251,13 +253,14 @@ def epoch_writer_figures(cfg, timings: dict) -> dict:
     import mlflow
 
     client = mlflow.MlflowClient(cfg.tracking.uri)
-    seed_runs = [r for r in client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment_name).experiment_id])
-                 if r.data.tags.get("level") == "seed"]
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment_name)
+    seed_runs = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("level") == "seed"]
     epochs = sum(int(r.data.metrics["epochs_run"]) for r in seed_runs)
     assert epochs == sum(len(client.get_metric_history(r.info.run_id, "val_loss")) for r in seed_runs) == len(
         timings["epoch_calls"]), "an epoch's metrics are missing"
     calls, closes = timings["epoch_calls"], timings["closes"]
-    return {"epochs": epochs, "epoch_call_ms_median": 1000 * statistics.median(calls), "epoch_call_ms_max": 1000 * max(calls),
+    return {"epochs": epochs, "epoch_call_ms_median": 1000 * statistics.median(calls),
+            "epoch_call_ms_max": 1000 * max(calls),
             "epoch_writer_close_ms": [round(1000 * c, 1) for c in closes],
             "epoch_writer_training_thread_seconds": sum(calls) + sum(closes)}
 
@@ -337,7 +340,8 @@ def main() -> None:
                      f"{run['mlflow_share']:.1%} ({run['mlflow_seconds']:.2f} s of {run['total_seconds']:.2f} s; plus "
                      f"{run['background_mlflow_seconds']:.2f} s on background threads); epoch writer on the training "
                      f"thread: {run['epoch_call_ms_median']:.2f} ms an epoch (max {run['epoch_call_ms_max']:.1f}), "
-                     f"{run['epoch_writer_close_ms']} ms at each run's end, {run['epoch_writer_training_thread_seconds']:.3f} s "
+                     f"{run['epoch_writer_close_ms']} ms at each run's end, "
+                     f"{run['epoch_writer_training_thread_seconds']:.3f} s "
                      f"for {run['epochs']} epochs")
         print(table[-1], flush=True)
     if args.pipeline:

@@ -1,8 +1,8 @@
 """MLflow writes moved off the training thread: a queue-and-thread base and its two workers.
 
 :class:`EpochMetricWriter` writes each epoch's metrics while the next epoch trains; :class:`RunFinisher`
-logs a trained seed's artifacts, and ends its run, while the next seed trains. Both surface their first error on the
-training thread, so a run never looks complete without what it should hold.
+logs a trained seed's artifacts, and ends its run, while the next seed trains. Both surface their first
+error on the training thread, so a run never looks complete without what it should hold.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ class EpochMetricWriter(BackgroundWorker):
 
     A write to the SQLite store is a commit; here it overlaps the next epoch instead of delaying it.
     MLflow's own asynchronous logging (``synchronous=False``) was measured slower at each run's end, and
-    every run's end stops its shared queue (docs/performance.md). A failed write surfaces on the training thread at the next epoch or at :meth:`close`, so the run still
-    ends FAILED with an exact report of what was logged.
+    every run's end stops its shared queue (docs/performance.md). A failed write surfaces on the training
+    thread at the next epoch or at :meth:`close`, so the run still ends FAILED with an exact report of what
+    was logged.
     """
 
     def __init__(self, run_id: str):
@@ -97,7 +98,7 @@ def epoch_metric_writer(run_id: str) -> AbstractContextManager[EpochMetricWriter
 
 
 class RunFinisher(BackgroundWorker):
-    """Logs a trained seed's artifacts by run id on a background thread, then ends its run, while the next seed trains.
+    """Logs a trained seed's artifacts by run id on a background thread and ends its run, while the next seed trains.
 
     The figures, texts and model are mostly Python work (matplotlib drawing, Keras saving) while the fits run
     in TensorFlow's C++ threads, so the two overlap (figures in docs/performance.md). A submitted run is left
