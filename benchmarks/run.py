@@ -116,52 +116,123 @@ def child_train(method: str, variant: str) -> dict:
 MLFLOW_CALLS = ("start_run", "end_run", "log_params", "log_metrics", "log_input", "log_figure", "log_text",
                 "log_artifacts", "set_tag", "set_tags", "get_experiment_by_name", "create_experiment",
                 "set_experiment", "set_tracking_uri")
+CLIENT_CALLS = ("create_run", "log_batch", "log_param", "log_inputs", "log_figure", "log_text", "set_tag",
+                "set_terminated")
 
 
-def child_tracking(variant: str, seeds: str = "") -> dict:
-    """A real train stage (the study's seeds) with every MLflow call timed: the share of wall time logging.
+class MlflowTimer:
+    """Times MLflow calls (outermost calls only, per thread): the training thread's by name, other threads' in all."""
 
-    With ``--tracking-seeds 0`` it is one seed, the worst case: MLflow's one-off costs in a process (reading
-    the installed packages' metadata to check the pinned requirements, ~0.27 s) then fall on one model.
-    """
-    import functools
+    def __init__(self) -> None:
+        self.spent, self.by_call, self.background = 0.0, {}, 0.0
+        self.depth = threading.local()
 
-    import mlflow
-    import mlflow.models
+    def __call__(self, fn):
+        import functools
 
-    spent, by_call, background = [0.0], {}, [0.0]
-    depth = threading.local()
-
-    def timed(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            depth.value = getattr(depth, "value", 0) + 1
+            self.depth.value = getattr(self.depth, "value", 0) + 1
             started = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                depth.value -= 1
-                if depth.value == 0:  # count the outermost call only, per thread
+                self.depth.value -= 1
+                if self.depth.value == 0:
                     elapsed = time.perf_counter() - started
                     if threading.current_thread() is not threading.main_thread():  # off the training thread
-                        background[0] += elapsed
+                        self.background += elapsed
                     else:
-                        spent[0] += elapsed
-                        by_call[fn.__name__] = round(by_call.get(fn.__name__, 0.0) + elapsed, 3)
+                        self.spent += elapsed
+                        self.by_call[fn.__name__] = round(self.by_call.get(fn.__name__, 0.0) + elapsed, 3)
         return wrapper
 
-    for name in MLFLOW_CALLS:
-        setattr(mlflow, name, timed(getattr(mlflow, name)))
-    mlflow.models.Model.log = classmethod(timed(mlflow.models.Model.log.__func__))
-    mlflow.MlflowClient.log_batch = timed(mlflow.MlflowClient.log_batch)
-    from imdb_sentiment import run_workers
+    def install(self) -> None:
+        import mlflow
+        import mlflow.models
 
-    run_workers.RunFinisher.close = timed(run_workers.RunFinisher.close)  # waiting for the last seed's artifacts counts
+        from imdb_sentiment import run_workers
+
+        for name in MLFLOW_CALLS:
+            setattr(mlflow, name, self(getattr(mlflow, name)))
+        mlflow.models.Model.log = classmethod(self(mlflow.models.Model.log.__func__))
+        for name in CLIENT_CALLS:  # the seed runs are written by run id (runs.open_run, the finisher)
+            setattr(mlflow.MlflowClient, name, self(getattr(mlflow.MlflowClient, name)))
+        # waiting for the last seed's artifacts counts
+        run_workers.RunFinisher.close = self(run_workers.RunFinisher.close)
+
+
+EPOCH_WRITERS = ("thread", "mlflow-async", "mlflow-async-1s")
+
+
+def mlflow_async_epoch_writer(run_id: str, flush: bool):
+    """MLflow's own asynchronous logging, the alternative to ``run_workers.EpochMetricWriter``: each epoch queued
+    with ``log_batch(..., synchronous=False)``; at the end (``flush``: after flushing MLflow's queue) every queued
+    write is waited for, so a failed one raises before the run ends."""
+    from contextlib import contextmanager
+
+    import mlflow
+    from mlflow.entities import Metric
+
+    @contextmanager
+    def writer():
+        client, operations = mlflow.MlflowClient(), []
+
+        def log_epoch(epoch: int, logs: dict[str, float]) -> None:
+            stamp = int(time.time() * 1000)
+            metrics = [Metric(key, float(value), stamp, epoch) for key, value in logs.items()]
+            operations.append(client.log_batch(run_id, metrics=metrics, synchronous=False))
+        yield log_epoch
+        if flush:
+            mlflow.flush_async_logging()
+        for operation in operations:
+            operation.wait()
+    return writer()
+
+
+def timed_epoch_writer(factory, timings: dict):
+    """``factory`` with the training thread's time in each epoch's call and in the writer's close recorded."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def writer(run_id: str):
+        with factory(run_id) as log_epoch:
+            def timed_log_epoch(epoch, logs):
+                started = time.perf_counter()
+                log_epoch(epoch, logs)
+                timings["epoch_calls"].append(time.perf_counter() - started)
+            yield timed_log_epoch
+            closing = time.perf_counter()
+        timings["closes"].append(time.perf_counter() - closing)
+    return writer
+
+
+def child_tracking(variant: str, seeds: str = "", epoch_writer: str = "thread") -> dict:
+    """A real train stage (the study's seeds) with every MLflow call timed: the share of wall time logging.
+
+    With ``--tracking-seeds 0`` it is one seed, the worst case: MLflow's one-off costs in a process (reading
+    the installed packages' metadata to check the pinned requirements) then fall on one model. ``epoch_writer``
+    picks the per-epoch metric writer: the stage's own (``thread``) or MLflow's asynchronous logging, with its
+    queue's default polling (``mlflow-async``) or ``MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS=1`` and a flush at
+    each run's end (``mlflow-async-1s``; the variable takes whole seconds only).
+    """
+    import functools
+    import tempfile
+
+    if epoch_writer == "mlflow-async-1s":
+        os.environ["MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS"] = "1"
+    timer = MlflowTimer()
+    timer.install()
     from hydra import compose, initialize_config_dir
 
+    from imdb_sentiment import variant_training
     from imdb_sentiment.config import validate
     from imdb_sentiment.variant_training import train_variant
 
+    writer_timings: dict = {"epoch_calls": [], "closes": []}
+    factory = variant_training.epoch_metric_writer if epoch_writer == "thread" else functools.partial(
+        mlflow_async_epoch_writer, flush=epoch_writer == "mlflow-async-1s")
+    variant_training.epoch_metric_writer = timed_epoch_writer(factory, writer_timings)
     scratch = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
     overrides = [f"model={variant}", *([f"trainer.seeds=[{seeds}]"] if seeds else []), "trainer.verbose=false",
                  f"tracking.uri=sqlite:///{scratch / 'mlflow.db'}", f"paths.models_dir={scratch / 'models'}",
@@ -171,14 +242,31 @@ def child_tracking(variant: str, seeds: str = "") -> dict:
     from imdb_sentiment.tracking_store import setup_tracking
 
     setup_tracking(cfg.tracking)  # create the store first: in a project it exists after the first stage
-    spent[0] = 0.0
-    by_call.clear()
+    timer.spent, timer.by_call = 0.0, {}
     started = time.perf_counter()
     metrics = train_variant(cfg)
     total = time.perf_counter() - started
-    return {"seeds": metrics["seeds"], "total_seconds": total, "mlflow_seconds": spent[0], "mlflow_share": spent[0] / total,
-            "fit_seconds": metrics["train_seconds"]["mean"], "mlflow_seconds_by_call": by_call,
-            "background_mlflow_seconds": background[0]}
+    return {"seeds": metrics["seeds"], "total_seconds": total, "mlflow_seconds": timer.spent,
+            "mlflow_share": timer.spent / total, "fit_seconds": metrics["train_seconds"]["mean"],
+            "mlflow_seconds_by_call": timer.by_call, "background_mlflow_seconds": timer.background,
+            "epoch_writer": epoch_writer, **epoch_writer_figures(cfg, writer_timings)}
+
+
+def epoch_writer_figures(cfg, timings: dict) -> dict:
+    """The per-epoch writer's time on the training thread, after checking every epoch reached the store."""
+    import mlflow
+
+    client = mlflow.MlflowClient(cfg.tracking.uri)
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment_name)
+    seed_runs = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("level") == "seed"]
+    epochs = sum(int(r.data.metrics["epochs_run"]) for r in seed_runs)
+    assert epochs == sum(len(client.get_metric_history(r.info.run_id, "val_loss")) for r in seed_runs) == len(
+        timings["epoch_calls"]), "an epoch's metrics are missing"
+    calls, closes = timings["epoch_calls"], timings["closes"]
+    return {"epochs": epochs, "epoch_call_ms_median": 1000 * statistics.median(calls),
+            "epoch_call_ms_max": 1000 * max(calls),
+            "epoch_writer_close_ms": [round(1000 * c, 1) for c in closes],
+            "epoch_writer_training_thread_seconds": sum(calls) + sum(closes)}
 
 
 def tree_env(tree: Path) -> dict[str, str]:
@@ -292,6 +380,9 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["l2_3layer", "base_1layer"])
     parser.add_argument("--tracking-seeds", default="", help="e.g. 0: the MLflow benchmark with these seeds only")
     parser.add_argument("--against", metavar="REV", help="compare HEAD with REV side by side (see the usage above)")
+    parser.add_argument("--epoch-writers", nargs="+", default=["thread"], choices=EPOCH_WRITERS,
+                        help="per-epoch metric writers to measure side by side in the MLflow benchmark")
+    parser.add_argument("--only-tracking", action="store_true", help="run the MLflow benchmark only")
     args = parser.parse_args()
     if args.child:
         kind, method, *rest = args.child
@@ -313,7 +404,8 @@ def main() -> None:
         print("\n".join(revision_table(results["revisions"])))
         return
     table = []
-    pairs = [("vectorize 50k reviews", ("vectorize",))] + [(f"{v} epoch", ("train", v)) for v in args.variants]
+    pairs = [] if args.only_tracking else (
+        [("vectorize 50k reviews", ("vectorize",))] + [(f"{v} epoch", ("train", v)) for v in args.variants])
     for label, child in pairs:
         notebook = run_child(child[0], "notebook", *child[1:])
         ours = run_child(child[0], "ours", *child[1:])
@@ -332,13 +424,17 @@ def main() -> None:
                          f"{ours[key]:.3f} s: {stock[key] / ours[key]:.2f}x), best val acc {stock['best_val_accuracy']:.4f}")
             print(table[-1], flush=True)
         results["rows"].append(row)
-    tracking = run_child("tracking", "l2_3layer", *([args.tracking_seeds] if args.tracking_seeds else []))
-    results["tracking"] = tracking
-    table.append(f"MLflow logging share of a l2_3layer train stage ({tracking['seeds']} seeds): {tracking['mlflow_share']:.1%} "
-                 f"({tracking['mlflow_seconds']:.2f} s of {tracking['total_seconds']:.2f} s; plus "
-                 f"{tracking['background_mlflow_seconds']:.2f} s on background threads: per-epoch writes, "
-                 f"seed artifacts)")
-    print(table[-1], flush=True)
+    results["tracking"] = tracking = {}
+    for writer in args.epoch_writers:
+        tracking[writer] = run = run_child("tracking", "l2_3layer", args.tracking_seeds, writer)
+        table.append(f"MLflow logging share of a l2_3layer train stage ({run['seeds']} seeds, epoch writer {writer}): "
+                     f"{run['mlflow_share']:.1%} ({run['mlflow_seconds']:.2f} s of {run['total_seconds']:.2f} s; plus "
+                     f"{run['background_mlflow_seconds']:.2f} s on background threads); epoch writer on the training "
+                     f"thread: {run['epoch_call_ms_median']:.2f} ms an epoch (max {run['epoch_call_ms_max']:.1f}), "
+                     f"{run['epoch_writer_close_ms']} ms at each run's end, "
+                     f"{run['epoch_writer_training_thread_seconds']:.3f} s "
+                     f"for {run['epochs']} epochs")
+        print(table[-1], flush=True)
     if args.pipeline:
         results["pipeline"] = time_pipeline()
         serial, side_by_side = (results["pipeline"][key] for key in ("dvc_repro_from_vectorize",

@@ -9,13 +9,15 @@ import time
 
 import mlflow
 import pytest
+import sqlalchemy.exc
 from mlflow import MlflowClient
 
 from conftest import run
 from imdb_sentiment.config import TrackingConfig
 from imdb_sentiment.processes import ProcessIdentity, start_time, this_process
-from imdb_sentiment.run_workers import run_finisher
-from imdb_sentiment.runs import lineage_tags, tracked_run
+from imdb_sentiment.errors import TrackingError
+from imdb_sentiment.run_workers import epoch_metric_writer, run_finisher
+from imdb_sentiment.runs import lineage_tags, open_run, tracked_run
 from imdb_sentiment.tracking_store import setup_tracking
 
 
@@ -27,36 +29,52 @@ def store(tmp_path):
     return MlflowClient(uri)  # conftest.tracking_uri_restored undoes set_tracking_uri
 
 
-def ended_run(name: str) -> str:
-    with tracked_run(name, {"level": "seed"}) as run:
-        mlflow.log_param("p", 1)
-    return run.info.run_id
+@pytest.fixture
+def parent(store):
+    with tracked_run("variant", {"level": "variant"}) as run:
+        yield run
 
 
-def test_submit_returns_at_once_and_close_leaves_every_run_finished_with_its_artifacts(store):
+def open_seed_run(parent, name: str) -> str:
+    """A seed run as the train stage leaves it for the finisher: params logged, still RUNNING."""
+    with open_run(name, {"level": "seed"}, parent) as run_id:
+        MlflowClient().log_param(run_id, "p", 1)
+    return run_id
+
+
+def test_submit_returns_at_once_and_the_finisher_ends_each_run_once_after_its_artifacts(store, parent):
+    statuses = []
+
+    def work(i, run_id):
+        time.sleep(0.3)
+        statuses.append(store.get_run(run_id).info.status)  # the run is still open while its artifacts log
+        mlflow.log_text(f"seed {i}", "a.txt", run_id=run_id)
+
     started = time.perf_counter()
     with run_finisher() as finisher:
-        ids = [ended_run(f"seed{i}") for i in range(2)]
+        ids = [open_seed_run(parent, f"seed{i}") for i in range(2)]
         for i, run_id in enumerate(ids):
-            finisher.submit(run_id, f"seed{i}", lambda i=i: (time.sleep(0.3), mlflow.log_text(f"seed {i}", "a.txt")))
+            finisher.submit(run_id, f"seed{i}", lambda i=i, run_id=run_id: work(i, run_id))
         assert time.perf_counter() - started < 1.0  # the 0.6 s of logging did not block the submitting thread
+    assert statuses == ["RUNNING", "RUNNING"]
     for i, run_id in enumerate(ids):
         run = store.get_run(run_id)
         assert run.info.status == "FINISHED" and run.data.params == {"p": "1"}
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert [a.path for a in store.list_artifacts(run_id)] == ["a.txt"]
         assert store.download_artifacts(run_id, "a.txt") and run.info.end_time >= run.info.start_time
 
 
-def test_a_failed_job_fails_its_run_and_the_queued_ones_and_surfaces_on_the_training_thread(store):
+def test_a_failed_job_fails_its_run_and_the_queued_ones_and_surfaces_on_the_training_thread(store, parent):
     def broken():
         time.sleep(0.2)
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
         with run_finisher() as finisher:
-            first, second = ended_run("seed0"), ended_run("seed1")
+            first, second = open_seed_run(parent, "seed0"), open_seed_run(parent, "seed1")
             finisher.submit(first, "seed0", broken)
-            finisher.submit(second, "seed1", lambda: mlflow.log_text("x", "b.txt"))
+            finisher.submit(second, "seed1", lambda: mlflow.log_text("x", "b.txt", run_id=second))
     failed, skipped = store.get_run(first), store.get_run(second)
     assert failed.info.status == "FAILED" and "OSError: disk full" in failed.data.tags["failure_reason"]
     assert skipped.info.status == "FAILED"
@@ -64,17 +82,46 @@ def test_a_failed_job_fails_its_run_and_the_queued_ones_and_surfaces_on_the_trai
     assert store.list_artifacts(second) == []
 
 
-def test_after_a_failure_the_next_submit_raises_it_and_fails_that_run_too(store):
+def test_after_a_failure_the_next_submit_raises_it_and_its_caller_fails_that_run(store, parent):
     def broken():
         raise ValueError("bad figure")
 
     with pytest.raises(ValueError, match="bad figure"):
         with run_finisher() as finisher:
-            finisher.submit(ended_run("seed0"), "seed0", broken)
+            finisher.submit(open_seed_run(parent, "seed0"), "seed0", broken)
             time.sleep(1.0)  # the job has failed by now
-            late = ended_run("seed1")
-            finisher.submit(late, "seed1", lambda: None)
-    assert store.get_run(late).info.status == "FAILED"
+            with open_run("seed1", {"level": "seed"}, parent) as late:
+                finisher.submit(late, "seed1", lambda: None)
+    run = store.get_run(late)
+    assert run.info.status == "FAILED" and run.data.tags["failure_reason"] == "ValueError: bad figure"
+
+
+def test_a_failing_open_run_ends_failed_and_a_store_failure_says_what_was_logged(store, parent):
+    with pytest.raises(KeyError):
+        with open_run("seed0", {"level": "seed"}, parent) as run_id:
+            raise KeyError("x")
+    assert store.get_run(run_id).info.status == "FAILED"
+    with pytest.raises(TrackingError, match="during run 'seed1' .*logged up to the start of run 'seed1'"):
+        with open_run("seed1", {"level": "seed"}, parent) as run_id:
+            raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+    assert store.get_run(run_id).info.status == "FAILED"
+
+
+def test_the_run_ends_only_after_every_epoch_is_written(store, monkeypatch):
+    real_log_batch = MlflowClient.log_batch
+
+    def slow_log_batch(self, *args, **kwargs):
+        time.sleep(0.1)
+        return real_log_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", slow_log_batch)
+    with tracked_run("seed0", {}) as run:
+        with epoch_metric_writer(run.info.run_id) as log_epoch:
+            for epoch in range(1, 6):
+                log_epoch(epoch, {"loss": 1.0 / epoch})
+    history = store.get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in history] == [1, 2, 3, 4, 5]
+    assert store.get_run(run.info.run_id).info.end_time >= max(m.timestamp for m in history)
 
 
 # ------------------------------------------------------------------- runs left RUNNING by a dead process

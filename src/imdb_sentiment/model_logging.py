@@ -20,7 +20,8 @@ from imdb_sentiment.runs import note_logged
 
 
 def model_requirements() -> list[str]:
-    """Pinned requirements for a logged Keras model, given explicitly (inferring them costs ~5 s a model)."""
+    """Pinned requirements for a logged Keras model, given explicitly: MLflow infers them by reloading the model
+    in a subprocess, which costs seconds a model (docs/performance.md)."""
     pins = []
     for names in (("keras",), ("tensorflow-cpu", "tensorflow")):
         for name in names:
@@ -43,7 +44,8 @@ def _save_keras_model(path: str, **kwargs) -> None:
     MLflow 3.17's Keras flavour writes the input example before creating the model folder, so
     ``mlflow.keras.log_model(..., input_example=...)`` fails with FileNotFoundError; creating the folder
     first keeps the example inside the logged model, where ``mlflow models`` tools look for it. Upstream:
-    https://github.com/mlflow/mlflow/issues/16183 (drop this once a fixed release is pinned).
+    https://github.com/mlflow/mlflow/issues/16183 (drop this once a fixed release is pinned: the canary
+    tests/test_upstream_canaries.py fails when the stock path starts working).
     """
     os.makedirs(path, exist_ok=True)
     kwargs.pop("validate_serving_input", None)  # an option of Model.log, which passes every option on
@@ -54,8 +56,9 @@ _KERAS_FLAVOR = types.SimpleNamespace(__name__="mlflow.keras", save_model=_save_
 
 
 def log_keras_model(model, num_words: int, input_example: np.ndarray, name: str = "model",
-                    registered_model_name: str | None = None):
-    """Log a dense-input Keras model with its signature, an input example and pinned requirements.
+                    registered_model_name: str | None = None, run_id: str | None = None):
+    """Log a dense-input Keras model with its signature, an input example and pinned requirements, to the
+    active run or to ``run_id``.
 
     MLflow's serving-input check is off: it reloads the model and runs Keras's ``predict`` on the example,
     which prints a progress bar and a TensorFlow error line on every stage. The tests load and serve logged
@@ -64,6 +67,6 @@ def log_keras_model(model, num_words: int, input_example: np.ndarray, name: str 
     info = Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, model=model,
                      signature=dense_signature(num_words), input_example=input_example.astype(np.float32),
                      pip_requirements=model_requirements(), registered_model_name=registered_model_name,
-                     validate_serving_input=False)
+                     validate_serving_input=False, run_id=run_id)
     note_logged(f"the model '{name}'")
     return info

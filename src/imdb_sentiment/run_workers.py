@@ -1,8 +1,8 @@
 """MLflow writes moved off the training thread: a queue-and-thread base and its two workers.
 
 :class:`EpochMetricWriter` writes each epoch's metrics while the next epoch trains; :class:`RunFinisher`
-logs a finished seed's artifacts while the next seed trains. Both surface their first error on the
-training thread, so a run never looks complete without what it should hold.
+logs a trained seed's artifacts, and ends its run, while the next seed trains. Both surface their first
+error on the training thread, so a run never looks complete without what it should hold.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from imdb_sentiment.errors import first_line
-from imdb_sentiment.runs import note_logged, tracked_run
+from imdb_sentiment.runs import end_unsuccessfully, note_logged
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,11 @@ def closed_at_exit(worker: BackgroundWorker) -> Iterator[BackgroundWorker]:
 class EpochMetricWriter(BackgroundWorker):
     """Live per-epoch metrics (``step`` = epoch from 1), written on a background thread.
 
-    A write to the SQLite store costs ~14 ms (a commit); here it overlaps the next epoch instead of
-    delaying it. MLflow's own asynchronous logging was measured slower (its end-of-run flush cost ~1 s).
-    A failed write surfaces on the training thread at the next epoch or at :meth:`close`, so the run still
-    ends FAILED with an exact report of what was logged.
+    A write to the SQLite store is a commit; here it overlaps the next epoch instead of delaying it.
+    MLflow's own asynchronous logging (``synchronous=False``) was measured slower at each run's end, and
+    every run's end stops its shared queue (docs/performance.md). A failed write surfaces on the training
+    thread at the next epoch or at :meth:`close`, so the run still ends FAILED with an exact report of what
+    was logged.
     """
 
     def __init__(self, run_id: str):
@@ -97,39 +98,39 @@ def epoch_metric_writer(run_id: str) -> AbstractContextManager[EpochMetricWriter
 
 
 class RunFinisher(BackgroundWorker):
-    """Completes ended seed runs on a background thread, so their artifacts are logged while the next seed trains.
+    """Logs a trained seed's artifacts by run id on a background thread and ends its run, while the next seed trains.
 
-    A seed's figures, texts and model take ~0.4 s to log (most of it matplotlib drawing and Keras saving,
-    both Python); the fits run in TensorFlow's C++ threads, so the two overlap. Each job reopens its run
-    (ended FINISHED by the training thread with its params and per-epoch metrics), logs, and ends it again:
-    FINISHED, or FAILED with the reason. The first failure surfaces on the training thread at the next
-    :meth:`submit` or at :meth:`close`; the runs submitted or queued after it are marked FAILED, never left
-    looking complete without their artifacts.
+    The figures, texts and model are mostly Python work (matplotlib drawing, Keras saving) while the fits run
+    in TensorFlow's C++ threads, so the two overlap (figures in docs/performance.md). A submitted run is left
+    open by the training thread (:func:`~imdb_sentiment.runs.open_run`) and ended here exactly once, after its
+    artifacts: FINISHED, or FAILED with the reason. The first failure surfaces on the training thread at the
+    next :meth:`submit` (which then leaves that run to its caller to end) or at :meth:`close`; the runs
+    queued after it are marked FAILED, never left looking complete without their artifacts.
     """
 
     def __init__(self) -> None:
         super().__init__(name="run-finisher")
 
     def submit(self, run_id: str, run_name: str, work: Callable[[], None]) -> None:
-        if self.error is not None:  # an earlier job failed: this run will not get its artifacts either
-            self._mark_failed(run_id, run_name)
-            raise self.error
+        """Hand the open run over: from here the finisher ends it. Raises an earlier job's error instead."""
+        self._raise_if_failed()
         self.pending.put((run_id, run_name, work))
 
     def handle(self, job: tuple[str, str, Callable[[], None]]) -> None:
         run_id, run_name, work = job
+        client = MlflowClient()
         if self.error is not None:
-            self._mark_failed(run_id, run_name)
+            self._mark_failed(client, run_id, run_name)
             return
         try:
-            with tracked_run(run_name, {}, resume_run_id=run_id):
-                work()
+            work()
+            client.set_terminated(run_id, "FINISHED")
         except BaseException as exc:  # reported on the training thread
-            self.error = exc
+            self.error = end_unsuccessfully(run_name, exc, lambda status: client.set_terminated(run_id, status),
+                                            lambda key, value: client.set_tag(run_id, key, value))
 
-    def _mark_failed(self, run_id: str, run_name: str) -> None:
+    def _mark_failed(self, client: MlflowClient, run_id: str, run_name: str) -> None:
         try:
-            client = MlflowClient()
             client.set_tag(run_id, "failure_reason", f"its artifacts were not logged: {first_line(self.error)}"[:4000])
             client.set_terminated(run_id, "FAILED")
         except Exception as exc:  # the store may be the thing that failed
