@@ -31,8 +31,9 @@ def check_test_accuracy() -> float:
 
 
 def predicted_by_cli() -> tuple[float, str]:
-    out = subprocess.run([sys.executable, "stages/predict.py", f"text={REVIEW}"], capture_output=True, text=True,
-                         check=True, timeout=300).stdout
+    out = subprocess.run(
+        [sys.executable, "stages/predict.py", f"text={REVIEW}"], capture_output=True, text=True, check=True, timeout=300
+    ).stdout
     line, probability, label, review = out.splitlines()[-1].split("\t")
     assert line == "1" and review.startswith(REVIEW[:40]), out
     return float(probability), label
@@ -45,8 +46,11 @@ def free_port() -> int:
 
 
 def post(port: int, payload: dict) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
@@ -57,9 +61,25 @@ def predicted_by_server(model_uri: str) -> dict:
     bin_dir = Path(sys.executable).parent  # the server starts uvicorn from PATH, as in an activated .venv
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     with open("logs/ci-model-server.log", "w") as log:
-        server = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
-                                   "local", "-h", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, env=env,
-                                  start_new_session=True)
+        server = subprocess.Popen(
+            [
+                str(bin_dir / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                model_uri,
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -79,10 +99,12 @@ def main() -> None:
     accuracy = check_test_accuracy()
     probability, label = predicted_by_cli()
     served = predicted_by_server("models:/imdb-sentiment-text@champion")
-    assert abs(served["probability"] - probability) <= 0.5 * 10 ** -PRINTED_DIGITS + 1e-6, (served, probability)
+    assert abs(served["probability"] - probability) <= 0.5 * 10**-PRINTED_DIGITS + 1e-6, (served, probability)
     assert served["sentiment"] == label, (served, label)
-    print(f"real run: test accuracy {accuracy:.4f} >= {MIN_TEST_ACCURACY}; one review scored {probability:.4f} "
-          f"{label} by predict and {served['probability']:.4f} {served['sentiment']} by the served model")
+    print(
+        f"real run: test accuracy {accuracy:.4f} >= {MIN_TEST_ACCURACY}; one review scored {probability:.4f} "
+        f"{label} by predict and {served['probability']:.4f} {served['sentiment']} by the served model"
+    )
 
 
 if __name__ == "__main__":

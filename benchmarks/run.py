@@ -18,8 +18,8 @@ import platform
 import resource
 import statistics
 import subprocess
-import tempfile
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -64,7 +64,7 @@ def child_vectorize(method: str) -> dict:
 
 
 def epoch_times(timestamps: list[float], started: float) -> list[float]:
-    return [b - a for a, b in zip([started, *timestamps[:-1]], timestamps)]
+    return [b - a for a, b in zip([started, *timestamps[:-1]], timestamps, strict=True)]
 
 
 def child_train(method: str, variant: str) -> dict:
@@ -76,8 +76,12 @@ def child_train(method: str, variant: str) -> dict:
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         fast_path = "false" if method == "stock" else "true"  # stock: trainer.fast_path=false, the same CSR batches
-        cfg = validate(compose(config_name="config", overrides=[f"model={variant}", "trainer.verbose=false",
-                                                                f"trainer.fast_path={fast_path}"]))
+        cfg = validate(
+            compose(
+                config_name="config",
+                overrides=[f"model={variant}", "trainer.verbose=false", f"trainer.fast_path={fast_path}"],
+            )
+        )
     features = load_features(PROCESSED, NUM_WORDS, VALIDATION_ROWS, splits=("train",))
     (x_train, y_train), (x_val, y_val) = features.partial_train, features.validation
     stamps: list[float] = []
@@ -92,8 +96,15 @@ def child_train(method: str, variant: str) -> dict:
         dense = [m.toarray().astype("float64") for m in (x_train, x_val)]  # the notebook's arrays
         callback = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()))
         started = time.perf_counter()
-        history = model.fit(dense[0], y_train.astype("float64"), epochs=EPOCHS, batch_size=cfg.trainer.batch_size,
-                            validation_data=(dense[1], y_val.astype("float64")), callbacks=[callback], verbose=0)
+        history = model.fit(
+            dense[0],
+            y_train.astype("float64"),
+            epochs=EPOCHS,
+            batch_size=cfg.trainer.batch_size,
+            validation_data=(dense[1], y_val.astype("float64")),
+            callbacks=[callback],
+            verbose=0,
+        )
         val_accuracy = history.history["val_accuracy"]
     else:
         from dataclasses import replace
@@ -104,20 +115,51 @@ def child_train(method: str, variant: str) -> dict:
         trainer = replace(cfg.trainer, max_epochs=EPOCHS, patience=EPOCHS)
         train, validation = CsrRows.from_csr(x_train, y_train), CsrRows.from_csr(x_val, y_val)
         started = time.perf_counter()
-        result = train_seed(cfg.model, trainer, 0, train, validation,
-                            on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()))
+        result = train_seed(
+            cfg.model,
+            trainer,
+            0,
+            train,
+            validation,
+            on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()),
+        )
         val_accuracy = result.history["val_accuracy"]
     times = epoch_times(stamps, started)
-    return {"first_epoch_seconds": times[0], "median_epoch_seconds": statistics.median(times[1:]),
-            "samples_per_second": x_train.shape[0] / statistics.median(times[1:]),
-            "best_val_accuracy": max(val_accuracy), "final_val_accuracy": val_accuracy[-1]}
+    return {
+        "first_epoch_seconds": times[0],
+        "median_epoch_seconds": statistics.median(times[1:]),
+        "samples_per_second": x_train.shape[0] / statistics.median(times[1:]),
+        "best_val_accuracy": max(val_accuracy),
+        "final_val_accuracy": val_accuracy[-1],
+    }
 
 
-MLFLOW_CALLS = ("start_run", "end_run", "log_params", "log_metrics", "log_input", "log_figure", "log_text",
-                "log_artifacts", "set_tag", "set_tags", "get_experiment_by_name", "create_experiment",
-                "set_experiment", "set_tracking_uri")
-CLIENT_CALLS = ("create_run", "log_batch", "log_param", "log_inputs", "log_figure", "log_text", "set_tag",
-                "set_terminated")
+MLFLOW_CALLS = (
+    "start_run",
+    "end_run",
+    "log_params",
+    "log_metrics",
+    "log_input",
+    "log_figure",
+    "log_text",
+    "log_artifacts",
+    "set_tag",
+    "set_tags",
+    "get_experiment_by_name",
+    "create_experiment",
+    "set_experiment",
+    "set_tracking_uri",
+)
+CLIENT_CALLS = (
+    "create_run",
+    "log_batch",
+    "log_param",
+    "log_inputs",
+    "log_figure",
+    "log_text",
+    "set_tag",
+    "set_terminated",
+)
 
 
 class MlflowTimer:
@@ -145,6 +187,7 @@ class MlflowTimer:
                     else:
                         self.spent += elapsed
                         self.by_call[fn.__name__] = round(self.by_call.get(fn.__name__, 0.0) + elapsed, 3)
+
         return wrapper
 
     def install(self) -> None:
@@ -182,11 +225,13 @@ def mlflow_async_epoch_writer(run_id: str, flush: bool):
             stamp = int(time.time() * 1000)
             metrics = [Metric(key, float(value), stamp, epoch) for key, value in logs.items()]
             operations.append(client.log_batch(run_id, metrics=metrics, synchronous=False))
+
         yield log_epoch
         if flush:
             mlflow.flush_async_logging()
         for operation in operations:
             operation.wait()
+
     return writer()
 
 
@@ -197,13 +242,16 @@ def timed_epoch_writer(factory, timings: dict):
     @contextmanager
     def writer(run_id: str):
         with factory(run_id) as log_epoch:
+
             def timed_log_epoch(epoch, logs):
                 started = time.perf_counter()
                 log_epoch(epoch, logs)
                 timings["epoch_calls"].append(time.perf_counter() - started)
+
             yield timed_log_epoch
             closing = time.perf_counter()
         timings["closes"].append(time.perf_counter() - closing)
+
     return writer
 
 
@@ -230,13 +278,22 @@ def child_tracking(variant: str, seeds: str = "", epoch_writer: str = "thread") 
     from imdb_sentiment.variant_training import train_variant
 
     writer_timings: dict = {"epoch_calls": [], "closes": []}
-    factory = variant_training.epoch_metric_writer if epoch_writer == "thread" else functools.partial(
-        mlflow_async_epoch_writer, flush=epoch_writer == "mlflow-async-1s")
+    factory = (
+        variant_training.epoch_metric_writer
+        if epoch_writer == "thread"
+        else functools.partial(mlflow_async_epoch_writer, flush=epoch_writer == "mlflow-async-1s")
+    )
     variant_training.epoch_metric_writer = timed_epoch_writer(factory, writer_timings)
     scratch = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
-    overrides = [f"model={variant}", *([f"trainer.seeds=[{seeds}]"] if seeds else []), "trainer.verbose=false",
-                 f"tracking.uri=sqlite:///{scratch / 'mlflow.db'}", f"paths.models_dir={scratch / 'models'}",
-                 f"paths.reports_dir={scratch / 'reports'}", f"paths.processed_dir={PROCESSED}"]
+    overrides = [
+        f"model={variant}",
+        *([f"trainer.seeds=[{seeds}]"] if seeds else []),
+        "trainer.verbose=false",
+        f"tracking.uri=sqlite:///{scratch / 'mlflow.db'}",
+        f"paths.models_dir={scratch / 'models'}",
+        f"paths.reports_dir={scratch / 'reports'}",
+        f"paths.processed_dir={PROCESSED}",
+    ]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = validate(compose(config_name="config", overrides=overrides))
     from imdb_sentiment.tracking_store import setup_tracking
@@ -246,10 +303,17 @@ def child_tracking(variant: str, seeds: str = "", epoch_writer: str = "thread") 
     started = time.perf_counter()
     metrics = train_variant(cfg)
     total = time.perf_counter() - started
-    return {"seeds": metrics["seeds"], "total_seconds": total, "mlflow_seconds": timer.spent,
-            "mlflow_share": timer.spent / total, "fit_seconds": metrics["train_seconds"]["mean"],
-            "mlflow_seconds_by_call": timer.by_call, "background_mlflow_seconds": timer.background,
-            "epoch_writer": epoch_writer, **epoch_writer_figures(cfg, writer_timings)}
+    return {
+        "seeds": metrics["seeds"],
+        "total_seconds": total,
+        "mlflow_seconds": timer.spent,
+        "mlflow_share": timer.spent / total,
+        "fit_seconds": metrics["train_seconds"]["mean"],
+        "mlflow_seconds_by_call": timer.by_call,
+        "background_mlflow_seconds": timer.background,
+        "epoch_writer": epoch_writer,
+        **epoch_writer_figures(cfg, writer_timings),
+    }
 
 
 def epoch_writer_figures(cfg, timings: dict) -> dict:
@@ -260,19 +324,30 @@ def epoch_writer_figures(cfg, timings: dict) -> dict:
     experiment = client.get_experiment_by_name(cfg.tracking.experiment_name)
     seed_runs = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("level") == "seed"]
     epochs = sum(int(r.data.metrics["epochs_run"]) for r in seed_runs)
-    assert epochs == sum(len(client.get_metric_history(r.info.run_id, "val_loss")) for r in seed_runs) == len(
-        timings["epoch_calls"]), "an epoch's metrics are missing"
+    assert (
+        epochs
+        == sum(len(client.get_metric_history(r.info.run_id, "val_loss")) for r in seed_runs)
+        == len(timings["epoch_calls"])
+    ), "an epoch's metrics are missing"
     calls, closes = timings["epoch_calls"], timings["closes"]
-    return {"epochs": epochs, "epoch_call_ms_median": 1000 * statistics.median(calls),
-            "epoch_call_ms_max": 1000 * max(calls),
-            "epoch_writer_close_ms": [round(1000 * c, 1) for c in closes],
-            "epoch_writer_training_thread_seconds": sum(calls) + sum(closes)}
+    return {
+        "epochs": epochs,
+        "epoch_call_ms_median": 1000 * statistics.median(calls),
+        "epoch_call_ms_max": 1000 * max(calls),
+        "epoch_writer_close_ms": [round(1000 * c, 1) for c in closes],
+        "epoch_writer_training_thread_seconds": sum(calls) + sum(closes),
+    }
 
 
 def tree_env(tree: Path) -> dict[str, str]:
     """The environment for a contender from ``tree``: its own ``src`` first, telemetry and banners off."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
-           "DVC_NO_ANALYTICS": "1"}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "1",
+        "DVC_NO_ANALYTICS": "1",
+    }
     if tree != ROOT:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")]))
     return env
@@ -281,8 +356,14 @@ def tree_env(tree: Path) -> dict[str, str]:
 def run_child(*args: str, tree: Path = ROOT) -> dict:
     """Run one contender in a fresh interpreter (``tree``'s own benchmarks/run.py) and read back its JSON line."""
     script = tree / "benchmarks" / "run.py"
-    out = subprocess.run([sys.executable, str(script), "--child", *args], cwd=tree, env=tree_env(tree),
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, str(script), "--child", *args],
+        cwd=tree,
+        env=tree_env(tree),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -307,10 +388,16 @@ DVC = [str(Path(sys.executable).parent / "dvc"), "repro"]
 def time_pipeline(tree: Path = ROOT) -> dict:
     """``dvc repro`` (serial) and ``make run`` (train stages side by side) after fetch, then a no-op repro."""
     serial = time_commands(DVC + ["--force", "--downstream", "vectorize"], tree=tree)
-    side_by_side = time_commands(DVC + ["--force", "--single-item", "vectorize"],
-                                 [sys.executable, "-m", "imdb_sentiment.repro", "--force-train"], tree=tree)
-    return {"dvc_repro_from_vectorize": serial, "make_run_from_vectorize": side_by_side,
-            "noop_dvc_repro": time_commands(DVC, tree=tree)}
+    side_by_side = time_commands(
+        DVC + ["--force", "--single-item", "vectorize"],
+        [sys.executable, "-m", "imdb_sentiment.repro", "--force-train"],
+        tree=tree,
+    )
+    return {
+        "dvc_repro_from_vectorize": serial,
+        "make_run_from_vectorize": side_by_side,
+        "noop_dvc_repro": time_commands(DVC, tree=tree),
+    }
 
 
 def lines_of_code(tree: Path) -> dict[str, int]:
@@ -332,12 +419,18 @@ def worktree(rev: str) -> Path:
 def compare_revisions(before_rev: str, variants: list[str]) -> dict:
     """``before_rev`` against HEAD, each in its own fresh worktree, measured alternately in one run."""
     trees = {"before": worktree(before_rev), "after": worktree("HEAD")}
-    revs = {side: subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
-                                 check=True).stdout.strip() for side, rev in (("before", before_rev), ("after", "HEAD"))}
+    revs = {
+        side: subprocess.run(
+            ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for side, rev in (("before", before_rev), ("after", "HEAD"))
+    }
     rows: dict[str, dict] = {"revision": revs, "lines_of_code": {s: lines_of_code(t) for s, t in trees.items()}}
     try:
         for variant in variants:
-            rows[f"{variant} epoch"] = {side: run_child("train", "ours", variant, tree=tree) for side, tree in trees.items()}
+            rows[f"{variant} epoch"] = {
+                side: run_child("train", "ours", variant, tree=tree) for side, tree in trees.items()
+            }
         rows["tracking"] = {side: run_child("tracking", "l2_3layer", tree=tree) for side, tree in trees.items()}
         rows["pipeline"] = {side: time_pipeline(tree) for side, tree in trees.items()}
     finally:
@@ -351,25 +444,43 @@ def revision_table(rows: dict) -> list[str]:
     b, a = rows["revision"]["before"], rows["revision"]["after"]
     lines = [f"{'before ' + b + ' / after ' + a:<40} {'before':>10} {'after':>10} {'after/before':>13}"]
     figure = lambda label, before, after, unit: lines.append(  # noqa: E731
-        f"{label:<40} {before:>8.3f}{unit:>2} {after:>8.3f}{unit:>2} {after / before:>12.3f}x")
+        f"{label:<40} {before:>8.3f}{unit:>2} {after:>8.3f}{unit:>2} {after / before:>12.3f}x"
+    )
     for key, value in rows.items():
         if key.endswith(" epoch"):
-            figure(f"{key}: median epoch", value["before"]["median_epoch_seconds"],
-                   value["after"]["median_epoch_seconds"], " s")
-            figure(f"{key}: best val accuracy", value["before"]["best_val_accuracy"],
-                   value["after"]["best_val_accuracy"], "")
+            figure(
+                f"{key}: median epoch",
+                value["before"]["median_epoch_seconds"],
+                value["after"]["median_epoch_seconds"],
+                " s",
+            )
+            figure(
+                f"{key}: best val accuracy",
+                value["before"]["best_val_accuracy"],
+                value["after"]["best_val_accuracy"],
+                "",
+            )
             figure(f"{key}: peak RSS", value["before"]["peak_rss_mb"], value["after"]["peak_rss_mb"], "MB")
     tracking = rows["tracking"]
-    figure("MLflow share of a l2_3layer stage", tracking["before"]["mlflow_share"] * 100,
-           tracking["after"]["mlflow_share"] * 100, " %")
+    figure(
+        "MLflow share of a l2_3layer stage",
+        tracking["before"]["mlflow_share"] * 100,
+        tracking["after"]["mlflow_share"] * 100,
+        " %",
+    )
     figure("l2_3layer stage total", tracking["before"]["total_seconds"], tracking["after"]["total_seconds"], " s")
-    for name, label in (("dvc_repro_from_vectorize", "dvc repro after fetch"),
-                        ("make_run_from_vectorize", "make run after fetch"), ("noop_dvc_repro", "no-op dvc repro")):
+    for name, label in (
+        ("dvc_repro_from_vectorize", "dvc repro after fetch"),
+        ("make_run_from_vectorize", "make run after fetch"),
+        ("noop_dvc_repro", "no-op dvc repro"),
+    ):
         before, after = rows["pipeline"]["before"][name], rows["pipeline"]["after"][name]
         figure(label, before["seconds"], after["seconds"], " s")
         figure(f"{label}: largest process", before["largest_process_rss_mb"], after["largest_process_rss_mb"], "MB")
     for part in ("library", "stages", "tests"):
-        figure(f"lines of code: {part}", rows["lines_of_code"]["before"][part], rows["lines_of_code"]["after"][part], "")
+        figure(
+            f"lines of code: {part}", rows["lines_of_code"]["before"][part], rows["lines_of_code"]["after"][part], ""
+        )
     return lines
 
 
@@ -380,8 +491,13 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["l2_3layer", "base_1layer"])
     parser.add_argument("--tracking-seeds", default="", help="e.g. 0: the MLflow benchmark with these seeds only")
     parser.add_argument("--against", metavar="REV", help="compare HEAD with REV side by side (see the usage above)")
-    parser.add_argument("--epoch-writers", nargs="+", default=["thread"], choices=EPOCH_WRITERS,
-                        help="per-epoch metric writers to measure side by side in the MLflow benchmark")
+    parser.add_argument(
+        "--epoch-writers",
+        nargs="+",
+        default=["thread"],
+        choices=EPOCH_WRITERS,
+        help="per-epoch metric writers to measure side by side in the MLflow benchmark",
+    )
     parser.add_argument("--only-tracking", action="store_true", help="run the MLflow benchmark only")
     args = parser.parse_args()
     if args.child:
@@ -404,45 +520,67 @@ def main() -> None:
         print("\n".join(revision_table(results["revisions"])))
         return
     table = []
-    pairs = [] if args.only_tracking else (
-        [("vectorize 50k reviews", ("vectorize",))] + [(f"{v} epoch", ("train", v)) for v in args.variants])
+    pairs = (
+        []
+        if args.only_tracking
+        else ([("vectorize 50k reviews", ("vectorize",))] + [(f"{v} epoch", ("train", v)) for v in args.variants])
+    )
     for label, child in pairs:
         notebook = run_child(child[0], "notebook", *child[1:])
         ours = run_child(child[0], "ours", *child[1:])
         key = "seconds" if child[0] == "vectorize" else "median_epoch_seconds"
-        row = {"benchmark": label, "notebook": notebook, "ours": ours,
-               "speedup": notebook[key] / ours[key], "rss_ratio": notebook["peak_rss_mb"] / ours["peak_rss_mb"]}
-        extra = "" if child[0] == "vectorize" else (
-            f"  first epoch {notebook['first_epoch_seconds']:.2f}/{ours['first_epoch_seconds']:.2f} s,"
-            f" best val acc {notebook['best_val_accuracy']:.4f}/{ours['best_val_accuracy']:.4f}")
-        table.append(f"{label:<24} {notebook[key]:>8.3f} s {ours[key]:>8.3f} s {row['speedup']:>6.1f}x "
-                     f"{notebook['peak_rss_mb']:>8.0f} MB {ours['peak_rss_mb']:>7.0f} MB{extra}")
+        row = {
+            "benchmark": label,
+            "notebook": notebook,
+            "ours": ours,
+            "speedup": notebook[key] / ours[key],
+            "rss_ratio": notebook["peak_rss_mb"] / ours["peak_rss_mb"],
+        }
+        extra = (
+            ""
+            if child[0] == "vectorize"
+            else (
+                f"  first epoch {notebook['first_epoch_seconds']:.2f}/{ours['first_epoch_seconds']:.2f} s,"
+                f" best val acc {notebook['best_val_accuracy']:.4f}/{ours['best_val_accuracy']:.4f}"
+            )
+        )
+        table.append(
+            f"{label:<24} {notebook[key]:>8.3f} s {ours[key]:>8.3f} s {row['speedup']:>6.1f}x "
+            f"{notebook['peak_rss_mb']:>8.0f} MB {ours['peak_rss_mb']:>7.0f} MB{extra}"
+        )
         print(table[-1], flush=True)
         if child[0] == "train":  # ours with the speed layer off (trainer.fast_path=false)
             row["ours_fast_path_off"] = stock = run_child("train", "stock", *child[1:])
-            table.append(f"{label + ', fast_path off':<24} {'':>10} {stock[key]:>8.3f} s  (fast_path on "
-                         f"{ours[key]:.3f} s: {stock[key] / ours[key]:.2f}x), best val acc {stock['best_val_accuracy']:.4f}")
+            table.append(
+                f"{label + ', fast_path off':<24} {'':>10} {stock[key]:>8.3f} s  (fast_path on "
+                f"{ours[key]:.3f} s: {stock[key] / ours[key]:.2f}x), best val acc {stock['best_val_accuracy']:.4f}"
+            )
             print(table[-1], flush=True)
         results["rows"].append(row)
     results["tracking"] = tracking = {}
     for writer in args.epoch_writers:
         tracking[writer] = run = run_child("tracking", "l2_3layer", args.tracking_seeds, writer)
-        table.append(f"MLflow logging share of a l2_3layer train stage ({run['seeds']} seeds, epoch writer {writer}): "
-                     f"{run['mlflow_share']:.1%} ({run['mlflow_seconds']:.2f} s of {run['total_seconds']:.2f} s; plus "
-                     f"{run['background_mlflow_seconds']:.2f} s on background threads); epoch writer on the training "
-                     f"thread: {run['epoch_call_ms_median']:.2f} ms an epoch (max {run['epoch_call_ms_max']:.1f}), "
-                     f"{run['epoch_writer_close_ms']} ms at each run's end, "
-                     f"{run['epoch_writer_training_thread_seconds']:.3f} s "
-                     f"for {run['epochs']} epochs")
+        table.append(
+            f"MLflow logging share of a l2_3layer train stage ({run['seeds']} seeds, epoch writer {writer}): "
+            f"{run['mlflow_share']:.1%} ({run['mlflow_seconds']:.2f} s of {run['total_seconds']:.2f} s; plus "
+            f"{run['background_mlflow_seconds']:.2f} s on background threads); epoch writer on the training "
+            f"thread: {run['epoch_call_ms_median']:.2f} ms an epoch (max {run['epoch_call_ms_max']:.1f}), "
+            f"{run['epoch_writer_close_ms']} ms at each run's end, "
+            f"{run['epoch_writer_training_thread_seconds']:.3f} s "
+            f"for {run['epochs']} epochs"
+        )
         print(table[-1], flush=True)
     if args.pipeline:
         results["pipeline"] = time_pipeline()
-        serial, side_by_side = (results["pipeline"][key] for key in ("dvc_repro_from_vectorize",
-                                                                    "make_run_from_vectorize"))
-        table.append(f"pipeline after fetch: dvc repro {serial['seconds']:.1f} s, make run (train stages 2 at a "
-                     f"time) {side_by_side['seconds']:.1f} s; no-op dvc repro "
-                     f"{results['pipeline']['noop_dvc_repro']['seconds']:.2f} s; largest process "
-                     f"{serial['largest_process_rss_mb']:.0f} / {side_by_side['largest_process_rss_mb']:.0f} MB")
+        serial, side_by_side = (
+            results["pipeline"][key] for key in ("dvc_repro_from_vectorize", "make_run_from_vectorize")
+        )
+        table.append(
+            f"pipeline after fetch: dvc repro {serial['seconds']:.1f} s, make run (train stages 2 at a "
+            f"time) {side_by_side['seconds']:.1f} s; no-op dvc repro "
+            f"{results['pipeline']['noop_dvc_repro']['seconds']:.2f} s; largest process "
+            f"{serial['largest_process_rss_mb']:.0f} / {side_by_side['largest_process_rss_mb']:.0f} MB"
+        )
         print(table[-1], flush=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"{'':<24} {'notebook':>10} {'ours':>10} {'ratio':>7} {'nb RSS':>11} {'our RSS':>10}")

@@ -7,9 +7,9 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from imdb_sentiment.choice import read_choice, winner_overrides
 from imdb_sentiment.cli import run_and_exit, run_stage
 from imdb_sentiment.config import Config, validate
-from imdb_sentiment.choice import read_choice, winner_overrides
 from imdb_sentiment.quiet import import_tensorflow
 
 

@@ -7,18 +7,26 @@ from omegaconf import DictConfig
 
 from imdb_sentiment.cli import run_and_exit, run_stage
 from imdb_sentiment.config import Config
-from imdb_sentiment.sequences import load_sequences
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.features import vectorize
+from imdb_sentiment.sequences import load_sequences
 
 
 def vectorize_stage(cfg: Config) -> None:
     splits, num_words = load_sequences(Path(cfg.paths.sequences))
     if num_words != cfg.data.num_words:
-        raise DataError(f"sequences were decoded with num_words={num_words}, config says "
-                        f"data.num_words={cfg.data.num_words}: re-run the fetch stage (dvc repro fetch)")
-    vectorize(splits, num_words, cfg.features.dtype.value, cfg.features.validation_rows,
-              Path(cfg.paths.processed_dir), Path(cfg.paths.data_stats))
+        raise DataError(
+            f"sequences were decoded with num_words={num_words}, config says "
+            f"data.num_words={cfg.data.num_words}: re-run the fetch stage (dvc repro fetch)"
+        )
+    vectorize(
+        splits,
+        num_words,
+        cfg.features.dtype.value,
+        cfg.features.validation_rows,
+        Path(cfg.paths.processed_dir),
+        Path(cfg.paths.data_stats),
+    )
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

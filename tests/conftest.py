@@ -15,8 +15,12 @@ import mlflow
 import numpy as np
 import pytest
 
-for _name, _value in {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1",
-                      "GIT_TERMINAL_PROMPT": "0"}.items():
+for _name, _value in {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+}.items():
     os.environ[_name] = _value
 os.environ.pop("IMDB_MIRROR", None)
 os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)  # stages run with their own quiet default, as for a user
@@ -51,8 +55,10 @@ def make_keras_imdb(folder: Path, rows: int = 48, seed: int = 7) -> Path:
         labels = rng.permutation(np.arange(n) % 2)
         reviews = np.empty(n, dtype=object)
         for i, label in enumerate(labels):
-            words = [*rng.choice(NOISE_WORDS, size=int(rng.integers(3, 36))),
-                     *rng.choice(SIGNAL_WORDS[int(label)], size=int(rng.integers(2, 5)))]
+            words = [
+                *rng.choice(NOISE_WORDS, size=int(rng.integers(3, 36))),
+                *rng.choice(SIGNAL_WORDS[int(label)], size=int(rng.integers(2, 5))),
+            ]
             reviews[i] = [int(w) for w in rng.permutation(words)]
         return reviews, labels.astype(np.int64)
 
@@ -80,9 +86,13 @@ def keras_mirror(tmp_path_factory) -> Path:
 
 def fixture_overrides(mirror: Path, num_words: int = 30, validation_rows: int = 16) -> list[str]:
     """Hydra overrides that point the pipeline at a fixture mirror and trust its digests."""
-    return [f"data.mirror={mirror}", f"data.npz_sha256=[{sha256(mirror / 'imdb.npz')}]",
-            f"data.word_index_sha256=[{sha256(mirror / 'imdb_word_index.json')}]",
-            f"data.num_words={num_words}", f"features.validation_rows={validation_rows}"]
+    return [
+        f"data.mirror={mirror}",
+        f"data.npz_sha256=[{sha256(mirror / 'imdb.npz')}]",
+        f"data.word_index_sha256=[{sha256(mirror / 'imdb_word_index.json')}]",
+        f"data.num_words={num_words}",
+        f"features.validation_rows={validation_rows}",
+    ]
 
 
 def make_project(dest: Path) -> Path:
@@ -125,17 +135,18 @@ def project(tmp_path) -> Path:
     return make_project(tmp_path / "project")
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None,
-        timeout: float = 600) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run a command with the test interpreter's bin folder first on PATH (DVC stages call `python`)."""
-    full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                **(env or {})}
+    full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
 
 
-def run_stage(project: Path, stage: str, *overrides: str, check: bool = True,
-              env: dict | None = None) -> subprocess.CompletedProcess:
+def run_stage(
+    project: Path, stage: str, *overrides: str, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
     return run([sys.executable, f"stages/{stage}.py", *overrides], project, check=check, env=env)

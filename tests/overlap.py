@@ -14,8 +14,12 @@ Interval = tuple[int, int]  # (start, end) in MLflow's milliseconds since the ep
 def overlapping_pairs(intervals: dict[str, Interval]) -> list[tuple[str, str]]:
     """The pairs of named intervals that overlap: each started before the other ended (touching is not)."""
     names = sorted(intervals)
-    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
-            if intervals[a][0] < intervals[b][1] and intervals[b][0] < intervals[a][1]]
+    return [
+        (a, b)
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+        if intervals[a][0] < intervals[b][1] and intervals[b][0] < intervals[a][1]
+    ]
 
 
 def run_label(run) -> str:
@@ -31,8 +35,9 @@ def spans(runs: Iterable, key: Callable = run_label) -> dict[str, Interval]:
     a dead stage's runs KILLED) says nothing about when the run worked."""
     found: dict[str, Interval] = {}
     for run in runs:
-        assert run.info.status == "FINISHED" and run.info.end_time, \
+        assert run.info.status == "FINISHED" and run.info.end_time, (
             f"run {run_label(run)} is {run.info.status}, not FINISHED with its own end time"
+        )
         name, start, end = key(run), run.info.start_time, run.info.end_time
         found[name] = (min(start, found[name][0]), max(end, found[name][1])) if name in found else (start, end)
     return found
@@ -42,7 +47,8 @@ def assert_overlapped(intervals: dict[str, Interval]) -> list[tuple[str, str]]:
     """Assert that at least two of the intervals overlapped in time; return the pairs that did."""
     pairs = overlapping_pairs(intervals)
     assert pairs, "no two of these ran at the same time: " + ", ".join(
-        f"{name} {clock(start)}-{clock(end)}" for name, (start, end) in sorted(intervals.items(), key=lambda i: i[1]))
+        f"{name} {clock(start)}-{clock(end)}" for name, (start, end) in sorted(intervals.items(), key=lambda i: i[1])
+    )
     return pairs
 
 

@@ -45,11 +45,17 @@ def private_uses(tree: ast.Module, own: set[str]) -> list[str]:
         if isinstance(node, ast.ImportFrom) and node.module and not node.module.startswith(FIRST_PARTY):
             if any(part.startswith("_") and not part.startswith("__") for part in node.module.split(".")):
                 found.append(f"line {node.lineno}: from {node.module} import …")
-            found += [f"line {node.lineno}: import {alias.name} from {node.module}" for alias in node.names
-                      if alias.name.startswith("_") and not alias.name.startswith("__")]
+            found += [
+                f"line {node.lineno}: import {alias.name} from {node.module}"
+                for alias in node.names
+                if alias.name.startswith("_") and not alias.name.startswith("__")
+            ]
         elif isinstance(node, ast.Import):
-            found += [f"line {node.lineno}: import {alias.name}" for alias in node.names
-                      if any(p.startswith("_") and not p.startswith("__") for p in alias.name.split("."))]
+            found += [
+                f"line {node.lineno}: import {alias.name}"
+                for alias in node.names
+                if any(p.startswith("_") and not p.startswith("__") for p in alias.name.split("."))
+            ]
         elif isinstance(node, ast.Attribute):
             name = node.attr
             if name.startswith("_") and not name.startswith("__") and name not in own | DOCUMENTED_PUBLIC:
@@ -65,9 +71,12 @@ def test_no_module_is_longer_than_the_limit(path):
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: path.name)
 def test_no_function_is_longer_than_the_limit(path):
-    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)" for node in ast.walk(parsed(path))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(parsed(path))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
     assert not long, f"{path.name}: functions over {MAX_FUNCTION_LINES} lines: {', '.join(long)}"
 
 

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CONF_DIR
 from imdb_sentiment import cli
 from imdb_sentiment.cli import quote_free_text
 from imdb_sentiment.errors import TrainingDiverged
@@ -24,21 +24,35 @@ def composed_text(value: str) -> str:
 
 
 def test_punctuation_quotes_and_interpolations_survive():
-    for value in ["A wonderful, moving film", "It's \"great\" [really] ${x} a\\b c:d=e", "end\\", "don't\\'s",
-                  "{a: 1}", "x=y,z"]:
+    for value in [
+        "A wonderful, moving film",
+        'It\'s "great" [really] ${x} a\\b c:d=e',
+        "end\\",
+        "don't\\'s",
+        "{a: 1}",
+        "x=y,z",
+    ]:
         assert composed_text(value) == value
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.text(alphabet=string.printable.replace("\r", "").replace("\x0b", "").replace("\x0c", "")
-               .replace("\n", ""), min_size=1, max_size=40))
+@given(
+    st.text(
+        alphabet=string.printable.replace("\r", "").replace("\x0b", "").replace("\x0c", "").replace("\n", ""),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_any_printable_text_round_trips(value):
     assert composed_text(value) == value
 
 
 def test_values_already_quoted_for_hydra_and_other_keys_are_left_alone():
-    assert quote_free_text(["text='a, b'", "file=x.txt", "trainer.seeds=[0,1]"], ("text",)) == \
-        ["text='a, b'", "file=x.txt", "trainer.seeds=[0,1]"]
+    assert quote_free_text(["text='a, b'", "file=x.txt", "trainer.seeds=[0,1]"], ("text",)) == [
+        "text='a, b'",
+        "file=x.txt",
+        "trainer.seeds=[0,1]",
+    ]
 
 
 def test_an_expected_error_ends_a_single_run_with_exit_2_but_only_fails_its_job_in_a_multirun(monkeypatch):
@@ -81,16 +95,25 @@ run_and_exit(main)
 """
 
 
-@pytest.mark.parametrize(("thread", "outcome", "status"), [
-    ("none", "ok", 0), ("none", "2", 2), ("none", "a message", 1), ("thread", "ok", 0), ("thread", "3", 3),
-    ("daemon", "ok", 0)])
+@pytest.mark.parametrize(
+    ("thread", "outcome", "status"),
+    [
+        ("none", "ok", 0),
+        ("none", "2", 2),
+        ("none", "a message", 1),
+        ("thread", "ok", 0),
+        ("thread", "3", 3),
+        ("daemon", "ok", 0),
+    ],
+)
 def test_run_and_exit_keeps_the_exit_status_atexit_handlers_and_buffered_output(tmp_path, thread, outcome, status):
     script = tmp_path / "stage.py"
     script.write_text(EXIT_SCRIPT)
     marker = tmp_path / "marker.txt"
     env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}  # keep stdout buffered
-    done = subprocess.run([sys.executable, str(script), str(marker), thread, outcome], capture_output=True,
-                          text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [sys.executable, str(script), str(marker), thread, outcome], capture_output=True, text=True, timeout=60, env=env
+    )
     assert done.returncode == status
     expected = "printed before leaving" + (" thread finished" if thread == "thread" else "")
     assert done.stdout == expected  # buffered output flushed; a live thread is waited for

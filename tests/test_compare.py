@@ -7,31 +7,46 @@ import json
 import pytest
 
 from imdb_sentiment.compare import comparison_figures, summary_markdown, summary_rows
-from imdb_sentiment.ranking import VariantResult, choose, load_results, rank, retrain_epochs
 from imdb_sentiment.config import SelectionMetric
 from imdb_sentiment.errors import DataError
+from imdb_sentiment.ranking import VariantResult, choose, load_results, rank, retrain_epochs
 
 
 def variant(name: str, accuracies: list[float], losses: list[float], best_epochs: list[int]) -> VariantResult:
     import numpy as np
 
-    per_seed = {f"seed_{i}": {"best_val_accuracy": a, "best_val_loss": l, "best_epoch": e, "epochs_run": e + 3,
-                              "train_seconds": 1.0}
-                for i, (a, l, e) in enumerate(zip(accuracies, losses, best_epochs))}
+    per_seed = {
+        f"seed_{i}": {
+            "best_val_accuracy": a,
+            "best_val_loss": loss,
+            "best_epoch": e,
+            "epochs_run": e + 3,
+            "train_seconds": 1.0,
+        }
+        for i, (a, loss, e) in enumerate(zip(accuracies, losses, best_epochs, strict=True))
+    }
     ddof = 1 if len(accuracies) > 1 else 0
     metrics = {"seeds": len(accuracies), "per_seed": per_seed}
     for key in ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds"):
         values = [run[key] for run in per_seed.values()]
         metrics[key] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=ddof))}
-    histories = {i: {"val_loss": [0.5, 0.4, 0.45][: e], "val_accuracy": [0.8, 0.85, 0.84][: e],
-                     "loss": [0.5, 0.4, 0.3][: e], "accuracy": [0.7, 0.8, 0.9][: e]}
-                 for i, e in enumerate([3] * len(accuracies))}
+    histories = {
+        i: {
+            "val_loss": [0.5, 0.4, 0.45][:e],
+            "val_accuracy": [0.8, 0.85, 0.84][:e],
+            "loss": [0.5, 0.4, 0.3][:e],
+            "accuracy": [0.7, 0.8, 0.9][:e],
+        }
+        for i, e in enumerate([3] * len(accuracies))
+    }
     return VariantResult(name, metrics, histories)
 
 
 def test_highest_mean_accuracy_wins_and_epochs_are_the_median_best_epoch():
-    results = [variant("a", [0.85, 0.86, 0.87], [0.2, 0.2, 0.2], [3, 4, 9]),
-               variant("b", [0.88, 0.89, 0.88], [0.3, 0.3, 0.3], [5, 7, 8])]
+    results = [
+        variant("a", [0.85, 0.86, 0.87], [0.2, 0.2, 0.2], [3, 4, 9]),
+        variant("b", [0.88, 0.89, 0.88], [0.3, 0.3, 0.3], [5, 7, 8]),
+    ]
     choice = choose(results, SelectionMetric.best_val_accuracy)
     assert choice.variant == "b" and choice.epochs == 7 and choice.runner_up == "a"
     assert choice.lead == pytest.approx(0.8833333 - 0.86, abs=1e-6) and choice.lead_exceeds_spread is True
@@ -66,8 +81,10 @@ def test_loss_metric_ranks_lowest_first_and_even_seed_medians_round_up():
 
 
 def test_reports_and_figures(tmp_path):
-    results = [variant("l1_3layer", [0.5, 0.5], [0.25, 0.25], [1, 1]),
-               variant("l2_3layer", [0.88, 0.87], [0.17, 0.18], [3, 3])]
+    results = [
+        variant("l1_3layer", [0.5, 0.5], [0.25, 0.25], [1, 1]),
+        variant("l2_3layer", [0.88, 0.87], [0.17, 0.18], [3, 3]),
+    ]
     choice = choose(results, SelectionMetric.best_val_accuracy)
     rows = summary_rows(rank(results, SelectionMetric.best_val_accuracy))
     assert [row["variant"] for row in rows] == ["l2_3layer", "l1_3layer"]

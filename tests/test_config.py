@@ -9,13 +9,23 @@ import typing
 
 import pytest
 import yaml
+from conftest import CONF_DIR, run_stage
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import MISSING, OmegaConf
 
-from conftest import CONF_DIR, run_stage
-from imdb_sentiment.config import (Config, ConfigError, Loss, ModelConfig, Monitor, Optimizer, PredictAppConfig,
-                                   SelectionMetric, flatten, validate)
+from imdb_sentiment.config import (
+    Config,
+    ConfigError,
+    Loss,
+    ModelConfig,
+    Monitor,
+    Optimizer,
+    PredictAppConfig,
+    SelectionMetric,
+    flatten,
+    validate,
+)
 
 VARIANTS = yaml.safe_load((CONF_DIR.parent / "params.yaml").read_text())["variants"]  # the study's, in dvc.yaml
 
@@ -54,35 +64,62 @@ def test_study_variants_are_the_four_of_the_notebook():
 def test_every_variant_composes_and_sets_its_trainer_values(variant):
     cfg = validate(compose_config(f"model={variant}"))
     assert cfg.model.name == variant
-    expected = {"base_1layer": (512, 10, 1, 32), "l2_1layer": (256, 10, 1, 64),
-                "l1_3layer": (256, 6, 3, 64), "l2_3layer": (256, 3, 3, 64)}[variant]
+    expected = {
+        "base_1layer": (512, 10, 1, 32),
+        "l2_1layer": (256, 10, 1, 64),
+        "l1_3layer": (256, 6, 3, 64),
+        "l2_3layer": (256, 3, 3, 64),
+    }[variant]
     assert (cfg.trainer.batch_size, cfg.trainer.patience, cfg.model.hidden_layers, cfg.model.units) == expected
 
 
 def test_command_line_overrides_beat_the_variant_file():
-    cfg = validate(compose_config("model=l2_3layer", "trainer.batch_size=512", "model.units=128",
-                                  "model.optimizer=rmsprop", "model.loss=binary_crossentropy"))
+    cfg = validate(
+        compose_config(
+            "model=l2_3layer",
+            "trainer.batch_size=512",
+            "model.units=128",
+            "model.optimizer=rmsprop",
+            "model.loss=binary_crossentropy",
+        )
+    )
     assert cfg.trainer.batch_size == 512 and cfg.model.units == 128
     assert cfg.model.optimizer is Optimizer.rmsprop and cfg.model.loss is Loss.binary_crossentropy
 
 
 @pytest.mark.parametrize(
     ("override", "key"),
-    [("data.num_words=-5", "data.num_words"), ("data.num_words=3", "data.num_words"),
-     ("model.dropout=1.5", "model.dropout"), ("model.dropout=1.0", "model.dropout"),
-     ("model.units=0", "model.units"), ("trainer.batch_size=0", "trainer.batch_size"),
-     ("trainer.patience=-1", "trainer.patience"), ("trainer.seeds=[]", "trainer.seeds"),
-     ("trainer.steps_per_execution=0", "trainer.steps_per_execution"),
-     ("model.learning_rate=-0.1", "model.learning_rate")],
+    [
+        ("data.num_words=-5", "data.num_words"),
+        ("data.num_words=3", "data.num_words"),
+        ("model.dropout=1.5", "model.dropout"),
+        ("model.dropout=1.0", "model.dropout"),
+        ("model.units=0", "model.units"),
+        ("trainer.batch_size=0", "trainer.batch_size"),
+        ("trainer.patience=-1", "trainer.patience"),
+        ("trainer.seeds=[]", "trainer.seeds"),
+        ("trainer.steps_per_execution=0", "trainer.steps_per_execution"),
+        ("model.learning_rate=-0.1", "model.learning_rate"),
+    ],
 )
 def test_out_of_range_values_name_the_key_and_what_is_allowed(override, key):
     with pytest.raises(ConfigError, match=rf"{key}=.* is not allowed: "):
         validate(compose_config(override))
 
 
-@pytest.mark.parametrize("override", ["model.optimizer=adamx", "model.activation=swishy", "model.loss=hinge",
-                                      "model.regularizer=l3", "features.dtype=float64", "trainer.monitor=loss",
-                                      "compare.metric=accuracy", "final.train_on=all"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "model.optimizer=adamx",
+        "model.activation=swishy",
+        "model.loss=hinge",
+        "model.regularizer=l3",
+        "features.dtype=float64",
+        "trainer.monitor=loss",
+        "compare.metric=accuracy",
+        "final.train_on=all",
+    ],
+)
 def test_unknown_choices_list_the_allowed_ones(override):
     with pytest.raises(ConfigCompositionException) as info:
         compose_config(override)
@@ -113,7 +150,8 @@ def test_stage_refuses_a_bad_value_in_one_line_before_any_work(tmp_path, project
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: data.num_words=-5 is not allowed: an integer > 3 (ids below index_from are reserved for "
-        "padding, start and OOV)"]
+        "padding, start and OOV)"
+    ]
     assert "Traceback" not in result.stderr
     assert not (project / "data").exists()
 
@@ -132,8 +170,11 @@ def test_resolved_config_has_no_missing_values():
 
 # ------------------------------------------------------------------ one source of truth: values live in conf/
 
-GROUP_OPTIONS = {group.name: sorted(path.stem for path in group.glob("*.yaml"))
-                 for group in sorted(CONF_DIR.iterdir()) if group.is_dir() and group.name != "hparams_search"}
+GROUP_OPTIONS = {
+    group.name: sorted(path.stem for path in group.glob("*.yaml"))
+    for group in sorted(CONF_DIR.iterdir())
+    if group.is_dir() and group.name != "hparams_search"
+}
 
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g, options in GROUP_OPTIONS.items() for o in options])
@@ -158,8 +199,11 @@ def schema_classes(cls: type = PredictAppConfig) -> list[type]:
 @pytest.mark.parametrize("cls", schema_classes(), ids=lambda cls: cls.__name__)
 def test_the_schema_holds_types_and_checks_but_no_values(cls):
     """Every field is MISSING, so a value can only come from conf/ and the two cannot drift apart again."""
-    with_values = {f.name: f.default for f in dataclasses.fields(cls)
-                   if f.default is not MISSING or f.default_factory is not dataclasses.MISSING}
+    with_values = {
+        f.name: f.default
+        for f in dataclasses.fields(cls)
+        if f.default is not MISSING or f.default_factory is not dataclasses.MISSING
+    }
     assert with_values == {}, f"{cls.__name__}: move these values to conf/ YAML"
 
 
@@ -186,4 +230,5 @@ def test_stage_refuses_a_missing_value_in_one_line(project):
     result = run_stage(project, "fetch", check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: model.units has no value: set it in its conf/ YAML file (the schema holds no defaults)"]
+        "error: model.units has no value: set it in its conf/ YAML file (the schema holds no defaults)"
+    ]

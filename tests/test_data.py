@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REAL_MIRROR, fixture_overrides, free_port, run_stage, sha256
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import REAL_MIRROR, fixture_overrides, free_port, run_stage, sha256
-from imdb_sentiment.config import DataConfig
 from test_config import from_yaml
+
+from imdb_sentiment.config import DataConfig
 from imdb_sentiment.data import fetch, load_trusted_npz
-from imdb_sentiment.sequences import Ragged, load_sequences
 from imdb_sentiment.errors import DataError
+from imdb_sentiment.sequences import Ragged, load_sequences
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
@@ -28,10 +28,22 @@ def data_config(source: Path | None, num_words: int = 30, **changes) -> DataConf
     """A data config reading from ``source`` and trusting its files; ``changes`` override any key."""
     trusted = {"npz_sha256": [], "word_index_sha256": []}
     if source is not None:
-        trusted = {"npz_sha256": [sha256(source / "imdb.npz")],
-                   "word_index_sha256": [sha256(source / "imdb_word_index.json")]}
-    return from_yaml("data", **{"base_url": KERAS_URL, "mirror": str(source) if source else None,
-                                 "num_words": num_words, "retries": 0, "timeout_s": 5, **trusted, **changes})
+        trusted = {
+            "npz_sha256": [sha256(source / "imdb.npz")],
+            "word_index_sha256": [sha256(source / "imdb_word_index.json")],
+        }
+    return from_yaml(
+        "data",
+        **{
+            "base_url": KERAS_URL,
+            "mirror": str(source) if source else None,
+            "num_words": num_words,
+            "retries": 0,
+            "timeout_s": 5,
+            **trusted,
+            **changes,
+        },
+    )
 
 
 def keras_reference(npz: Path, monkeypatch, **kwargs):
@@ -46,8 +58,7 @@ def keras_reference(npz: Path, monkeypatch, **kwargs):
 def test_decoding_equals_keras_load_data(keras_mirror, tmp_path, monkeypatch, num_words):
     cfg = data_config(keras_mirror, num_words=num_words)
     splits = fetch(cfg, tmp_path / "raw", tmp_path / "sequences.npz")
-    (x_train, y_train), (x_test, y_test) = keras_reference(keras_mirror / "imdb.npz", monkeypatch,
-                                                           num_words=num_words)
+    (x_train, y_train), (x_test, y_test) = keras_reference(keras_mirror / "imdb.npz", monkeypatch, num_words=num_words)
     for split, xs, ys in (("train", x_train, y_train), ("test", x_test, y_test)):
         ours = splits[split]
         assert ours.sequences.rows == len(xs)
@@ -109,8 +120,9 @@ def malicious_npz(folder: Path, marker: Path) -> Path:
 def test_untrusted_pickle_is_never_loaded(tmp_path):
     marker = tmp_path / "pwned"
     mirror = malicious_npz(tmp_path / "evil", marker)
-    cfg = data_config(None, mirror=str(mirror), word_index_sha256=[sha256(mirror / "imdb_word_index.json")],
-                      npz_sha256=["1" * 64])
+    cfg = data_config(
+        None, mirror=str(mirror), word_index_sha256=[sha256(mirror / "imdb_word_index.json")], npz_sha256=["1" * 64]
+    )
     with pytest.raises(DataError, match="not trusted"):
         fetch(cfg, tmp_path / "raw", tmp_path / "seq.npz")
     assert not marker.exists()
@@ -124,15 +136,19 @@ def test_even_a_trusted_file_may_only_rebuild_numpy_arrays(tmp_path):
         load_trusted_npz(mirror / "imdb.npz", cfg)
     assert not marker.exists()
     with pytest.raises(pickle.UnpicklingError):  # the guard is ours: numpy itself would run it
+        import io  # noqa: E401
+        import zipfile
+
         from imdb_sentiment.data import _read_npy  # noqa: F401
-        import io, zipfile  # noqa: E401
+
         _read_npy(io.BytesIO(zipfile.ZipFile(mirror / "imdb.npz").read("x_train.npy")))
     assert not marker.exists()
 
 
 def test_offline_without_a_mirror_names_imdb_mirror(tmp_path):
-    cfg = data_config(None, base_url=f"http://127.0.0.1:{free_port()}/", npz_sha256=["0" * 64],
-                      word_index_sha256=["0" * 64])
+    cfg = data_config(
+        None, base_url=f"http://127.0.0.1:{free_port()}/", npz_sha256=["0" * 64], word_index_sha256=["0" * 64]
+    )
     with pytest.raises(DataError, match="IMDB_MIRROR"):
         fetch(cfg, tmp_path / "raw", tmp_path / "seq.npz")
     assert list((tmp_path / "raw").iterdir()) == []
@@ -197,9 +213,9 @@ def test_ragged_take_and_prepend_match_python_lists(rows, data):
 @pytest.mark.slow
 @pytest.mark.skipif(not (REAL_MIRROR / "imdb.npz").exists(), reason="real IMDB mirror not present")
 def test_real_mirror_decodes_to_the_published_sequences(tmp_path, monkeypatch):
+    from conftest import CONF_DIR
     from hydra import compose, initialize_config_dir
 
-    from conftest import CONF_DIR
     from imdb_sentiment.config import validate
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

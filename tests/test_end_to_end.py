@@ -8,7 +8,6 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
-
 from conftest import make_project, run, run_stage
 from test_pipeline import dvc, point_at_fixture
 from test_text_model import post, served
@@ -25,8 +24,11 @@ def shrink_training(project: Path, variants: list[str]) -> None:
     trainer_file.write_text(yaml.safe_dump(trainer))
     for variant in variants:
         model_file = project / f"conf/model/{variant}.yaml"
-        model_file.write_text(model_file.read_text().replace("batch_size: 512", "batch_size: 8")
-                              .replace("batch_size: 256", "batch_size: 8"))
+        model_file.write_text(
+            model_file.read_text()
+            .replace("batch_size: 512", "batch_size: 8")
+            .replace("batch_size: 256", "batch_size: 8")
+        )
 
 
 def reproduced_fixture_pipeline(folder: Path, mirror: Path):
@@ -51,7 +53,12 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(pipeline):
         assert f"Running stage '{stage}'" in first.stdout
     output = first.stdout + first.stderr
     assert "Add type hints" not in output  # MLflow's warning for an unhinted predict
-    for noise in ("absl::InitializeLog", "oneDNN custom operations", "use_unbounded_threadpool", "Downloading artifacts"):
+    for noise in (
+        "absl::InitializeLog",
+        "oneDNN custom operations",
+        "use_unbounded_threadpool",
+        "Downloading artifacts",
+    ):
         assert noise not in output  # TensorFlow's banners and error line, MLflow's progress bars
     second = dvc(project, "repro", env=env)
     assert "Data and pipelines are up to date" in second.stdout
@@ -65,8 +72,10 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(pipeline):
     assert (project / "models/final/model.keras").is_file()
     for name in ("confusion_matrix.png", "roc_curve.png"):
         assert (project / "reports/final/plots" / name).stat().st_size > 0
-    assert {p.name for p in (project / "reports/compare/plots").iterdir()} >= {"val_loss_all.png",
-                                                                             "val_accuracy_all.png"}
+    assert {p.name for p in (project / "reports/compare/plots").iterdir()} >= {
+        "val_loss_all.png",
+        "val_accuracy_all.png",
+    }
     metrics_show = dvc(project, "metrics", "show", env=env).stdout
     assert "reports/train/base_1layer/metrics.json" in metrics_show and "reports/final/metrics.json" in metrics_show
 

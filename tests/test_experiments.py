@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
-
 from conftest import run
+from mlflow import MlflowClient
 from overlap import assert_overlapped, spans
 from test_end_to_end import reproduced_fixture_pipeline
 from test_pipeline import dvc
@@ -32,8 +31,7 @@ def experiment_project(tmp_path_factory, keras_mirror):
 def test_temp_dir_experiment_logs_to_the_projects_store_with_its_name(experiment_project):
     project, env = experiment_project
     before = {p.name for p in project.iterdir()}
-    dvc(project, "exp", "run", "--temp", "-n", "fewer-epochs", "-S", "conf/trainer/default.yaml:max_epochs=2",
-        env=env)
+    dvc(project, "exp", "run", "--temp", "-n", "fewer-epochs", "-S", "conf/trainer/default.yaml:max_epochs=2", env=env)
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("imdb-sentiment")
     runs = client.search_runs([experiment.experiment_id], "tags.dvc_exp_name = 'fewer-epochs'")
@@ -53,9 +51,15 @@ def test_temp_dir_experiment_logs_to_the_projects_store_with_its_name(experiment
 def start_queue_workers(project, env, workers: int, log_path) -> None:
     """`dvc queue start -j N`, its output in a file: the workers it leaves behind would hold captured pipes."""
     with open(log_path, "w") as log:
-        subprocess.run([sys.executable, "-m", "dvc", "queue", "start", "-j", str(workers)], cwd=project,
-                       env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                            **env}, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "dvc", "queue", "start", "-j", str(workers)],
+            cwd=project,
+            env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=True,
+        )
 
 
 def wait_for_queue(project, env, timeout_s: float = 600) -> str:
@@ -91,8 +95,10 @@ def run_queue(project, env, workers: int) -> str:
 
 def test_queued_experiments_run_two_at_a_time_and_log_to_the_projects_store(experiment_project):
     project, env = experiment_project
-    settings = {"units-16": "conf/model/base_1layer.yaml:model.units=16",
-                "units-8": "conf/model/base_1layer.yaml:model.units=8"}
+    settings = {
+        "units-16": "conf/model/base_1layer.yaml:model.units=16",
+        "units-8": "conf/model/base_1layer.yaml:model.units=8",
+    }
     for name, setting in settings.items():
         dvc(project, "exp", "run", "--queue", "-n", name, "-S", setting, env=env)
     status = run_queue(project, env, 2)
@@ -119,8 +125,7 @@ def test_queued_experiments_run_two_at_a_time_and_log_to_the_projects_store(expe
 def test_a_queued_experiment_runs_tag_the_commit_it_was_queued_from_not_a_later_one(experiment_project):
     project, env = experiment_project
     queued_from = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
-    dvc(project, "exp", "run", "--queue", "-n", "lineage", "-S", "conf/model/base_1layer.yaml:model.units=4",
-        env=env)
+    dvc(project, "exp", "run", "--queue", "-n", "lineage", "-S", "conf/model/base_1layer.yaml:model.units=4", env=env)
     (project / "NOTES.md").write_text("a commit made while the experiment waits in the queue\n")
     run(["git", "add", "NOTES.md"], project)
     run(["git", "commit", "-qm", "later work"], project)
@@ -144,8 +149,13 @@ def test_a_teammates_clone_pulls_every_output_and_has_nothing_to_rerun(experimen
     clone = tmp_path / "teammate"
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
     dvc(clone, "pull", env=env)
-    for path in ("data/processed/manifest.json", "models/final/model.keras", "reports/final/metrics.json",
-                 "reports/compare/best.json", "reports/train/base_1layer/history/seed_0.csv"):
+    for path in (
+        "data/processed/manifest.json",
+        "models/final/model.keras",
+        "reports/final/metrics.json",
+        "reports/compare/best.json",
+        "reports/train/base_1layer/history/seed_0.csv",
+    ):
         assert (clone / path).read_bytes() == (project / path).read_bytes(), path
     assert "up to date" in dvc(clone, "status", env=env).stdout
     assert "Data and pipelines are up to date" in dvc(clone, "repro", env=env).stdout

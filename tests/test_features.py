@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import fixture_overrides, run_stage, vectorized_project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import fixture_overrides, run_stage, vectorized_project
-from imdb_sentiment.sequences import Ragged, load_sequences
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.features import load_features, multi_hot
+from imdb_sentiment.sequences import Ragged, load_sequences
 
 
 def vectorize_sequences(sequences, dimension=10000):

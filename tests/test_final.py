@@ -6,8 +6,8 @@ import mlflow
 import numpy as np
 import pytest
 
-from imdb_sentiment.config import Loss
 from imdb_sentiment.choice import winner_overrides
+from imdb_sentiment.config import Loss
 from imdb_sentiment.evaluation import binary_metrics, roc_auc, roc_curve
 from imdb_sentiment.registry import promote
 
@@ -51,8 +51,11 @@ def test_metrics_match_their_definitions_on_random_scores_and_are_zero_or_nan_wh
 
 
 def test_winner_overrides_replace_any_model_choice():
-    assert winner_overrides(["model=base_1layer", "trainer.seeds=[0]", "model.units=8"], "l2_3layer") == \
-        ["trainer.seeds=[0]", "model.units=8", "model=l2_3layer"]
+    assert winner_overrides(["model=base_1layer", "trainer.seeds=[0]", "model.units=8"], "l2_3layer") == [
+        "trainer.seeds=[0]",
+        "model.units=8",
+        "model=l2_3layer",
+    ]
     assert winner_overrides(["trainer.seeds=[0]", "model=x"], "l2_3layer") == ["trainer.seeds=[0]", "model=l2_3layer"]
 
 

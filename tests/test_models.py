@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import tensorflow as tf
+from test_config import VARIANTS, compose_config, from_yaml
 
 from imdb_sentiment import models
-from imdb_sentiment.config import Activation, Loss, ModelConfig, Optimizer, Regularizer, validate
+from imdb_sentiment.config import Activation, Loss, Optimizer, Regularizer, validate
+from imdb_sentiment.csr_batches import CsrRows, sparse_batches
 from imdb_sentiment.fast_path import FusedAdam, FusedL2, FusedRMSprop, SparseDense
 from imdb_sentiment.models import build_model, compile_model, inference_model, make_optimizer
-from imdb_sentiment.csr_batches import CsrRows, sparse_batches
 from imdb_sentiment.training import SeedTrainer
-from test_config import VARIANTS, compose_config, from_yaml
 
 
 def random_csr(rows: int, cols: int, density: float = 0.2, seed: int = 0) -> sp.csr_matrix:
@@ -31,18 +31,24 @@ def test_every_variant_builds_sparse_and_dense_with_the_same_outputs(variant):
     cfg = validate(compose_config(f"model={variant}")).model
     sparse_model = compile_model(build_model(cfg, 50, sparse=True), cfg, 1)
     dense_model = inference_model(sparse_model, cfg, 50)
-    assert len([layer for layer in dense_model.layers if isinstance(layer, keras.layers.Dense)]) == \
-        cfg.hidden_layers + 1
+    assert (
+        len([layer for layer in dense_model.layers if isinstance(layer, keras.layers.Dense)]) == cfg.hidden_layers + 1
+    )
     assert dense_model.layers[1].units == cfg.units
     x = random_csr(8, 50)
     batch, _ = next(iter(sparse_batches(CsrRows.from_csr(x, np.zeros(8)), 8, shuffle=False, seed=0)))
-    np.testing.assert_allclose(sparse_model(batch, training=False).numpy(),
-                               dense_model(x.toarray(), training=False).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        sparse_model(batch, training=False).numpy(),
+        dense_model(x.toarray(), training=False).numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_dense_model_is_plain_keras_and_takes_float32():
-    cfg = from_yaml("model", name="m", hidden_layers=2, units=4, regularizer=Regularizer.l2, regularization=0.01,
-                    dropout=0.5)
+    cfg = from_yaml(
+        "model", name="m", hidden_layers=2, units=4, regularizer=Regularizer.l2, regularization=0.01, dropout=0.5
+    )
     model = build_model(cfg, 20, sparse=False)
     assert {type(layer).__module__.split(".")[0] for layer in model.layers} == {"keras"}
     assert model.inputs[0].dtype == "float32" and tuple(model.inputs[0].shape) == (None, 20)
@@ -73,13 +79,16 @@ def test_csr_rows_refuse_float64():
 
 def applier(optimizer, variables):
     """``apply`` with the variables captured, as Keras's traced train step has them (not as arguments)."""
+
     def apply(gradients):
         optimizer.apply(gradients, variables)
+
     return apply
 
 
-@pytest.mark.parametrize(("fused", "reference"), [(FusedAdam, keras.optimizers.Adam),
-                                                  (FusedRMSprop, keras.optimizers.RMSprop)])
+@pytest.mark.parametrize(
+    ("fused", "reference"), [(FusedAdam, keras.optimizers.Adam), (FusedRMSprop, keras.optimizers.RMSprop)]
+)
 @pytest.mark.parametrize("in_graph", [False, True], ids=["eager", "tf.function"])
 def test_fused_optimizers_follow_keras_update_rule(fused, reference, in_graph):
     """A few steps of ``apply``, eager and traced; the 1,000-step ``fit`` comparison is further down."""
@@ -104,8 +113,10 @@ def test_fused_optimizers_follow_keras_update_rule(fused, reference, in_graph):
 # Hyperparameters away from Keras's defaults, so a kernel fed a default (or another hyperparameter) in place
 # of the configured value differs; epsilon is large enough next to sqrt(v) that where it enters the update
 # (outside sqrt(v) for Adam, inside sqrt(ms + eps) for RMSprop, as in Keras) shows in the weights.
-FIT_HYPERPARAMETERS = {"adam": {"learning_rate": 0.003, "beta_1": 0.8, "beta_2": 0.95, "epsilon": 1e-3},
-                       "rmsprop": {"learning_rate": 0.003, "rho": 0.8, "epsilon": 1e-4}}
+FIT_HYPERPARAMETERS = {
+    "adam": {"learning_rate": 0.003, "beta_1": 0.8, "beta_2": 0.95, "epsilon": 1e-3},
+    "rmsprop": {"learning_rate": 0.003, "rho": 0.8, "epsilon": 1e-4},
+}
 FIT_STEPS = 1000
 # Tolerances, from the observed gap between the fused kernels and Keras's ops in this setup (a different but
 # equivalent float32 formula: ~5e-7 in the weights and ~3e-7 relative in the epoch losses after 1,000 steps)
@@ -117,8 +128,10 @@ WEIGHTS_ATOL = 2e-5  # ~40x the round-off, ~400x under the smallest breakage tri
 LOSS_RTOL = 2e-5  # ~70x the round-off, ~45x under the smallest breakage tried
 
 
-@pytest.mark.parametrize(("optimizer", "fused", "stock"), [("adam", FusedAdam, keras.optimizers.Adam),
-                                                           ("rmsprop", FusedRMSprop, keras.optimizers.RMSprop)])
+@pytest.mark.parametrize(
+    ("optimizer", "fused", "stock"),
+    [("adam", FusedAdam, keras.optimizers.Adam), ("rmsprop", FusedRMSprop, keras.optimizers.RMSprop)],
+)
 def test_fused_optimizers_train_like_keras_through_fit(optimizer, fused, stock, monkeypatch):
     """1,000 steps through ``fit`` on the stage path (SeedTrainer: SparseDense over sparse_batches of CsrRows,
     the configured steps_per_execution), fused kernels against Keras's own optimizer: same weights, same losses.
@@ -131,8 +144,16 @@ def test_fused_optimizers_train_like_keras_through_fit(optimizer, fused, stock, 
     x = random_csr(rows, 64, density=0.15, seed=1)
     y = (x @ np.random.default_rng(0).normal(size=64) > 0).astype(np.float32)  # learnable, so the loss moves
     train = CsrRows.from_csr(x, y)
-    cfg = from_yaml("model", name="m", hidden_layers=2, units=8, activation=Activation.tanh,
-                    regularizer=Regularizer.l2, regularization=1e-3, loss=Loss.binary_crossentropy)
+    cfg = from_yaml(
+        "model",
+        name="m",
+        hidden_layers=2,
+        units=8,
+        activation=Activation.tanh,
+        regularizer=Regularizer.l2,
+        regularization=1e-3,
+        loss=Loss.binary_crossentropy,
+    )
     hyperparameters = FIT_HYPERPARAMETERS[optimizer]
     results = {}
     for kind in (fused, stock):
@@ -166,18 +187,25 @@ def test_fused_l2_gives_keras_l2_penalty_and_gradient():
 def test_only_the_training_graph_uses_the_fused_l2_saved_models_use_keras_classes():
     cfg = validate(compose_config("model=l2_3layer")).model
     training, portable = build_model(cfg, 50, sparse=True), build_model(cfg, 50, sparse=False)
-    assert {type(layer.kernel_regularizer) for layer in training.layers if hasattr(layer, "kernel_regularizer")
-            and layer.kernel_regularizer} == {FusedL2}
-    assert {type(layer.kernel_regularizer) for layer in portable.layers if hasattr(layer, "kernel_regularizer")
-            and layer.kernel_regularizer} == {keras.regularizers.L2}
+    assert {
+        type(layer.kernel_regularizer)
+        for layer in training.layers
+        if hasattr(layer, "kernel_regularizer") and layer.kernel_regularizer
+    } == {FusedL2}
+    assert {
+        type(layer.kernel_regularizer)
+        for layer in portable.layers
+        if hasattr(layer, "kernel_regularizer") and layer.kernel_regularizer
+    } == {keras.regularizers.L2}
 
 
 def test_make_optimizer_uses_fused_kernels_and_the_configured_learning_rate():
     assert isinstance(make_optimizer(from_yaml("model", name="m", optimizer=Optimizer.adam)), FusedAdam)
     sgd = make_optimizer(from_yaml("model", name="m", optimizer=Optimizer.sgd, learning_rate=0.5))
     assert isinstance(sgd, keras.optimizers.SGD) and float(sgd.learning_rate) == pytest.approx(0.5)
-    assert float(make_optimizer(from_yaml("model", name="m", optimizer=Optimizer.rmsprop)).learning_rate) == \
-        pytest.approx(keras.optimizers.RMSprop().learning_rate.numpy())
+    assert float(
+        make_optimizer(from_yaml("model", name="m", optimizer=Optimizer.rmsprop)).learning_rate
+    ) == pytest.approx(keras.optimizers.RMSprop().learning_rate.numpy())
 
 
 def training_pieces(*overrides: str) -> tuple[set[type], set[type], type]:
@@ -186,13 +214,17 @@ def training_pieces(*overrides: str) -> tuple[set[type], set[type], type]:
     x = random_csr(16, 30)
     model = SeedTrainer(cfg.model, cfg.trainer, CsrRows.from_csr(x, np.zeros(16)), None).start(0)
     layers = {type(layer) for layer in model.layers if isinstance(layer, keras.layers.Dense)}
-    penalties = {type(layer.kernel_regularizer) for layer in model.layers
-                 if getattr(layer, "kernel_regularizer", None) is not None}
+    penalties = {
+        type(layer.kernel_regularizer)
+        for layer in model.layers
+        if getattr(layer, "kernel_regularizer", None) is not None
+    }
     return layers, penalties, type(model.optimizer)
 
 
-@pytest.mark.parametrize(("variant", "stock_optimizer"), [("l2_3layer", keras.optimizers.Adam),
-                                                          ("base_1layer", keras.optimizers.RMSprop)])
+@pytest.mark.parametrize(
+    ("variant", "stock_optimizer"), [("l2_3layer", keras.optimizers.Adam), ("base_1layer", keras.optimizers.RMSprop)]
+)
 def test_fast_path_switch_selects_the_speed_layer_or_stock_keras_classes(variant, stock_optimizer):
     layers, penalties, optimizer = training_pieces(f"model={variant}")
     assert SparseDense in layers and optimizer in (FusedAdam, FusedRMSprop)

@@ -65,7 +65,9 @@ def test_a_replaced_folder_is_never_missing(dvc_project):
 def test_temporaries_live_in_the_dvc_scratch_not_beside_the_output(dvc_project):
     target = dvc_project / "reports" / "train" / "v"
     with outputs.atomic_dir(target / "history") as folder, outputs.atomic_path(target / "metrics.json") as tmp:
-        assert folder.is_relative_to(dvc_project / scratch.SCRATCH) and tmp.is_relative_to(dvc_project / scratch.SCRATCH)
+        assert folder.is_relative_to(dvc_project / scratch.SCRATCH) and tmp.is_relative_to(
+            dvc_project / scratch.SCRATCH
+        )
         assert tmp.name == "metrics.json"  # keeps the suffix a writer may insist on (.keras, .npz)
         assert entries(target) == []
         (folder / "seed_0.csv").write_text("epoch\n1\n")
@@ -83,16 +85,27 @@ def test_without_a_dvc_project_temporaries_are_hidden_beside_the_output(tmp_path
 
 def killed_inside(code: str, cwd: Path) -> None:
     """Run ``code`` in a fresh interpreter that SIGKILLs itself where the code says ``die()``."""
-    prelude = "import os, signal\nfrom pathlib import Path\nfrom imdb_sentiment import outputs\n" \
-              "def die():\n    os.kill(os.getpid(), signal.SIGKILL)\n"
-    result = subprocess.run([sys.executable, "-c", prelude + code], cwd=cwd, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=60)
+    prelude = (
+        "import os, signal\nfrom pathlib import Path\nfrom imdb_sentiment import outputs\n"
+        "def die():\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", prelude + code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        timeout=60,
+    )
     assert result.returncode == -9, result.stderr
 
 
 def test_temporaries_of_a_killed_process_are_removed_at_the_next_start(dvc_project):
-    killed_inside("with outputs.atomic_dir(Path('models/v')) as d, outputs.atomic_path(Path('reports/m.json')) as f:\n"
-                  "    (d / 'seed_0.keras').write_text('half'); f.write_text('half'); die()\n", dvc_project)
+    killed_inside(
+        "with outputs.atomic_dir(Path('models/v')) as d, outputs.atomic_path(Path('reports/m.json')) as f:\n"
+        "    (d / 'seed_0.keras').write_text('half'); f.write_text('half'); die()\n",
+        dvc_project,
+    )
     folder = dvc_project / scratch.SCRATCH
     assert len(entries(folder)) == 2
     assert entries(dvc_project / "models") == [] and entries(dvc_project / "reports") == []
@@ -107,15 +120,18 @@ def test_a_kill_between_the_fallback_renames_is_recovered_at_the_next_start(dvc_
     """Where the kernel cannot swap two paths, the old folder is moved aside first: a kill before the new one
     is moved in leaves no folder, and the next start puts the old one back."""
     replace_folder(dvc_project / "models" / "v", 1)
-    killed_inside("outputs.exchange = lambda first, second: False\n"
-                  "real_rename = os.rename\n"
-                  "def rename(source, destination):\n"
-                  "    if Path(source).name == 'new':\n"
-                  "        die()\n"
-                  "    real_rename(source, destination)\n"
-                  "os.rename = rename\n"
-                  "with outputs.atomic_dir(Path('models/v')) as d:\n"
-                  "    (d / 'marker').write_text('2')\n", dvc_project)
+    killed_inside(
+        "outputs.exchange = lambda first, second: False\n"
+        "real_rename = os.rename\n"
+        "def rename(source, destination):\n"
+        "    if Path(source).name == 'new':\n"
+        "        die()\n"
+        "    real_rename(source, destination)\n"
+        "os.rename = rename\n"
+        "with outputs.atomic_dir(Path('models/v')) as d:\n"
+        "    (d / 'marker').write_text('2')\n",
+        dvc_project,
+    )
     assert not (dvc_project / "models" / "v").exists()
     scratch.remove_stale_temporaries(dvc_project)
     assert (dvc_project / "models" / "v" / "marker").read_text() == "1"

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from conftest import ROOT, run, sha256
 from test_config import yaml_config
 
@@ -16,8 +15,11 @@ def point_at_fixture(project: Path, mirror: Path, num_words: int = 30, validatio
     """Edit the copy's Hydra files the way a user would: trust the fixture's digests, shrink the sizes."""
     data_file = project / "conf/data/imdb.yaml"
     data = yaml.safe_load(data_file.read_text())
-    data.update(npz_sha256=[sha256(mirror / "imdb.npz")],
-                word_index_sha256=[sha256(mirror / "imdb_word_index.json")], num_words=num_words)
+    data.update(
+        npz_sha256=[sha256(mirror / "imdb.npz")],
+        word_index_sha256=[sha256(mirror / "imdb_word_index.json")],
+        num_words=num_words,
+    )
     data_file.write_text(yaml.safe_dump(data))
     features_file = project / "conf/features/multihot.yaml"
     features = yaml.safe_load(features_file.read_text())

@@ -10,16 +10,20 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from imdb_sentiment.compare import comparison_figures
-from imdb_sentiment.ranking import VariantResult
 from imdb_sentiment.plots import confusion_figure, history_figures, roc_figure
+from imdb_sentiment.ranking import VariantResult
 
 FIGURES_OUT = Path(__file__).resolve().parents[1] / ".pytest_cache" / "figures"  # to look at them by eye
 
 
 def history(epochs: int, shift: float) -> dict[str, list[float]]:
     steps = np.arange(1, epochs + 1)
-    return {"loss": list(0.6 / steps + shift), "val_loss": list(0.5 / steps + 0.1 + shift),
-            "accuracy": list(1 - 0.3 / steps - shift), "val_accuracy": list(0.9 - 0.2 / steps - shift)}
+    return {
+        "loss": list(0.6 / steps + shift),
+        "val_loss": list(0.5 / steps + 0.1 + shift),
+        "accuracy": list(1 - 0.3 / steps - shift),
+        "val_accuracy": list(0.9 - 0.2 / steps - shift),
+    }
 
 
 def variant(name: str, shift: float) -> VariantResult:
@@ -27,13 +31,16 @@ def variant(name: str, shift: float) -> VariantResult:
 
 
 def all_figures() -> dict[str, Figure]:
-    variants = [variant(name, 0.02 * i) for i, name in enumerate(["base_1layer", "l2_1layer", "l1_3layer",
-                                                                   "l2_3layer"])]
+    variants = [
+        variant(name, 0.02 * i) for i, name in enumerate(["base_1layer", "l2_1layer", "l1_3layer", "l2_3layer"])
+    ]
     fpr = np.linspace(0, 1, 50)
-    return {**{f"seed_{name}": figure for name, figure in history_figures(history(20, 0.0), "l2_3layer seed 0").items()},
-            "confusion_matrix.png": confusion_figure(np.array([[11_234, 1_266], [1_590, 10_910]])),
-            "roc_curve.png": roc_figure(fpr, np.sqrt(fpr), 0.9512),
-            **comparison_figures(variants, ["l1_3layer", "l2_3layer"])}
+    return {
+        **{f"seed_{name}": figure for name, figure in history_figures(history(20, 0.0), "l2_3layer seed 0").items()},
+        "confusion_matrix.png": confusion_figure(np.array([[11_234, 1_266], [1_590, 10_910]])),
+        "roc_curve.png": roc_figure(fpr, np.sqrt(fpr), 0.9512),
+        **comparison_figures(variants, ["l1_3layer", "l2_3layer"]),
+    }
 
 
 FIGURES = all_figures()
@@ -49,8 +56,9 @@ def test_every_text_of_a_figure_lies_inside_it_and_axes_are_titled(name):
     inside = figure.bbox.padded(0.5)  # half a pixel of rounding
     for axes in figure.axes:
         extent = axes.get_tightbbox(renderer)  # ticks, tick labels, axis labels, title and legend as drawn
-        assert inside.contains(extent.x0, extent.y0) and inside.contains(extent.x1, extent.y1), \
+        assert inside.contains(extent.x0, extent.y0) and inside.contains(extent.x1, extent.y1), (
             f"{name}: text of {axes.get_label() or 'an axes'} reaches outside the figure: {extent} vs {figure.bbox}"
+        )
     for artist in [*figure.texts, *figure.legends]:  # a figure's own texts (none of the axes')
         extent = artist.get_window_extent(renderer)
         assert inside.contains(extent.x0, extent.y0) and inside.contains(extent.x1, extent.y1), artist

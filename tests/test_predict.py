@@ -7,24 +7,44 @@ import tarfile
 
 import numpy as np
 import pytest
+from conftest import REAL_MIRROR
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import REAL_MIRROR
 from test_config import from_yaml
+
 from imdb_sentiment.data import load_trusted_npz
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.review_encoding import EncoderSettings, ReviewEncoder, text_to_words
 from imdb_sentiment.review_input import read_reviews
 
-WORDS = {"the": 1, "and": 2, "a": 3, "film": 19, "this": 11, "was": 13, "just": 40, "brilliant": 527,
-         "casting": 970, "don't": 89, "rare": 2500}
+WORDS = {
+    "the": 1,
+    "and": 2,
+    "a": 3,
+    "film": 19,
+    "this": 11,
+    "was": 13,
+    "just": 40,
+    "brilliant": 527,
+    "casting": 970,
+    "don't": 89,
+    "rare": 2500,
+}
 SETTINGS = EncoderSettings(num_words=1000, index_from=3, start_char=1, oov_char=2)
 
 
 def test_text_to_words_follows_keras_filters():
-    assert text_to_words("This film was JUST brilliant,casting!\tLocation\n<br />scenery") == \
-        ["this", "film", "was", "just", "brilliant", "casting", "location", "br", "scenery"]
+    assert text_to_words("This film was JUST brilliant,casting!\tLocation\n<br />scenery") == [
+        "this",
+        "film",
+        "was",
+        "just",
+        "brilliant",
+        "casting",
+        "location",
+        "br",
+        "scenery",
+    ]
     assert text_to_words("don't   stop--now") == ["don't", "stop", "now"]
     assert text_to_words(" \t\n!!") == []
 
@@ -107,9 +127,14 @@ def test_real_reviews_with_unicode_line_separators_stay_one_review_each(tmp_path
 def test_tokenising_raw_reviews_reproduces_the_keras_sequences():
     """The raw aclImdb texts, tokenised our way, give exactly the rank sequences in imdb.npz."""
     word_index = json.loads((REAL_MIRROR / "imdb_word_index.json").read_text())
-    cfg = from_yaml("data", base_url="-",
-                    npz_sha256=["6814c0beea01878740d178d45caaf84fa878f5f452bd5f6bb6b5e3add8655f32",
-                                "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"])
+    cfg = from_yaml(
+        "data",
+        base_url="-",
+        npz_sha256=[
+            "6814c0beea01878740d178d45caaf84fa878f5f452bd5f6bb6b5e3add8655f32",
+            "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f",
+        ],
+    )
     arrays = load_trusted_npz(REAL_MIRROR / "imdb.npz", cfg)
     rows = [line.split("\t") for line in (REAL_MIRROR / "imdb_npz_row_sources.tsv").read_text().splitlines()[1:]]
     wanted = {path: int(row) for split, row, _, path in rows if split == "train" and int(row) % 997 == 0}
@@ -159,15 +184,19 @@ def test_non_english_text_is_scored_as_out_of_vocabulary_words():
 
 
 def test_a_corrupt_fallback_model_is_a_clear_error(tmp_path, monkeypatch):
-    from imdb_sentiment.predict import load_champion
     from types import SimpleNamespace
+
+    from imdb_sentiment.predict import load_champion
 
     (tmp_path / "models" / "final").mkdir(parents=True)
     (tmp_path / "models" / "final" / "model.keras").write_bytes(b"not a keras file")
     monkeypatch.chdir(tmp_path)
-    cfg = SimpleNamespace(model_uri=None, final=from_yaml("final"),
-                          paths=from_yaml("paths", final_models=str(tmp_path / "models" / "final")),
-                          tracking=from_yaml("tracking", uri=f"sqlite:///{tmp_path / 'mlflow.db'}"))
+    cfg = SimpleNamespace(
+        model_uri=None,
+        final=from_yaml("final"),
+        paths=from_yaml("paths", final_models=str(tmp_path / "models" / "final")),
+        tracking=from_yaml("tracking", uri=f"sqlite:///{tmp_path / 'mlflow.db'}"),
+    )
     with pytest.raises(DataError, match="model.keras cannot be loaded"):
         load_champion(cfg)
 
@@ -189,16 +218,28 @@ def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, 
     reviews = tmp_path / "reviews.txt"
     reviews.write_text("the film\x85was just brilliant\n\ndon't\u2028casting\t\x0cthe film\r\n  \nrare\n")
     data = from_yaml("data", base_url="-", num_words=SETTINGS.num_words)
-    cfg = SimpleNamespace(text=None, file=str(reviews), max_reviews=10, max_review_chars=100, data=data,
-                          paths=SimpleNamespace(raw_dir=str(tmp_path)), final=from_yaml("final"))
+    cfg = SimpleNamespace(
+        text=None,
+        file=str(reviews),
+        max_reviews=10,
+        max_review_chars=100,
+        data=data,
+        paths=SimpleNamespace(raw_dir=str(tmp_path)),
+        final=from_yaml("final"),
+    )
     monkeypatch.setattr(predict, "load_champion", lambda cfg: (tiny_keras_model(data.num_words), "tiny"))
     results = predict.predict_reviews(cfg)
     assert [(line, label, review) for line, _, label, review in results] == [
         (1, int(results[0][1] >= 0.5), "the film\x85was just brilliant"),
         (3, int(results[1][1] >= 0.5), "don't\u2028casting\t\x0cthe film"),
-        (5, int(results[2][1] >= 0.5), "rare")]
+        (5, int(results[2][1] >= 0.5), "rare"),
+    ]
     printed = capsys.readouterr().out.split("\n")
     assert printed[:2] == ["# model: tiny", "line\tprobability\tlabel\treview"] and printed[5:] == [""]
-    for row, (line, probability, label, review) in zip(printed[2:5], results):
-        assert row.split("\t") == [str(line), f"{probability:.4f}", ("negative", "positive")[label],
-                                   " ".join(review.split())]
+    for row, (line, probability, label, review) in zip(printed[2:5], results, strict=True):
+        assert row.split("\t") == [
+            str(line),
+            f"{probability:.4f}",
+            ("negative", "positive")[label],
+            " ".join(review.split()),
+        ]

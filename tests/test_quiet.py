@@ -8,14 +8,22 @@ import sys
 
 from imdb_sentiment.quiet import DEFAULTED, without_banners
 
-IMPORT_TENSORFLOW = ("import sys; from imdb_sentiment.quiet import import_tensorflow; print('before', file=sys.stderr);"
-                     " import_tensorflow(); import keras; print('after', file=sys.stderr)")
+IMPORT_TENSORFLOW = (
+    "import sys; from imdb_sentiment.quiet import import_tensorflow; print('before', file=sys.stderr);"
+    " import_tensorflow(); import keras; print('after', file=sys.stderr)"
+)
 
 
 def stderr_of_import(**env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", DEFAULTED)}
-    return subprocess.run([sys.executable, "-c", IMPORT_TENSORFLOW], env={**clean, **env}, capture_output=True,
-                          text=True, timeout=120, check=True).stderr
+    return subprocess.run(
+        [sys.executable, "-c", IMPORT_TENSORFLOW],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stderr
 
 
 def test_importing_tensorflow_prints_nothing_by_default():
@@ -32,11 +40,14 @@ def test_a_user_who_sets_the_log_level_gets_tensorflows_own_output():
 
 
 def test_only_the_banners_are_dropped():
-    captured = (b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
-                b"I0000 00:00:1796163921.270127   26403 port.cc:153] oneDNN custom operations are on.\n"
-                b"I0000 00:00:1796163921.326555   26403 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\n"
-                b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with flags.\n"
-                b"E0000 00:00:1796163921.3 26403 node_def_util.cc:682] a real error\n"
-                b"Traceback (most recent call last):\n")
-    assert without_banners(captured) == (b"E0000 00:00:1796163921.3 26403 node_def_util.cc:682] a real error\n"
-                                         b"Traceback (most recent call last):\n")
+    captured = (
+        b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        b"I0000 00:00:1796163921.270127   26403 port.cc:153] oneDNN custom operations are on.\n"
+        b"I0000 00:00:1796163921.326555   26403 cpu_feature_guard.cc:227] This TensorFlow binary is optimized\n"
+        b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with flags.\n"
+        b"E0000 00:00:1796163921.3 26403 node_def_util.cc:682] a real error\n"
+        b"Traceback (most recent call last):\n"
+    )
+    assert without_banners(captured) == (
+        b"E0000 00:00:1796163921.3 26403 node_def_util.cc:682] a real error\nTraceback (most recent call last):\n"
+    )

@@ -13,20 +13,20 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port, run_stage, vectorized_project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
-
-from conftest import free_port, run_stage, vectorized_project
-from imdb_sentiment.config import Activation, ConfigError, Loss, Optimizer, Regularizer, TrackingConfig, validate
-from imdb_sentiment.errors import TrackingError
-from imdb_sentiment.outputs import atomic_dir, atomic_path, write_json
-from imdb_sentiment.scratch import SCRATCH
-from imdb_sentiment.processes import ProcessIdentity, start_time
-from imdb_sentiment.tracking_store import setup_tracking
 from omegaconf import OmegaConf
 from overlap import assert_overlapped, spans
 from test_config import from_yaml, yaml_config
+
+from imdb_sentiment.config import Activation, ConfigError, Loss, Optimizer, Regularizer, TrackingConfig, validate
+from imdb_sentiment.errors import TrackingError
+from imdb_sentiment.outputs import atomic_dir, atomic_path, write_json
+from imdb_sentiment.processes import ProcessIdentity, start_time
+from imdb_sentiment.scratch import SCRATCH
+from imdb_sentiment.tracking_store import setup_tracking
 
 FAST = ["trainer.eval_batch_size=8", "trainer.batch_size=8", "trainer.seeds=[0]"]
 
@@ -35,7 +35,11 @@ FAST = ["trainer.eval_batch_size=8", "trainer.batch_size=8", "trainer.seeds=[0]"
 
 
 def test_unreachable_tracking_server_fails_fast_with_the_uri(monkeypatch):
-    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+    for name in (
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    ):
         monkeypatch.delenv(name, raising=False)
     uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
@@ -100,15 +104,29 @@ def test_any_out_of_range_model_value_is_refused_with_its_key(bad):
 
 
 @settings(max_examples=80, deadline=None)
-@given(batch_size=st.integers(-5, 5000), patience=st.integers(-5, 50), num_words=st.integers(-5, 20000),
-       dropout=st.floats(0, 0.999), optimizer=st.sampled_from(list(Optimizer)),
-       activation=st.sampled_from(list(Activation)), loss=st.sampled_from(list(Loss)),
-       regularizer=st.sampled_from(list(Regularizer)))
-def test_config_schema_accepts_exactly_the_valid_region(batch_size, patience, num_words, dropout, optimizer,
-                                                        activation, loss, regularizer):
+@given(
+    batch_size=st.integers(-5, 5000),
+    patience=st.integers(-5, 50),
+    num_words=st.integers(-5, 20000),
+    dropout=st.floats(0, 0.999),
+    optimizer=st.sampled_from(list(Optimizer)),
+    activation=st.sampled_from(list(Activation)),
+    loss=st.sampled_from(list(Loss)),
+    regularizer=st.sampled_from(list(Regularizer)),
+)
+def test_config_schema_accepts_exactly_the_valid_region(
+    batch_size, patience, num_words, dropout, optimizer, activation, loss, regularizer
+):
     cfg = OmegaConf.structured(yaml_config())
-    cfg.model = from_yaml("model", name="m", dropout=dropout, optimizer=optimizer, activation=activation, loss=loss,
-                          regularizer=regularizer)
+    cfg.model = from_yaml(
+        "model",
+        name="m",
+        dropout=dropout,
+        optimizer=optimizer,
+        activation=activation,
+        loss=loss,
+        regularizer=regularizer,
+    )
     cfg.trainer.batch_size, cfg.trainer.patience, cfg.data.num_words = batch_size, patience, num_words
     valid = batch_size >= 1 and patience >= 0 and num_words > 3
     if valid:
@@ -149,9 +167,21 @@ def test_interrupted_training_ends_killed_and_leaves_no_complete_output(vectoriz
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     process = subprocess.Popen(
-        [sys.executable, "stages/train.py", "model=l2_3layer", *FAST, *overrides, "trainer.max_epochs=100000",
-         "trainer.patience=100000", "trainer.steps_per_execution=1"],
-        cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "stages/train.py",
+            "model=l2_3layer",
+            *FAST,
+            *overrides,
+            "trainer.max_epochs=100000",
+            "trainer.patience=100000",
+            "trainer.steps_per_execution=1",
+        ],
+        cwd=project,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines = []
     for line in process.stderr:
         lines.append(line)
@@ -172,8 +202,12 @@ def test_interrupted_training_ends_killed_and_leaves_no_complete_output(vectoriz
 
 def stray_temporaries(project: Path) -> list[str]:
     """Temporary files or folders inside the DVC outputs (``*.tmp``, as the atomic writers name them)."""
-    return sorted(str(path.relative_to(project)) for folder in ("reports", "models", "data")
-                  if (project / folder).exists() for path in (project / folder).rglob("*.tmp"))
+    return sorted(
+        str(path.relative_to(project))
+        for folder in ("reports", "models", "data")
+        if (project / folder).exists()
+        for path in (project / folder).rglob("*.tmp")
+    )
 
 
 def scratch_entries(project: Path) -> list[str]:
@@ -183,17 +217,35 @@ def scratch_entries(project: Path) -> list[str]:
 @pytest.mark.slow
 def test_sigkill_leaves_no_temporary_in_outputs_and_the_next_start_removes_it(vectorized, tmp_path):
     project, overrides = vectorized
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
     log = tmp_path / "train.log"
     with open(log, "w") as stderr:
-        process = subprocess.Popen([sys.executable, "stages/train.py", "model=l1_3layer", *FAST, *overrides,
-                                    "trainer.max_epochs=100000", "trainer.patience=100000"],
-                                   cwd=project, env=env, stderr=stderr, start_new_session=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "stages/train.py",
+                "model=l1_3layer",
+                *FAST,
+                *overrides,
+                "trainer.max_epochs=100000",
+                "trainer.patience=100000",
+            ],
+            cwd=project,
+            env=env,
+            stderr=stderr,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 180
-        while not (scratch_entries(project) or stray_temporaries(project)) and process.poll() is None \
-                and time.monotonic() < deadline:
+        while (
+            not (scratch_entries(project) or stray_temporaries(project))
+            and process.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         time.sleep(1)  # well into training, with its temporaries open
         assert process.poll() is None, log.read_text()
@@ -202,8 +254,15 @@ def test_sigkill_leaves_no_temporary_in_outputs_and_the_next_start_removes_it(ve
         process.wait()
     assert stray_temporaries(project) == []  # DVC would hash them into reports/train, which compare depends on
     assert len(scratch_entries(project)) == 2  # the models folder and the histories, in .dvc/tmp/atomic
-    run_stage(project, "train", "model=l1_3layer", *FAST, *overrides, "trainer.max_epochs=1",
-              env={"MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"]})
+    run_stage(
+        project,
+        "train",
+        "model=l1_3layer",
+        *FAST,
+        *overrides,
+        "trainer.max_epochs=1",
+        env={"MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"]},
+    )
     assert scratch_entries(project) == [] and stray_temporaries(project) == []
     assert (project / "reports/train/l1_3layer/history/seed_0.csv").is_file()
 
@@ -226,8 +285,20 @@ def test_a_stage_start_ends_as_killed_the_runs_of_a_sigkilled_stage_and_no_live_
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     with open(tmp_path / "killed.log", "w") as log:
         killed = subprocess.Popen(
-            [sys.executable, "stages/train.py", "model=l2_3layer", *FAST, *overrides, "trainer.max_epochs=100000",
-             "trainer.patience=100000"], cwd=project, env=env, stderr=log, start_new_session=True)
+            [
+                sys.executable,
+                "stages/train.py",
+                "model=l2_3layer",
+                *FAST,
+                *overrides,
+                "trainer.max_epochs=100000",
+                "trainer.patience=100000",
+            ],
+            cwd=project,
+            env=env,
+            stderr=log,
+            start_new_session=True,
+        )
     try:
         orphans = wait_for_running_runs(uri, {"variant", "seed"}, killed)
         killed_started = start_time(killed.pid)
@@ -240,16 +311,26 @@ def test_a_stage_start_ends_as_killed_the_runs_of_a_sigkilled_stage_and_no_live_
         experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
         live = ProcessIdentity(socket.gethostname(), sleeper.pid, start_time(sleeper.pid))
         elsewhere = ProcessIdentity("another-host", killed.pid, killed_started)
-        kept = [client.create_run(experiment_id, run_name=name, tags=identity.tags()).info.run_id
-                for name, identity in (("live", live), ("elsewhere", elsewhere))]
-        rerun = run_stage(project, "train", "model=base_1layer", *FAST, *overrides, "trainer.max_epochs=1",
-                          env={"MLFLOW_TRACKING_URI": uri})
+        kept = [
+            client.create_run(experiment_id, run_name=name, tags=identity.tags()).info.run_id
+            for name, identity in (("live", live), ("elsewhere", elsewhere))
+        ]
+        rerun = run_stage(
+            project,
+            "train",
+            "model=base_1layer",
+            *FAST,
+            *overrides,
+            "trainer.max_epochs=1",
+            env={"MLFLOW_TRACKING_URI": uri},
+        )
         assert {client.get_run(run_id).info.status for run_id in kept} == {"RUNNING"}
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert "ended 2 run(s) as KILLED, left RUNNING by a process that is gone: l2_3layer, l2_3layer-seed0" \
-        in rerun.stderr
+    assert (
+        "ended 2 run(s) as KILLED, left RUNNING by a process that is gone: l2_3layer, l2_3layer-seed0" in rerun.stderr
+    )
     reason = f"process {killed.pid} on {socket.gethostname()} ended without closing the run"
     for orphan in orphans:
         run = client.get_run(orphan.info.run_id)
@@ -262,9 +343,18 @@ def test_a_stage_start_ends_as_killed_the_runs_of_a_sigkilled_stage_and_no_live_
 def test_divergence_stops_at_once_and_fails_the_run_with_the_reason(vectorized, tmp_path):
     project, overrides = vectorized
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = run_stage(project, "train", "model=l2_3layer", *FAST, *overrides, "model.optimizer=sgd",
-                       "model.learning_rate=1e38", "model.loss=binary_crossentropy", check=False,
-                       env={"MLFLOW_TRACKING_URI": uri})
+    result = run_stage(
+        project,
+        "train",
+        "model=l2_3layer",
+        *FAST,
+        *overrides,
+        "model.optimizer=sgd",
+        "model.learning_rate=1e38",
+        "model.loss=binary_crossentropy",
+        check=False,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: l2_3layer: training diverged in epoch 1 (loss nan)")
@@ -279,8 +369,15 @@ def test_divergence_stops_at_once_and_fails_the_run_with_the_reason(vectorized, 
 def test_unreachable_store_fails_the_stage_before_training(vectorized):
     project, overrides = vectorized
     uri = f"http://127.0.0.1:{free_port()}"
-    result = run_stage(project, "train", "model=base_1layer", *FAST, *overrides, check=False,
-                       env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"})
+    result = run_stage(
+        project,
+        "train",
+        "model=base_1layer",
+        *FAST,
+        *overrides,
+        check=False,
+        env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot use the MLflow tracking store {uri}")
     assert "epoch 1/" not in result.stderr
@@ -292,9 +389,25 @@ def test_four_concurrent_trainings_store_every_run_metric_and_model(vectorized, 
     uri = f"sqlite:///{tmp_path / 'shared.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     variants = ["base_1layer", "l2_1layer", "l1_3layer", "l2_3layer"]
-    processes = [subprocess.Popen([sys.executable, "stages/train.py", f"model={v}", *FAST, *overrides,
-                                   "trainer.seeds=[0,1]", "trainer.max_epochs=6", "trainer.verbose=false"],
-                                  cwd=project, env=env, stderr=subprocess.PIPE, text=True) for v in variants]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "stages/train.py",
+                f"model={v}",
+                *FAST,
+                *overrides,
+                "trainer.seeds=[0,1]",
+                "trainer.max_epochs=6",
+                "trainer.verbose=false",
+            ],
+            cwd=project,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for v in variants
+    ]
     errors = [p.communicate(timeout=600)[1] for p in processes]
     assert [p.returncode for p in processes] == [0] * 4, errors
     client, runs = runs_of(uri)
@@ -321,8 +434,7 @@ def test_store_failing_mid_run_says_what_was_logged_and_writes_no_output(tmp_pat
     from imdb_sentiment.run_workers import epoch_metric_writer
     from imdb_sentiment.runs import log_params, tracked_run
 
-    setup_tracking(TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="x",
-                                  parent_run_id=None))
+    setup_tracking(TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="x", parent_run_id=None))
     real_log_batch = MlflowClient.log_batch
 
     def failing_after_two_epochs(self, run_id, metrics=(), **kwargs):

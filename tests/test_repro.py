@@ -12,11 +12,11 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
-
 from conftest import make_project, run
-from imdb_sentiment import repro
 from test_end_to_end import reproduced_fixture_pipeline, shrink_training
 from test_pipeline import dvc, point_at_fixture
+
+from imdb_sentiment import repro
 
 
 def write_metrics(project: Path, variant: str, seconds: float, seeds: int = 3) -> None:
@@ -57,23 +57,31 @@ def test_make_run_matches_dvc_repro_runs_train_stages_side_by_side_and_caches_pe
     first = runner(project, "--jobs", "2", env=env).stdout.splitlines()
     for stage in ("fetch", "vectorize", "compare", "retrain_final"):
         assert f"Running stage '{stage}':" in first
-    started = {variant: first.index(f"[train@{variant}] Running stage 'train@{variant}':")
-               for variant in ("base_1layer", "l2_3layer")}
-    finished = {variant: next(i for i, line in enumerate(first) if line.startswith(f"[train@{variant}] Updating lock"))
-                for variant in started}
+    started = {
+        variant: first.index(f"[train@{variant}] Running stage 'train@{variant}':")
+        for variant in ("base_1layer", "l2_3layer")
+    }
+    finished = {
+        variant: next(i for i, line in enumerate(first) if line.startswith(f"[train@{variant}] Updating lock"))
+        for variant in started
+    }
     assert max(started.values()) < min(finished.values())  # the second started before the first finished
 
     for variant in ("base_1layer", "l2_3layer"):  # deterministic training: the same numbers as dvc repro's
         ours = json.loads((project / f"reports/train/{variant}/metrics.json").read_text())
         theirs = json.loads((serial_project / f"reports/train/{variant}/metrics.json").read_text())
         assert ours["best_val_accuracy"] == theirs["best_val_accuracy"]
-        assert [s["best_val_loss"] for s in ours["per_seed"].values()] == \
-            [s["best_val_loss"] for s in theirs["per_seed"].values()]
-    assert json.loads((project / "reports/compare/best.json").read_text())["variant"] == \
-        json.loads((serial_project / "reports/compare/best.json").read_text())["variant"]
+        assert [s["best_val_loss"] for s in ours["per_seed"].values()] == [
+            s["best_val_loss"] for s in theirs["per_seed"].values()
+        ]
+    assert (
+        json.loads((project / "reports/compare/best.json").read_text())["variant"]
+        == json.loads((serial_project / "reports/compare/best.json").read_text())["variant"]
+    )
     assert "Data and pipelines are up to date" in dvc(project, "repro", env=env).stdout
-    ours_lock, serial_lock = (yaml.safe_load((folder / "dvc.lock").read_text())["stages"]
-                              for folder in (project, serial_project))
+    ours_lock, serial_lock = (
+        yaml.safe_load((folder / "dvc.lock").read_text())["stages"] for folder in (project, serial_project)
+    )
     assert set(ours_lock) == set(serial_lock)
     for stage, entry in serial_lock.items():  # the same commands and params (output hashes carry run ids)
         assert (ours_lock[stage]["cmd"], ours_lock[stage].get("params")) == (entry["cmd"], entry.get("params"))
@@ -113,10 +121,20 @@ def test_sigterm_reaches_the_running_stages_which_end_their_runs_killed(tmp_path
         model["trainer"]["patience"] = 100000
         model_file.write_text("# @package _global_\n" + yaml.safe_dump(model))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "IMDB_MIRROR": str(keras_mirror), "MLFLOW_TRACKING_URI": uri,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    process = subprocess.Popen([sys.executable, "-m", "imdb_sentiment.repro", "--jobs", "2"], cwd=project, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "IMDB_MIRROR": str(keras_mirror),
+        "MLFLOW_TRACKING_URI": uri,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "imdb_sentiment.repro", "--jobs", "2"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen: set[str] = set()
     for line in process.stdout:  # wait until both train stages are in their third epoch
         for variant in ("base_1layer", "l2_3layer"):
@@ -132,8 +150,10 @@ def test_sigterm_reaches_the_running_stages_which_end_their_runs_killed(tmp_path
     leftover = subprocess.run(["pgrep", "-f", "stages/train.py"], capture_output=True, text=True).stdout.split()
     assert not [pid for pid in leftover if str(project) in Path(f"/proc/{pid}/cwd").resolve().as_posix()]
     runs = mlflow.MlflowClient(uri).search_runs(
-        [e.experiment_id for e in mlflow.MlflowClient(uri).search_experiments()])
+        [e.experiment_id for e in mlflow.MlflowClient(uri).search_experiments()]
+    )
     assert {(r.data.tags["variant"], r.data.tags["level"]): r.info.status for r in runs} == {
-        (variant, level): "KILLED" for variant in ("base_1layer", "l2_3layer") for level in ("variant", "seed")}
+        (variant, level): "KILLED" for variant in ("base_1layer", "l2_3layer") for level in ("variant", "seed")
+    }
     assert not (project / "models/variants").exists() or not any((project / "models/variants").iterdir())
     assert "train@" not in (project / "dvc.lock").read_text()

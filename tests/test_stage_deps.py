@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
 
 PACKAGE = "imdb_sentiment"
@@ -46,7 +45,10 @@ def code_closure(entry_point: Path) -> set[str]:
 
 def stages() -> dict[str, dict]:
     """dvc.yaml's stages; a foreach stage once, with its template (``${item}`` left in its paths)."""
-    return {name: stage.get("do", stage) for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()}
+    return {
+        name: stage.get("do", stage)
+        for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()
+    }
 
 
 def declared_files(stage: dict) -> list[str]:
@@ -60,7 +62,9 @@ def covered(path: str, declared: list[str]) -> bool:
 
 def code_deps(stage: dict) -> list[str]:
     """A stage's code deps as dvc.yaml should list them: the entry point, then its modules by name."""
-    entry_point, *modules = sorted(code_closure(ROOT / stage["cmd"].split()[1]), key=lambda p: (p.startswith("src/"), p))
+    entry_point, *modules = sorted(
+        code_closure(ROOT / stage["cmd"].split()[1]), key=lambda p: (p.startswith("src/"), p)
+    )
     return [entry_point, *modules]
 
 
@@ -102,8 +106,21 @@ def test_each_stage_depends_on_every_project_file_it_runs(name):
 def test_the_import_graph_is_read_from_function_bodies_too():
     """retrain_final imports final (and through it most modules) inside its stage function: they count."""
     closure = code_closure(ROOT / "stages/retrain_final.py")
-    for module in ("training", "models", "plots", "tracking_store", "runs", "run_workers", "model_logging", "registry",
-                   "evaluation", "choice", "features", "config", "text_model_entry"):
+    for module in (
+        "training",
+        "models",
+        "plots",
+        "tracking_store",
+        "runs",
+        "run_workers",
+        "model_logging",
+        "registry",
+        "evaluation",
+        "choice",
+        "features",
+        "config",
+        "text_model_entry",
+    ):
         assert f"src/{PACKAGE}/{module}.py" in closure
 
 

@@ -6,10 +6,10 @@ import os
 import shutil
 
 import pytest
+from test_config import compose_config
 
 from imdb_sentiment.config import validate
 from imdb_sentiment.models import build_model, model_summary
-from test_config import compose_config
 
 
 @pytest.fixture

@@ -8,17 +8,23 @@ import shutil
 
 import pytest
 import yaml
+from conftest import CONF_DIR, run_stage, vectorized_project
 from hydra import compose, initialize_config_dir
 from mlflow import MlflowClient
-
-from conftest import CONF_DIR, run_stage, vectorized_project
-from imdb_sentiment.config import ConfigError, validate
-from imdb_sentiment.sweep import SweepTracking, check_search_space, variant_config, variant_yaml
 from overlap import assert_overlapped, spans
 
+from imdb_sentiment.config import ConfigError, validate
+from imdb_sentiment.sweep import SweepTracking, check_search_space, variant_config, variant_yaml
+
 SEARCH = "hparams_search=imdb_optuna"
-BEST = {"model.hidden_layers": 1, "model.units": 128, "model.dropout": 0.25, "model.regularization": 3e-4,
-        "model.learning_rate": 1.5e-4, "trainer.batch_size": 256}
+BEST = {
+    "model.hidden_layers": 1,
+    "model.units": 128,
+    "model.dropout": 0.25,
+    "model.regularization": 3e-4,
+    "model.learning_rate": 1.5e-4,
+    "trainer.batch_size": 256,
+}
 
 
 def compose_search(conf_dir=CONF_DIR, *overrides: str):
@@ -43,8 +49,9 @@ def test_a_search_outside_model_and_trainer_is_refused_at_start_up_by_key():
 
 
 def test_the_direction_must_suit_the_metric_trials_return():
-    with pytest.raises(ConfigError, match="direction='maximize' is not allowed with compare.metric=best_val_loss: "
-                                          "use minimize"):
+    with pytest.raises(
+        ConfigError, match="direction='maximize' is not allowed with compare.metric=best_val_loss: use minimize"
+    ):
         SweepTracking(variant_name="tuned", model_dir="conf/model", direction="maximize", objective="best_val_loss")
     SweepTracking(variant_name="tuned", model_dir="conf/model", direction="minimize", objective="best_val_loss")
 
@@ -70,9 +77,21 @@ def test_best_trial_is_written_as_a_model_file_that_trains_as_a_named_variant(tm
 def test_joblib_multirun_trains_every_variant_in_parallel(tmp_path, keras_mirror):
     project, overrides = vectorized_project(tmp_path / "project", keras_mirror)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = run_stage(project, "train", "-m", "model=glob(*)", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                       "trainer.seeds=[0]", "trainer.max_epochs=4", "trainer.batch_size=8", "trainer.eval_batch_size=8",
-                       "trainer.verbose=false", *overrides, env={"MLFLOW_TRACKING_URI": uri})
+    result = run_stage(
+        project,
+        "train",
+        "-m",
+        "model=glob(*)",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "trainer.seeds=[0]",
+        "trainer.max_epochs=4",
+        "trainer.batch_size=8",
+        "trainer.eval_batch_size=8",
+        "trainer.verbose=false",
+        *overrides,
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
     assert "Joblib.Parallel(n_jobs=2" in result.stderr + result.stdout
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("imdb-sentiment").experiment_id])
@@ -93,9 +112,19 @@ def test_optuna_sweep_nests_every_trial_under_one_run_and_writes_the_best_varian
     project, overrides = vectorized_project(tmp_path / "project", keras_mirror)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {"MLFLOW_TRACKING_URI": uri}
-    result = run_stage(project, "train", SEARCH, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                       "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "trainer.max_epochs=3",
-                       "trainer.eval_batch_size=8", *overrides, env=env)
+    result = run_stage(
+        project,
+        "train",
+        SEARCH,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=4",
+        "trainer.max_epochs=3",
+        "trainer.eval_batch_size=8",
+        *overrides,
+        env=env,
+    )
     assert "Joblib.Parallel(n_jobs=2" in result.stderr + result.stdout
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("imdb-sentiment").experiment_id])
@@ -109,7 +138,9 @@ def test_optuna_sweep_nests_every_trial_under_one_run_and_writes_the_best_varian
     assert len({(t.data.params["model.units"], t.data.params["model.dropout"]) for t in trials}) == 4
     assert sweep.data.params["search.model.units"] == "choice(16, 32, 64, 128)"
     best_trial = max(trials, key=lambda t: t.data.metrics["best_val_accuracy_mean"])
-    assert sweep.data.metrics["best_best_val_accuracy"] == pytest.approx(best_trial.data.metrics["best_val_accuracy_mean"])
+    assert sweep.data.metrics["best_best_val_accuracy"] == pytest.approx(
+        best_trial.data.metrics["best_val_accuracy_mean"]
+    )
     assert {a.path for a in client.list_artifacts(sweep.info.run_id)} == {"optimization_results.yaml", "tuned.yaml"}
 
     tuned = yaml.safe_load((project / "conf/model/tuned.yaml").read_text())
@@ -120,7 +151,15 @@ def test_optuna_sweep_nests_every_trial_under_one_run_and_writes_the_best_varian
     assert tuned["trainer"]["max_epochs"] == 3  # the trials' own training conditions
     assert not (project / "models").exists() and not (project / "reports/train").exists()  # trials keep to logs/
 
-    run_stage(project, "train", "model=tuned", "trainer.seeds=[0]", "trainer.max_epochs=2", "trainer.verbose=false",
-              *overrides, env=env)
+    run_stage(
+        project,
+        "train",
+        "model=tuned",
+        "trainer.seeds=[0]",
+        "trainer.max_epochs=2",
+        "trainer.verbose=false",
+        *overrides,
+        env=env,
+    )
     metrics = json.loads((project / "reports/train/tuned/metrics.json").read_text())
     assert metrics["variant"] == "tuned" and metrics["seeds"] == 1

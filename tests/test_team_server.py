@@ -30,7 +30,6 @@ import numpy as np
 import pytest
 import requests
 import sqlalchemy
-
 from conftest import free_port, run_stage, vectorized_project
 
 pytestmark = pytest.mark.slow
@@ -47,14 +46,20 @@ PG_SUPERUSER = "mlflow"
 ADMIN_USER, TRAINER_USER = "admin", "trainer"
 EXPERIMENT = "imdb-sentiment"
 VARIANT, SEEDS, MAX_EPOCHS, NUM_WORDS = "l2_3layer", (0, 1), 3, 30
-TRAIN_OVERRIDES = (f"model={VARIANT}", f"trainer.seeds=[{','.join(map(str, SEEDS))}]",
-                   f"trainer.max_epochs={MAX_EPOCHS}", "trainer.batch_size=8", "trainer.eval_batch_size=8",
-                   "trainer.verbose=false")
+TRAIN_OVERRIDES = (
+    f"model={VARIANT}",
+    f"trainer.seeds=[{','.join(map(str, SEEDS))}]",
+    f"trainer.max_epochs={MAX_EPOCHS}",
+    "trainer.batch_size=8",
+    "trainer.eval_batch_size=8",
+    "trainer.verbose=false",
+)
 STARTUP_TIMEOUT = 120.0  # seconds; the first start migrates two empty databases
 UNAUTHENTICATED = 401
 
 
 # --- finding and running PostgreSQL ------------------------------------------------------------------
+
 
 def find_postgres_bin_dir() -> Path | None:
     """The folder holding initdb, pg_ctl and postgres: from PATH, else Debian's versioned folders.
@@ -63,8 +68,11 @@ def find_postgres_bin_dir() -> Path | None:
     """
     on_path = shutil.which("initdb")
     candidates = [Path(on_path).resolve().parent] if on_path else []
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"),
-                         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True)
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
     for folder in candidates:
         if all((folder / name).is_file() for name in PG_BINARIES):
             return folder
@@ -79,13 +87,16 @@ def run_as_command() -> list[str]:
 def postgres_skip_reason() -> str | None:
     """Why this machine cannot run a PostgreSQL cluster for the test, or None when it can."""
     if find_postgres_bin_dir() is None:
-        return ("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or in "
-                "/usr/lib/postgresql/*/bin; install them with: apt-get install -y postgresql")
+        return (
+            "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or in "
+            "/usr/lib/postgresql/*/bin; install them with: apt-get install -y postgresql"
+        )
     if os.geteuid() == 0:
         if shutil.which("runuser") is None:
             return "running as root and runuser (util-linux) is missing, so PostgreSQL cannot drop root"
         try:
             import pwd
+
             pwd.getpwnam(PG_OS_USER)
         except KeyError:
             return f"running as root and there is no OS user '{PG_OS_USER}' to run PostgreSQL as"
@@ -98,8 +109,10 @@ def postgres_driver_skip_reason() -> str | None:
     try:
         dialect.import_dbapi()
     except ImportError as exc:
-        return (f"SQLAlchemy {sqlalchemy.__version__} opens postgresql:// with the {dialect.driver} driver, "
-                f"which is missing ({exc}); pip install 'psycopg[binary]'")
+        return (
+            f"SQLAlchemy {sqlalchemy.__version__} opens postgresql:// with the {dialect.driver} driver, "
+            f"which is missing ({exc}); pip install 'psycopg[binary]'"
+        )
     return None
 
 
@@ -108,6 +121,7 @@ def os_user_ids() -> tuple[int, int] | None:
     if os.geteuid() != 0:
         return None
     import pwd
+
     user = pwd.getpwnam(PG_OS_USER)
     return user.pw_uid, user.pw_gid
 
@@ -144,8 +158,7 @@ def close_for_traversal(folders: set[Path]) -> None:
             folder.chmod(stat.S_IMODE(folder.stat().st_mode) & ~stat.S_IXOTH)
 
 
-def run_pg_tool(args: list[str], cwd: Path, opened: set[Path],
-                timeout: float = 120) -> subprocess.CompletedProcess:
+def run_pg_tool(args: list[str], cwd: Path, opened: set[Path], timeout: float = 120) -> subprocess.CompletedProcess:
     """Run a PostgreSQL tool as its OS user in ``cwd`` (made reachable first); fail with its output."""
     opened.update(open_for_traversal(cwd))
     result = subprocess.run([*run_as_command(), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
@@ -192,11 +205,14 @@ class Postgres:
     def stop(self) -> None:
         """``pg_ctl stop -m fast``; if that fails, the same SIGINT sent from here, then SIGQUIT (immediate)."""
         try:
-            run_pg_tool([str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w",
-                         "-t", "60"], cwd=self.data_dir.parent, opened=self.opened)
+            run_pg_tool(
+                [str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60"],
+                cwd=self.data_dir.parent,
+                opened=self.opened,
+            )
             return
         except (AssertionError, subprocess.TimeoutExpired) as exc:
-            warnings.warn(f"pg_ctl stop failed, signalling the postmaster directly: {exc}")
+            warnings.warn(f"pg_ctl stop failed, signalling the postmaster directly: {exc}", stacklevel=2)
         for sig in (signal.SIGINT, signal.SIGQUIT):
             pid = self.postmaster_pid()
             if pid is None:
@@ -219,18 +235,49 @@ def start_postgres(root: Path, bin_dir: Path, opened: set[Path]) -> Postgres:
     pwfile.chmod(0o600)
     give_to_os_user(root, socket_dir, pwfile)
     try:
-        run_pg_tool([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", PG_SUPERUSER, f"--pwfile={pwfile}",
-                     "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C",
-                     "--no-sync"], cwd=root, opened=opened)
+        run_pg_tool(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data_dir),
+                "-U",
+                PG_SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            cwd=root,
+            opened=opened,
+        )
     finally:
         pwfile.unlink()
     port = free_port()
-    server_options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={socket_dir} "
-                      "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
+    server_options = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={socket_dir} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+    )
     cluster = Postgres(bin_dir, data_dir, port, password, opened)
     try:
-        run_pg_tool([str(bin_dir / "pg_ctl"), "start", "-D", str(data_dir), "-l", str(root / "postgres.log"),
-                     "-w", "-t", "60", "-o", server_options], cwd=root, opened=opened)
+        run_pg_tool(
+            [
+                str(bin_dir / "pg_ctl"),
+                "start",
+                "-D",
+                str(data_dir),
+                "-l",
+                str(root / "postgres.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                server_options,
+            ],
+            cwd=root,
+            opened=opened,
+        )
     except BaseException:
         cluster.stop()  # pg_ctl may give up waiting while the server is still starting
         raise
@@ -261,6 +308,7 @@ def postgres(tmp_path_factory) -> Iterator[Postgres]:
 
 # --- the MLflow server ------------------------------------------------------------------------------
 
+
 @dataclass
 class TeamServer:
     url: str
@@ -281,13 +329,15 @@ def write_auth_config(path: Path, database_uri: str, admin_password: str) -> Pat
     The credential cache is on: without it every request re-hashes the password (PBKDF2), measured
     here at ~360 ms a request against ~25 ms with it; failed logins are never cached.
     """
-    path.write_text("[mlflow]\n"
-                    "default_permission = READ\n"
-                    f"database_uri = {database_uri}\n"
-                    f"admin_username = {ADMIN_USER}\n"
-                    f"admin_password = {admin_password}\n"
-                    "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-                    "auth_cache_ttl_seconds = 60\n")
+    path.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = {database_uri}\n"
+        f"admin_username = {ADMIN_USER}\n"
+        f"admin_password = {admin_password}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "auth_cache_ttl_seconds = 60\n"
+    )
     path.chmod(0o600)
     return path
 
@@ -332,19 +382,41 @@ def team_server(tmp_path_factory, postgres) -> Iterator[TeamServer]:
     auth_ini = write_auth_config(root / "basic_auth.ini", postgres.url("mlflow_auth"), admin_password)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ,
-           "MLFLOW_AUTH_CONFIG_PATH": str(auth_ini),
-           "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex(),  # basic auth refuses to start without it
-           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no huey job runner: not used, saves CPU
-    command = [sys.executable, "-m", "mlflow", "server",
-               "--backend-store-uri", postgres.url("mlflow"),
-               "--artifacts-destination", str(artifacts_dir),
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-               "--app-name", "basic-auth"]
+    env = {
+        **os.environ,
+        "MLFLOW_AUTH_CONFIG_PATH": str(auth_ini),
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": os.urandom(16).hex(),  # basic auth refuses to start without it
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }  # no huey job runner: not used, saves CPU
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        postgres.url("mlflow"),
+        "--artifacts-destination",
+        str(artifacts_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--app-name",
+        "basic-auth",
+    ]
     log_path = root / "server.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=work_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=work_dir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         wait_for_health(url, process, log_path, STARTUP_TIMEOUT)
         yield TeamServer(url, admin_password, artifacts_dir, work_dir, log_path)
@@ -356,20 +428,23 @@ def team_server(tmp_path_factory, postgres) -> Iterator[TeamServer]:
 def trainer_password(team_server) -> str:
     """A plain (non-admin) team member, created by the admin through the auth REST API."""
     password = os.urandom(12).hex()
-    response = requests.post(f"{team_server.url}/api/2.0/mlflow/users/create",
-                             json={"username": TRAINER_USER, "password": password},
-                             auth=(ADMIN_USER, team_server.admin_password), timeout=30)
+    response = requests.post(
+        f"{team_server.url}/api/2.0/mlflow/users/create",
+        json={"username": TRAINER_USER, "password": password},
+        auth=(ADMIN_USER, team_server.admin_password),
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     return password
 
 
 def credentials_env(url: str, username: str, password: str) -> dict[str, str]:
     """What a team member exports to use the server."""
-    return {"MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_USERNAME": username,
-            "MLFLOW_TRACKING_PASSWORD": password}
+    return {"MLFLOW_TRACKING_URI": url, "MLFLOW_TRACKING_USERNAME": username, "MLFLOW_TRACKING_PASSWORD": password}
 
 
 # --- one real training against the server -----------------------------------------------------------
+
 
 @dataclass
 class TrainedProject:
@@ -380,11 +455,17 @@ class TrainedProject:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, keras_mirror, team_server, trainer_password) -> TrainedProject:
     """fetch, vectorize and train (2 seeds, 3 epochs) in a fresh project, tracked on the team server."""
-    project, overrides = vectorized_project(tmp_path_factory.mktemp("team") / "project", keras_mirror,
-                                            num_words=NUM_WORDS)
+    project, overrides = vectorized_project(
+        tmp_path_factory.mktemp("team") / "project", keras_mirror, num_words=NUM_WORDS
+    )
     try:
-        run_stage(project, "train", *TRAIN_OVERRIDES, *overrides,
-                  env=credentials_env(team_server.url, TRAINER_USER, trainer_password))
+        run_stage(
+            project,
+            "train",
+            *TRAIN_OVERRIDES,
+            *overrides,
+            env=credentials_env(team_server.url, TRAINER_USER, trainer_password),
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- mlflow server log ---\n{team_server.log_tail()}") from None
     return TrainedProject(project, overrides)
@@ -407,6 +488,7 @@ def runs_by_level(client: MlflowClient) -> dict[str, list]:
 
 
 # --- the tests -------------------------------------------------------------------------------------
+
 
 def test_server_refuses_requests_without_valid_credentials(team_server, trainer_password):
     """No credentials, a wrong password or an unknown user: 401; only /health is open."""
@@ -461,8 +543,10 @@ def test_artifacts_go_through_the_server_into_its_artifact_store(trained, client
         assert model.name == "model" and model.source_run_id in {r.info.run_id for r in runs["seed"]}
         assert model.artifact_location.startswith("mlflow-artifacts:/")
         with _use_tracking_uri(team_server.url):  # mlflow-artifacts:/ resolves against the tracking server
-            listed = {Path(a.path).name  # paths come back as artifacts/<name>
-                      for a in mlflow.artifacts.list_artifacts(artifact_uri=model.artifact_location)}
+            listed = {
+                Path(a.path).name  # paths come back as artifacts/<name>
+                for a in mlflow.artifacts.list_artifacts(artifact_uri=model.artifact_location)
+            }
         assert {"MLmodel", "data", "requirements.txt", "input_example.json"} <= listed
         on_disk = team_server.artifacts_dir / model.experiment_id / "models" / model.model_id / "artifacts"
         assert (on_disk / "MLmodel").is_file() and (on_disk / "data" / "model.keras").is_file()
@@ -484,8 +568,7 @@ def test_postgres_holds_the_runs_metrics_and_users(trained, postgres):
     """Straight from PostgreSQL, not through MLflow: proof that the backend is Postgres, not a fallback."""
     runs = dict(postgres.query("mlflow", "SELECT status, count(*) FROM runs GROUP BY status"))
     assert runs == {"FINISHED": 1 + len(SEEDS)}
-    levels = dict(postgres.query("mlflow", "SELECT value, count(*) FROM tags WHERE key = 'level' "
-                                           "GROUP BY value"))
+    levels = dict(postgres.query("mlflow", "SELECT value, count(*) FROM tags WHERE key = 'level' GROUP BY value"))
     assert levels == {"variant": 1, "seed": len(SEEDS)}
     [(epochs_logged,)] = postgres.query("mlflow", "SELECT count(*) FROM metrics WHERE key = 'val_accuracy'")
     epochs_run = [v for (v,) in postgres.query("mlflow", "SELECT value FROM metrics WHERE key = 'epochs_run'")]
@@ -500,8 +583,14 @@ def test_stage_without_credentials_fails_with_one_line(trained, team_server, mon
         monkeypatch.delenv(name, raising=False)
     empty_home = tmp_path / "home"  # MLflow clients also read ~/.mlflow/credentials
     empty_home.mkdir()
-    result = run_stage(trained.project, "train", *TRAIN_OVERRIDES, *trained.overrides, check=False,
-                       env={"MLFLOW_TRACKING_URI": team_server.url, "HOME": str(empty_home)})
+    result = run_stage(
+        trained.project,
+        "train",
+        *TRAIN_OVERRIDES,
+        *trained.overrides,
+        check=False,
+        env={"MLFLOW_TRACKING_URI": team_server.url, "HOME": str(empty_home)},
+    )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr

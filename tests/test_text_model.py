@@ -16,7 +16,6 @@ from pathlib import Path
 
 import mlflow
 import pytest
-
 from conftest import free_port
 from test_predict import SETTINGS, WORDS, tiny_keras_model
 
@@ -35,6 +34,7 @@ def logged_text_model(tmp_path_factory):
     import dataclasses
 
     from test_config import from_yaml, yaml_config
+
     from imdb_sentiment.registry import log_text_model
 
     folder = tmp_path_factory.mktemp("text_model")
@@ -53,9 +53,11 @@ def logged_text_model(tmp_path_factory):
 def test_logged_signature_comes_from_the_type_hints_and_names_the_output_fields(logged_text_model):
     signature = logged_text_model[1].signature
     assert signature.inputs.to_dict() == [{"type": "string", "required": True}]
-    assert signature.outputs.to_dict()[0]["properties"] == {"probability": {"type": "double", "required": True},
-                                                            "label": {"type": "long", "required": True},
-                                                            "sentiment": {"type": "string", "required": True}}
+    assert signature.outputs.to_dict()[0]["properties"] == {
+        "probability": {"type": "double", "required": True},
+        "label": {"type": "long", "required": True},
+        "sentiment": {"type": "string", "required": True},
+    }
 
 
 @contextmanager
@@ -64,9 +66,26 @@ def served(model_uri: str, tracking_uri: str, cwd: Path | None = None) -> Iterat
     port = free_port()
     bin_dir = Path(sys.executable).parent  # the server execs uvicorn from the same environment
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    process = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
-                                "local", "-h", "127.0.0.1", "-p", str(port)], cwd=cwd, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [
+            str(bin_dir / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            model_uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_until_serving(f"http://127.0.0.1:{port}/ping", process)
         yield f"http://127.0.0.1:{port}/invocations"
@@ -125,8 +144,10 @@ JUNK = {
     "list": ({"inputs": [["a", "b"]]}, "Expected type str, but got list"),
     "object": ({"inputs": [{"a": "x", "b": "y"}]}, "Expected type str, but got dict"),
     "two-column inputs": ({"inputs": {"a": ["x"], "b": ["y"]}}, "Expected list, but got dict"),
-    "two-column dataframe_split": ({"dataframe_split": {"columns": ["a", "b"], "data": [["x", "y"]]}},
-                                   "must be a dictionary with 'inputs' key"),
+    "two-column dataframe_split": (
+        {"dataframe_split": {"columns": ["a", "b"], "data": [["x", "y"]]}},
+        "must be a dictionary with 'inputs' key",
+    ),
     "empty string": ({"inputs": [""]}, 'inputs[0] is not a review: ""; every input must be a non-empty string'),
     "blank string": ({"inputs": ["good film", "  "]}, 'inputs[1] is not a review: "  "; every input must be a'),
 }

@@ -10,12 +10,12 @@ import time
 import mlflow
 import pytest
 import sqlalchemy.exc
+from conftest import run
 from mlflow import MlflowClient
 
-from conftest import run
 from imdb_sentiment.config import TrackingConfig
-from imdb_sentiment.processes import ProcessIdentity, start_time, this_process
 from imdb_sentiment.errors import TrackingError
+from imdb_sentiment.processes import ProcessIdentity, start_time, this_process
 from imdb_sentiment.run_workers import epoch_metric_writer, run_finisher
 from imdb_sentiment.runs import lineage_tags, open_run, tracked_run
 from imdb_sentiment.tracking_store import setup_tracking
@@ -57,7 +57,7 @@ def test_submit_returns_at_once_and_the_finisher_ends_each_run_once_after_its_ar
             finisher.submit(run_id, f"seed{i}", lambda i=i, run_id=run_id: work(i, run_id))
         assert time.perf_counter() - started < 1.0  # the 0.6 s of logging did not block the submitting thread
     assert statuses == ["RUNNING", "RUNNING"]
-    for i, run_id in enumerate(ids):
+    for run_id in ids:
         run = store.get_run(run_id)
         assert run.info.status == "FINISHED" and run.data.params == {"p": "1"}
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -176,8 +176,9 @@ def test_a_stage_start_ends_the_runs_of_ended_processes_on_this_host_and_nothing
     dead = ended_identity()
     orphans = [running_run(client, experiment_id, name, dead.tags()) for name in ("v", "v-seed0")]
     alive = running_run(client, experiment_id, "alive", live.tags())
-    elsewhere = running_run(client, experiment_id, "elsewhere",
-                            ProcessIdentity("another-host", dead.pid, dead.started).tags())
+    elsewhere = running_run(
+        client, experiment_id, "elsewhere", ProcessIdentity("another-host", dead.pid, dead.started).tags()
+    )
     untagged = running_run(client, experiment_id, "untagged", {})
     with caplog.at_level(logging.WARNING, "imdb_sentiment.tracking_store"):
         setup_tracking(TrackingConfig(uri=uri, experiment_name="orphans", parent_run_id=None))
@@ -187,7 +188,8 @@ def test_a_stage_start_ends_the_runs_of_ended_processes_on_this_host_and_nothing
         assert run.data.tags["failure_reason"] == f"process {dead.pid} on {dead.host} ended without closing the run"
     assert {client.get_run(r).info.status for r in (alive, elsewhere, untagged)} == {"RUNNING"}
     assert [r.getMessage() for r in caplog.records if r.name == "imdb_sentiment.tracking_store"] == [
-        "ended 2 run(s) as KILLED, left RUNNING by a process that is gone: v, v-seed0"]
+        "ended 2 run(s) as KILLED, left RUNNING by a process that is gone: v, v-seed0"
+    ]
 
 
 def test_the_check_runs_once_per_store_and_experiment_in_a_process(tmp_path):
@@ -211,13 +213,25 @@ def test_every_run_records_its_process(store):
 def committed_repo(folder) -> str:
     folder.mkdir()
     run(["git", "init", "-q"], folder)
-    run(["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", "commit", "-q", "--allow-empty",
-         "-m", folder.name], folder)
+    run(
+        [
+            "git",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            folder.name,
+        ],
+        folder,
+    )
     return run(["git", "rev-parse", "HEAD"], folder).stdout.strip()
 
 
-def test_the_commit_is_the_experiments_baseline_or_the_stages_own_folders_head_never_dvc_roots(tmp_path,
-                                                                                            monkeypatch):
+def test_the_commit_is_the_experiments_baseline_or_the_stages_own_folders_head_never_dvc_roots(tmp_path, monkeypatch):
     stage_commit, user_commit = committed_repo(tmp_path / "copy"), committed_repo(tmp_path / "user")
     monkeypatch.chdir(tmp_path / "copy")  # a queued experiment's temporary copy ...
     monkeypatch.setenv("DVC_ROOT", str(tmp_path / "user"))  # ... whose DVC_ROOT is the user's repository
@@ -240,9 +254,16 @@ def test_the_sweeps_run_records_its_process_and_commit(tmp_path, monkeypatch):
     commit = committed_repo(tmp_path / "repo")
     monkeypatch.chdir(tmp_path / "repo")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    config = OmegaConf.create({"tracking": {"uri": uri, "experiment_name": "sweeps"},
-                               "hydra": {"sweeper": {}, "sweep": {"dir": str(tmp_path / "sweep")},
-                                         "runtime": {"choices": {"model": "base_1layer"}}}})
+    config = OmegaConf.create(
+        {
+            "tracking": {"uri": uri, "experiment_name": "sweeps"},
+            "hydra": {
+                "sweeper": {},
+                "sweep": {"dir": str(tmp_path / "sweep")},
+                "runtime": {"choices": {"model": "base_1layer"}},
+            },
+        }
+    )
     callback = sweep.SweepTracking("tuned", str(tmp_path / "models"))
     callback.on_multirun_start(config)
     tags = MlflowClient(uri).get_run(callback.run_id).data.tags

@@ -7,17 +7,22 @@ import json
 import mlflow
 import numpy as np
 import pytest
-from mlflow import MlflowClient
-
 from conftest import run_stage, vectorized_project
+from mlflow import MlflowClient
 from test_config import compose_config, from_yaml
+
 from imdb_sentiment.config import Loss, Optimizer, Regularizer, validate
-from imdb_sentiment.features import load_features
 from imdb_sentiment.csr_batches import CsrRows
+from imdb_sentiment.features import load_features
 from imdb_sentiment.training import SeedTrainer, train_seed
 
-FAST = ["trainer.max_epochs=4", "trainer.patience=1", "trainer.eval_batch_size=8", "trainer.batch_size=8",
-        "trainer.verbose=false"]
+FAST = [
+    "trainer.max_epochs=4",
+    "trainer.patience=1",
+    "trainer.eval_batch_size=8",
+    "trainer.batch_size=8",
+    "trainer.verbose=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +42,15 @@ def test_train_stage_writes_models_metrics_and_history(trained):
     assert sorted(p.name for p in variant_dir.iterdir()) == ["seed_0.keras", "seed_1.keras"]
     metrics = json.loads((project / "reports/train/l2_3layer/metrics.json").read_text())
     assert metrics["seeds"] == 2 and set(metrics["per_seed"]) == {"seed_0", "seed_1"}
-    for key in ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds", "saved_val_accuracy",
-                "saved_val_loss"):
+    for key in (
+        "best_val_accuracy",
+        "best_val_loss",
+        "best_epoch",
+        "epochs_run",
+        "train_seconds",
+        "saved_val_accuracy",
+        "saved_val_loss",
+    ):
         assert set(metrics[key]) == {"mean", "std"}
         values = [metrics["per_seed"][seed][key] for seed in ("seed_0", "seed_1")]
         assert metrics[key]["mean"] == pytest.approx(np.mean(values))
@@ -58,7 +70,8 @@ def test_mlflow_holds_parent_and_child_runs_with_params_metrics_figures_and_mode
     parent = parents[0]
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert parent.data.metrics["best_val_accuracy_mean"] == pytest.approx(
-        np.mean([c.data.metrics["best_val_accuracy"] for c in children]))
+        np.mean([c.data.metrics["best_val_accuracy"] for c in children])
+    )
     assert "best_val_accuracy_std" in parent.data.metrics
     for child in children:
         params = child.data.params
@@ -111,8 +124,9 @@ def tiny_features(trained):
 
 def test_same_seed_gives_the_same_metrics(trained):
     features = tiny_features(trained)
-    cfg = from_yaml("model", name="t", hidden_layers=2, units=8, regularizer=Regularizer.l2, regularization=0.01,
-                    dropout=0.5)
+    cfg = from_yaml(
+        "model", name="t", hidden_layers=2, units=8, regularizer=Regularizer.l2, regularization=0.01, dropout=0.5
+    )
     trainer = from_yaml("trainer", max_epochs=3, batch_size=8, eval_batch_size=8, patience=5, verbose=False)
     train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
     runs = [train_seed(cfg, trainer, seed, train, validation).history for seed in (3, 3, 4)]
@@ -122,16 +136,18 @@ def test_same_seed_gives_the_same_metrics(trained):
 
 def test_seeds_sharing_one_traced_model_match_a_new_model_per_seed(trained):
     features = tiny_features(trained)
-    cfg = from_yaml("model", name="t", hidden_layers=2, units=8, regularizer=Regularizer.l2, regularization=0.01,
-                    dropout=0.5)
+    cfg = from_yaml(
+        "model", name="t", hidden_layers=2, units=8, regularizer=Regularizer.l2, regularization=0.01, dropout=0.5
+    )
     trainer = from_yaml("trainer", max_epochs=3, batch_size=8, eval_batch_size=8, patience=5, verbose=False)
     train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
     shared = SeedTrainer(cfg, trainer, train, validation)
     reused = [shared.fit(seed) for seed in (3, 4, 3)]
-    assert [r.history for r in reused] == [train_seed(cfg, trainer, seed, train, validation).history
-                                           for seed in (3, 4, 3)]
+    assert [r.history for r in reused] == [
+        train_seed(cfg, trainer, seed, train, validation).history for seed in (3, 4, 3)
+    ]
     weights = [train_seed(cfg, trainer, 4, train, validation).model.get_weights(), reused[1].model.get_weights()]
-    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
 
 
 # trainer.fast_path on against off, same CSR batches: the observed gap is float32 round-off of different but
@@ -148,9 +164,18 @@ def test_training_with_the_speed_layer_off_gives_the_same_metrics(trained, varia
     train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
     results = {}
     for fast_path in (True, False):
-        cfg = validate(compose_config(f"model={variant}", "trainer.max_epochs=6", "trainer.patience=6",
-                                      "trainer.batch_size=8", "trainer.eval_batch_size=8", "trainer.verbose=false",
-                                      "trainer.steps_per_execution=2", f"trainer.fast_path={str(fast_path).lower()}"))
+        cfg = validate(
+            compose_config(
+                f"model={variant}",
+                "trainer.max_epochs=6",
+                "trainer.patience=6",
+                "trainer.batch_size=8",
+                "trainer.eval_batch_size=8",
+                "trainer.verbose=false",
+                "trainer.steps_per_execution=2",
+                f"trainer.fast_path={str(fast_path).lower()}",
+            )
+        )
         seed_trainer = SeedTrainer(cfg.model, cfg.trainer, train, validation)
         results[fast_path] = [seed_trainer.fit(seed) for seed in (0, 1)]
     for fast, stock in zip(results[True], results[False], strict=True):
@@ -163,16 +188,24 @@ def test_training_with_the_speed_layer_off_gives_the_same_metrics(trained, varia
         assert fast.history["loss"] != stock.history["loss"]  # really two code paths
 
 
-OVERFITTING = dict(name="t", hidden_layers=2, units=32, learning_rate=0.05, optimizer=Optimizer.adam,
-                   loss=Loss.binary_crossentropy)  # overfits the fixture after its first epoch
+OVERFITTING = dict(
+    name="t", hidden_layers=2, units=32, learning_rate=0.05, optimizer=Optimizer.adam, loss=Loss.binary_crossentropy
+)  # overfits the fixture after its first epoch
 
 
 @pytest.mark.parametrize("restore", [True, False])
 def test_the_saved_model_is_the_one_its_metrics_describe(trained, restore):
     """Early stopping past the best epoch: the saved weights are the best epoch's (or, when asked, the last's)."""
     features = tiny_features(trained)
-    trainer = from_yaml("trainer", max_epochs=30, batch_size=8, eval_batch_size=8, patience=3, verbose=False,
-                        restore_best_weights=restore)
+    trainer = from_yaml(
+        "trainer",
+        max_epochs=30,
+        batch_size=8,
+        eval_batch_size=8,
+        patience=3,
+        verbose=False,
+        restore_best_weights=restore,
+    )
     x_val, y_val = features.validation
     train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(x_val, y_val)
     result = train_seed(from_yaml("model", **OVERFITTING), trainer, 0, train, validation)
@@ -185,7 +218,8 @@ def test_the_saved_model_is_the_one_its_metrics_describe(trained, restore):
     assert np.mean((probabilities >= 0.5) == (y_val == 1)) == pytest.approx(summary["saved_val_accuracy"])
     if restore:
         assert (summary["saved_val_accuracy"], summary["saved_val_loss"]) == pytest.approx(
-            (summary["best_val_accuracy"], summary["best_val_loss"]), rel=1e-5)
+            (summary["best_val_accuracy"], summary["best_val_loss"]), rel=1e-5
+        )
 
 
 def test_the_fixture_has_a_signal_the_study_model_learns(trained):

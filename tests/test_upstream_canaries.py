@@ -18,8 +18,9 @@ def test_mlflow_16183_keras_log_model_with_an_input_example_still_fails(tmp_path
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
     with mlflow.start_run(experiment_id=experiment_id):
         try:
-            mlflow.keras.log_model(model, name="model", input_example=np.zeros((2, 4), np.float32),
-                                   pip_requirements=model_requirements())
+            mlflow.keras.log_model(
+                model, name="model", input_example=np.zeros((2, 4), np.float32), pip_requirements=model_requirements()
+            )
         except FileNotFoundError as exc:
             assert "input_example" in str(exc) or "serving_input" in str(exc), exc
             return

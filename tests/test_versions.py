@@ -10,15 +10,14 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from packaging.requirements import Requirement
 from packaging.version import Version
-
-from conftest import ROOT
 
 # package -> the module that relies on its internals, and what it uses
 INTERNALS = {
     "keras": "src/imdb_sentiment/fast_path.py relies on Keras's TF backend handing update_step tf.Variables "
-             "(keras.Variable.value) whose handles its fused tf.raw_ops kernels take",
+    "(keras.Variable.value) whose handles its fused tf.raw_ops kernels take",
     "tensorflow-cpu": "src/imdb_sentiment/fast_path.py calls the CSR and fused optimizer kernels through tf.raw_ops",
     "mlflow": "src/imdb_sentiment/model_logging.py works around the Keras flavour's input-example bug (mlflow#16183)",
     "dvc": "src/imdb_sentiment/repro.py reads DVC's pipeline graph (Repo.index.graph, stage.addressing)",
@@ -45,7 +44,9 @@ def imported_top_level(folder: Path) -> set[str]:
     return names - set(sys.stdlib_module_names) - local
 
 
-@pytest.mark.parametrize("folders, extra", [(("src", "stages"), None), (("src", "stages", "tests", "benchmarks"), "dev")])
+@pytest.mark.parametrize(
+    "folders, extra", [(("src", "stages"), None), (("src", "stages", "tests", "benchmarks"), "dev")]
+)
 def test_every_imported_package_is_declared(folders, extra):
     declared = requirements(extra)
     imported = set().union(*(imported_top_level(ROOT / folder) for folder in folders))
@@ -59,7 +60,9 @@ def test_packages_whose_internals_we_use_are_pinned_to_the_tested_minor_release(
     installed = Version(metadata.version(package))
     assert requirement.specifier.contains(installed), (
         f"{package} {installed} is installed, but {INTERNALS[package]}, tested with {requirement.specifier}: "
-        f"test that module with {package} {installed} and widen the pin in pyproject.toml, or install {requirement}")
+        f"test that module with {package} {installed} and widen the pin in pyproject.toml, or install {requirement}"
+    )
     next_minor = Version(f"{installed.major}.{installed.minor + 1}")
     assert not requirement.specifier.contains(next_minor), (
-        f"pyproject.toml lets {package} {next_minor} in ({requirement}), untested, while {INTERNALS[package]}")
+        f"pyproject.toml lets {package} {next_minor} in ({requirement}), untested, while {INTERNALS[package]}"
+    )

@@ -41,11 +41,21 @@ def summary_csv(rows: list[dict]) -> str:
 
 def summary_markdown(rows: list[dict], choice: Choice) -> str:
     header = "| variant | seeds | " + " | ".join(SUMMARY_COLUMNS) + " |"
-    lines = ["# Variant comparison", "", f"Ranked by mean {choice.metric} (mean ± std across seeds).", "",
-             header, "|" + "---|" * (len(SUMMARY_COLUMNS) + 2)]
+    lines = [
+        "# Variant comparison",
+        "",
+        f"Ranked by mean {choice.metric} (mean ± std across seeds).",
+        "",
+        header,
+        "|" + "---|" * (len(SUMMARY_COLUMNS) + 2),
+    ]
     for row in rows:
-        cells = [f"{row[f'{key}_mean']:.4f} ± {row[f'{key}_std']:.4f}" if "seconds" not in key and "epoch" not in key
-                 else f"{row[f'{key}_mean']:.1f} ± {row[f'{key}_std']:.1f}" for key in SUMMARY_COLUMNS]
+        cells = [
+            f"{row[f'{key}_mean']:.4f} ± {row[f'{key}_std']:.4f}"
+            if "seconds" not in key and "epoch" not in key
+            else f"{row[f'{key}_mean']:.1f} ± {row[f'{key}_std']:.1f}"
+            for key in SUMMARY_COLUMNS
+        ]
         lines.append(f"| {row['variant']} | {row['seeds']} | " + " | ".join(cells) + " |")
     lines += ["", f"**Chosen: {choice.variant}, {choice.epochs} epochs.** {choice.reason}", ""]
     return "\n".join(lines)
@@ -67,7 +77,7 @@ def overlay_figure(results: list[VariantResult], key: str, title: str) -> Figure
     for result in results:
         mean, low, high = mean_band(result.histories, key)
         epochs = np.arange(1, len(mean) + 1)
-        line, = axes.plot(epochs, mean, label=result.variant)
+        (line,) = axes.plot(epochs, mean, label=result.variant)
         axes.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2)
     axes.set_title(title)
     axes.set_xlabel("Epochs")
@@ -78,8 +88,10 @@ def overlay_figure(results: list[VariantResult], key: str, title: str) -> Figure
 
 def comparison_figures(results: list[VariantResult], pair: list[str]) -> dict[str, Figure]:
     """All variants overlaid, plus the notebook's two L1-vs-L2 plots when both variants are present."""
-    figures = {"val_loss_all.png": overlay_figure(results, "val_loss", "Validation loss, all variants"),
-               "val_accuracy_all.png": overlay_figure(results, "val_accuracy", "Validation accuracy, all variants")}
+    figures = {
+        "val_loss_all.png": overlay_figure(results, "val_loss", "Validation loss, all variants"),
+        "val_accuracy_all.png": overlay_figure(results, "val_accuracy", "Validation accuracy, all variants"),
+    }
     chosen = [r for r in results if r.variant in pair]
     if len(chosen) == len(pair) >= 2:
         names = " vs ".join(pair)
@@ -108,8 +120,11 @@ def compare_variants(cfg: Config) -> Choice:
     write_json(out / "summary.json", rows)
     write_json(Path(cfg.paths.choice), asdict(choice))
     setup_tracking(cfg.tracking)
-    tags = {**lineage_tags("compare"), "chosen_variant": choice.variant,
-            **{f"compared.{r.variant}": r.metrics.get("parent_run_id", "") for r in results}}
+    tags = {
+        **lineage_tags("compare"),
+        "chosen_variant": choice.variant,
+        **{f"compared.{r.variant}": r.metrics.get("parent_run_id", "") for r in results},
+    }
     with tracked_run("compare", tags):
         mlflow.log_params({"compare.metric": choice.metric, "compare.variants": ",".join(cfg.compare.variants)})
         mlflow.log_metrics({"chosen_epochs": choice.epochs, f"chosen_{choice.metric}": choice.value})

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 # The enums and helpers are re-exported: every config name is imported from this module.
-from imdb_sentiment.config_choices import (Activation, FeatureDtype, Loss, Monitor, Optimizer,  # noqa: F401
-                                           Regularizer, SelectionMetric, TrainOn)
+from imdb_sentiment.config_choices import (  # noqa: F401
+    Activation,
+    FeatureDtype,
+    Loss,
+    Monitor,
+    Optimizer,
+    Regularizer,
+    SelectionMetric,
+    TrainOn,
+)
 from imdb_sentiment.config_tools import dvc_param, flatten, require, validate  # noqa: F401
 from imdb_sentiment.errors import ConfigError  # noqa: F401
 
@@ -54,7 +61,7 @@ class DataConfig:
     npz_sha256: list[str] = MISSING
     word_index_file: str = MISSING
     word_index_sha256: list[str] = MISSING
-    mirror: Optional[str] = MISSING
+    mirror: str | None = MISSING
     timeout_s: float = MISSING
     retries: int = MISSING
     num_words: int = MISSING
@@ -66,8 +73,12 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         reserved = max(self.start_char, self.oov_char, self.index_from)
-        require("data.num_words", self.num_words, self.num_words > reserved,
-                 f"an integer > {reserved} (ids below index_from are reserved for padding, start and OOV)")
+        require(
+            "data.num_words",
+            self.num_words,
+            self.num_words > reserved,
+            f"an integer > {reserved} (ids below index_from are reserved for padding, start and OOV)",
+        )
         require("data.index_from", self.index_from, self.index_from >= 0, "an integer >= 0")
         require("data.skip_top", self.skip_top, 0 <= self.skip_top < self.num_words, "an integer in [0, num_words)")
         require("data.timeout_s", self.timeout_s, self.timeout_s > 0, "a number of seconds > 0")
@@ -99,7 +110,7 @@ class ModelConfig:
     regularization: float = MISSING
     dropout: float = MISSING
     optimizer: Optimizer = MISSING
-    learning_rate: Optional[float] = MISSING
+    learning_rate: float | None = MISSING
     loss: Loss = MISSING
 
     def __post_init__(self) -> None:
@@ -107,8 +118,12 @@ class ModelConfig:
         require("model.units", self.units, self.units >= 1, "an integer >= 1")
         require("model.dropout", self.dropout, 0.0 <= self.dropout < 1.0, "a number in [0, 1)")
         require("model.regularization", self.regularization, self.regularization >= 0, "a number >= 0")
-        require("model.learning_rate", self.learning_rate, self.learning_rate is None or self.learning_rate > 0,
-                "null (the optimizer's Keras default) or a number > 0")
+        require(
+            "model.learning_rate",
+            self.learning_rate,
+            self.learning_rate is None or self.learning_rate > 0,
+            "null (the optimizer's Keras default) or a number > 0",
+        )
 
 
 @dataclass
@@ -126,21 +141,26 @@ class TrainerConfig:
     verbose: bool = MISSING
 
     def __post_init__(self) -> None:
-        require("trainer.seeds", self.seeds, len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds),
-                 "a non-empty list of distinct integers")
+        require(
+            "trainer.seeds",
+            self.seeds,
+            len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds),
+            "a non-empty list of distinct integers",
+        )
         require("trainer.max_epochs", self.max_epochs, self.max_epochs >= 1, "an integer >= 1")
         require("trainer.batch_size", self.batch_size, self.batch_size >= 1, "an integer >= 1")
         require("trainer.eval_batch_size", self.eval_batch_size, self.eval_batch_size >= 1, "an integer >= 1")
         require("trainer.patience", self.patience, self.patience >= 0, "an integer >= 0")
-        require("trainer.steps_per_execution", self.steps_per_execution, self.steps_per_execution >= 1,
-                "an integer >= 1")
+        require(
+            "trainer.steps_per_execution", self.steps_per_execution, self.steps_per_execution >= 1, "an integer >= 1"
+        )
 
 
 @dataclass
 class TrackingConfig:
-    uri: Optional[str] = MISSING
+    uri: str | None = MISSING
     experiment_name: str = MISSING
-    parent_run_id: Optional[str] = MISSING  # set by a sweep, so each trial's run nests under the sweep's run
+    parent_run_id: str | None = MISSING  # set by a sweep, so each trial's run nests under the sweep's run
 
 
 @dataclass
@@ -179,9 +199,9 @@ class Config:
 class PredictAppConfig(Config):
     """``stages/predict.py``'s config: the pipeline's, plus what to score (``text=...`` or ``file=...``)."""
 
-    text: Optional[str] = MISSING
-    file: Optional[str] = MISSING
-    model_uri: Optional[str] = MISSING  # null: models:/<final.registered_model_name>@<final.alias>
+    text: str | None = MISSING
+    file: str | None = MISSING
+    model_uri: str | None = MISSING  # null: models:/<final.registered_model_name>@<final.alias>
     max_reviews: int = MISSING
     max_review_chars: int = MISSING
 

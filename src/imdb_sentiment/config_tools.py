@@ -37,8 +37,9 @@ def validate(cfg: DictConfig) -> Any:
     except ConfigError:
         raise
     except MissingMandatoryValue as exc:
-        raise ConfigError(f"{exc.full_key} has no value: set it in its conf/ YAML file "
-                          f"(the schema holds no defaults)") from exc
+        raise ConfigError(
+            f"{exc.full_key} has no value: set it in its conf/ YAML file (the schema holds no defaults)"
+        ) from exc
     except Exception as exc:  # OmegaConf's own validation errors carry the full key already
         raise ConfigError(str(exc).splitlines()[0]) from exc
 

@@ -33,9 +33,11 @@ class CsrRows:
         # int32 as scipy stores them (half the memory of int64, no converted copy); row splits grow to int64
         # only past 2**31 non-zeros
         splits_dtype = np.int32 if x.nnz < np.iinfo(np.int32).max else np.int64
-        columns = tf.RaggedTensor.from_row_splits(tf.constant(x.indices.astype(np.int32, copy=False)),
-                                                  tf.constant(x.indptr.astype(splits_dtype, copy=False)),
-                                                  validate=False)
+        columns = tf.RaggedTensor.from_row_splits(
+            tf.constant(x.indices.astype(np.int32, copy=False)),
+            tf.constant(x.indptr.astype(splits_dtype, copy=False)),
+            validate=False,
+        )
         return cls(columns, tf.constant(np.asarray(y, dtype=np.float32).reshape(-1, 1)), x.shape[1])
 
     @property

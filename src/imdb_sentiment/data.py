@@ -5,7 +5,6 @@ digest the config trusts. The decoded sequences are written as plain integer arr
 row offsets, :mod:`imdb_sentiment.sequences`), so no later stage ever needs ``allow_pickle``.
 """
 
-
 from __future__ import annotations
 
 import io
@@ -63,8 +62,9 @@ def download(url: str, dest: Path, timeout_s: float, retries: int) -> None:
         try:
             with urllib.request.urlopen(url, timeout=timeout_s) as response, open(dest, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name.split(".tmp")[0],
-                          disable=None, leave=False) as bar:
+                with tqdm(
+                    total=total, unit="B", unit_scale=True, desc=dest.name.split(".tmp")[0], disable=None, leave=False
+                ) as bar:
                     while chunk := response.read(1 << 16):
                         out.write(chunk)
                         bar.update(len(chunk))
@@ -96,8 +96,14 @@ def obtain(cfg: DataConfig, name: str, raw_dir: Path) -> Path:
 class _ArraysOnlyUnpickler(pickle.Unpickler):
     """Defence in depth behind the digest check: the pickle may rebuild numpy arrays and nothing else."""
 
-    ALLOWED = frozenset({("numpy", "ndarray"), ("numpy", "dtype"),
-                         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")})
+    ALLOWED = frozenset(
+        {
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+        }
+    )
 
     def find_class(self, module: str, name: str):
         if (module, name) in self.ALLOWED:
@@ -122,8 +128,10 @@ def load_trusted_npz(path: Path, cfg: DataConfig) -> dict[str, np.ndarray]:
     verify_digest(path, cfg, cfg.npz_file)
     try:
         with zipfile.ZipFile(path) as archive:
-            return {key: _read_npy(io.BytesIO(archive.read(f"{key}.npy")))
-                    for key in ("x_train", "y_train", "x_test", "y_test")}
+            return {
+                key: _read_npy(io.BytesIO(archive.read(f"{key}.npy")))
+                for key in ("x_train", "y_train", "x_test", "y_test")
+            }
     except (KeyError, ValueError, OSError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
         raise DataError(f"{path}: not a Keras IMDB archive ({exc})") from exc
 
@@ -153,6 +161,11 @@ def fetch(cfg: DataConfig, raw_dir: Path, sequences_path: Path) -> dict[str, Spl
     splits = decode_keras_imdb(load_trusted_npz(npz_path, cfg), cfg)
     save_sequences(splits, cfg.num_words, sequences_path)
     for name, split in splits.items():
-        log.info("%s: %d reviews, %d tokens, %d positive", name, split.sequences.rows,
-                 len(split.sequences.tokens), int(split.labels.sum()))
+        log.info(
+            "%s: %d reviews, %d tokens, %d positive",
+            name,
+            split.sequences.rows,
+            len(split.sequences.tokens),
+            int(split.labels.sum()),
+        )
     return splits

@@ -47,12 +47,14 @@ def binary_metrics(y: np.ndarray, prob: np.ndarray, threshold: float, loss: Loss
     """Loss, accuracy, precision, recall, F1 (0 where undefined) and ROC AUC, under the ``test_`` names."""
     y = y.astype(np.int64)
     predicted = (prob >= threshold).astype(np.int64)
-    return {"test_loss": test_loss(y, prob, loss),
-            "test_accuracy": float(metrics.accuracy_score(y, predicted)),
-            "test_precision": float(metrics.precision_score(y, predicted, zero_division=0.0)),
-            "test_recall": float(metrics.recall_score(y, predicted, zero_division=0.0)),
-            "test_f1": float(metrics.f1_score(y, predicted, zero_division=0.0)),
-            "test_roc_auc": roc_auc(y, prob)}
+    return {
+        "test_loss": test_loss(y, prob, loss),
+        "test_accuracy": float(metrics.accuracy_score(y, predicted)),
+        "test_precision": float(metrics.precision_score(y, predicted, zero_division=0.0)),
+        "test_recall": float(metrics.recall_score(y, predicted, zero_division=0.0)),
+        "test_f1": float(metrics.f1_score(y, predicted, zero_division=0.0)),
+        "test_roc_auc": roc_auc(y, prob),
+    }
 
 
 def predictions_csv(prob: np.ndarray, threshold: float) -> str:

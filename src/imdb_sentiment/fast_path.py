@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from imdb_sentiment.config import Optimizer
 
+
 def csr_matmul(x: tf.SparseTensor, kernel: tf.Tensor) -> tf.Tensor:
     """``x @ kernel`` for a sparse batch, with a gradient for the kernel only (the input is data)."""
     matrix = tf.raw_ops.SparseTensorToCSRSparseMatrix(indices=x.indices, values=x.values, dense_shape=x.dense_shape)
@@ -123,15 +124,24 @@ class FusedAdam(StepScalars):
     def make_step_scalars(self, dtype, learning_rate) -> dict:
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        return {"beta1_power": tf.pow(beta_1, step), "beta2_power": tf.pow(beta_2, step),
-                "lr": tf.cast(learning_rate, dtype), "beta1": beta_1, "beta2": beta_2,
-                "epsilon": tf.cast(self.epsilon, dtype)}
+        return {
+            "beta1_power": tf.pow(beta_1, step),
+            "beta2_power": tf.pow(beta_2, step),
+            "lr": tf.cast(learning_rate, dtype),
+            "beta1": beta_1,
+            "beta2": beta_2,
+            "epsilon": tf.cast(self.epsilon, dtype),
+        }
 
     def update_step(self, gradient, variable, learning_rate):
         m, v = self.slots[_slot_key(variable)]
-        tf.raw_ops.ResourceApplyAdam(var=variable.handle, m=m.value.handle, v=v.value.handle,
-                                     grad=tf.convert_to_tensor(gradient, variable.dtype),
-                                     **self.step_scalars(variable.dtype, learning_rate))
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle,
+            m=m.value.handle,
+            v=v.value.handle,
+            grad=tf.convert_to_tensor(gradient, variable.dtype),
+            **self.step_scalars(variable.dtype, learning_rate),
+        )
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
@@ -148,14 +158,22 @@ class FusedRMSprop(StepScalars):
         self.rho, self.epsilon = rho, epsilon
 
     def make_step_scalars(self, dtype, learning_rate) -> dict:
-        return {"lr": tf.cast(learning_rate, dtype), "rho": tf.cast(self.rho, dtype),
-                "momentum": tf.constant(0.0, dtype), "epsilon": tf.cast(self.epsilon, dtype)}
+        return {
+            "lr": tf.cast(learning_rate, dtype),
+            "rho": tf.cast(self.rho, dtype),
+            "momentum": tf.constant(0.0, dtype),
+            "epsilon": tf.cast(self.epsilon, dtype),
+        }
 
     def update_step(self, gradient, variable, learning_rate):
         ms, mom = self.slots[_slot_key(variable)]
-        tf.raw_ops.ResourceApplyRMSProp(var=variable.handle, ms=ms.value.handle, mom=mom.value.handle,
-                                        grad=tf.convert_to_tensor(gradient, variable.dtype),
-                                        **self.step_scalars(variable.dtype, learning_rate))
+        tf.raw_ops.ResourceApplyRMSProp(
+            var=variable.handle,
+            ms=ms.value.handle,
+            mom=mom.value.handle,
+            grad=tf.convert_to_tensor(gradient, variable.dtype),
+            **self.step_scalars(variable.dtype, learning_rate),
+        )
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from imdb_sentiment.sequences import SPLITS, Ragged, Split
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.outputs import atomic_path, write_json
+from imdb_sentiment.sequences import SPLITS, Ragged, Split
 
 if TYPE_CHECKING:
     from imdb_sentiment.config import Config
@@ -34,8 +34,11 @@ def multi_hot(sequences: Ragged, num_words: int, dtype: str = "float32") -> sp.c
         raise DataError(f"token ids outside [0, {num_words}): the sequences do not match data.num_words")
     index_dtype = np.int32 if len(sequences.tokens) < np.iinfo(np.int32).max else np.int64
     matrix = sp.csr_matrix(
-        (np.ones(len(sequences.tokens), dtype=dtype), sequences.tokens.astype(index_dtype, copy=False),
-         sequences.offsets.astype(index_dtype)),
+        (
+            np.ones(len(sequences.tokens), dtype=dtype),
+            sequences.tokens.astype(index_dtype, copy=False),
+            sequences.offsets.astype(index_dtype),
+        ),
         shape=(sequences.rows, num_words),
     )
     matrix.sum_duplicates()  # sorts each row's columns and merges repeats, in scipy's C++ code
@@ -47,7 +50,7 @@ def multi_hot_splits(splits: dict[str, Split], num_words: int, dtype: str = "flo
     """Every split at once: scipy's sparse kernels release the GIL, so two threads use both cores."""
     with ThreadPoolExecutor(max_workers=len(splits)) as pool:
         matrices = pool.map(lambda split: multi_hot(split.sequences, num_words, dtype), splits.values())
-        return dict(zip(splits, matrices))
+        return dict(zip(splits, matrices, strict=True))
 
 
 @dataclass
@@ -63,13 +66,17 @@ class Manifest:
 
     def check(self, num_words: int, validation_rows: int) -> None:
         if self.num_words != num_words:
-            raise DataError(f"features were built with num_words={self.num_words}, config says {num_words}: "
-                            f"re-run the vectorize stage (dvc repro vectorize)")
+            raise DataError(
+                f"features were built with num_words={self.num_words}, config says {num_words}: "
+                f"re-run the vectorize stage (dvc repro vectorize)"
+            )
         if not 0 < validation_rows < self.rows["train"]:
             raise DataError(f"features.validation_rows={validation_rows} must be in (0, {self.rows['train']})")
         if self.validation_rows != validation_rows:
-            raise DataError(f"features were split with validation_rows={self.validation_rows}, config says "
-                            f"{validation_rows}: re-run the vectorize stage (dvc repro vectorize)")
+            raise DataError(
+                f"features were split with validation_rows={self.validation_rows}, config says "
+                f"{validation_rows}: re-run the vectorize stage (dvc repro vectorize)"
+            )
 
 
 def split_digest(matrix: sp.csr_matrix, labels: np.ndarray) -> str:
@@ -87,32 +94,49 @@ def combined_digest(split_digests: dict[str, str]) -> str:
 
 def nnz_stats(matrix: sp.csr_matrix) -> dict[str, float]:
     per_row = np.diff(matrix.indptr)
-    return {"mean": float(per_row.mean()), "std": float(per_row.std()), "min": int(per_row.min()),
-            "max": int(per_row.max()), "total": int(matrix.nnz)}
+    return {
+        "mean": float(per_row.mean()),
+        "std": float(per_row.std()),
+        "min": int(per_row.min()),
+        "max": int(per_row.max()),
+        "total": int(matrix.nnz),
+    }
 
 
-def build_stats(matrices: dict[str, sp.csr_matrix], labels: dict[str, np.ndarray],
-                validation_rows: int) -> dict:
+def build_stats(matrices: dict[str, sp.csr_matrix], labels: dict[str, np.ndarray], validation_rows: int) -> dict:
     """The numbers a person checks first: rows, vocabulary, words per review, label balance."""
-    stats: dict = {"vocabulary": int(matrices["train"].shape[1]),
-                   "split": {"validation_rows": validation_rows,
-                             "partial_train_rows": int(matrices["train"].shape[0] - validation_rows)}}
+    stats: dict = {
+        "vocabulary": int(matrices["train"].shape[1]),
+        "split": {
+            "validation_rows": validation_rows,
+            "partial_train_rows": int(matrices["train"].shape[0] - validation_rows),
+        },
+    }
     for name in SPLITS:
-        stats[name] = {"rows": int(matrices[name].shape[0]), "nnz_per_row": nnz_stats(matrices[name]),
-                       "positive": int(labels[name].sum()),
-                       "negative": int(len(labels[name]) - labels[name].sum())}
+        stats[name] = {
+            "rows": int(matrices[name].shape[0]),
+            "nnz_per_row": nnz_stats(matrices[name]),
+            "positive": int(labels[name].sum()),
+            "negative": int(len(labels[name]) - labels[name].sum()),
+        }
     return stats
 
 
-def vectorize(splits: dict[str, Split], num_words: int, dtype: str, validation_rows: int,
-              out_dir: Path, stats_path: Path) -> Manifest:
+def vectorize(
+    splits: dict[str, Split], num_words: int, dtype: str, validation_rows: int, out_dir: Path, stats_path: Path
+) -> Manifest:
     """The vectorize stage: CSR matrices, labels, a manifest with the content digest, and stats."""
     matrices = multi_hot_splits(splits, num_words, dtype)
     labels = {name: splits[name].labels.astype(np.float32) for name in SPLITS}
     digests = {name: split_digest(matrices[name], labels[name]) for name in SPLITS}
-    manifest = Manifest(num_words=num_words, dtype=dtype,
-                        rows={name: int(matrices[name].shape[0]) for name in SPLITS},
-                        validation_rows=validation_rows, split_digests=digests, digest=combined_digest(digests))
+    manifest = Manifest(
+        num_words=num_words,
+        dtype=dtype,
+        rows={name: int(matrices[name].shape[0]) for name in SPLITS},
+        validation_rows=validation_rows,
+        split_digests=digests,
+        digest=combined_digest(digests),
+    )
     manifest.check(num_words, validation_rows)
     for name in SPLITS:
         with atomic_path(out_dir / f"x_{name}.npz") as tmp, open(tmp, "wb") as handle:
@@ -154,8 +178,7 @@ class Features:
         return self.matrices["test"], self.labels["test"]
 
 
-def load_features(out_dir: Path, num_words: int, validation_rows: int,
-                  splits: tuple[str, ...] = SPLITS) -> Features:
+def load_features(out_dir: Path, num_words: int, validation_rows: int, splits: tuple[str, ...] = SPLITS) -> Features:
     """Load ``splits`` and check them against the config and their content digests; never unpickles."""
     manifest_path = out_dir / MANIFEST
     if not manifest_path.is_file():
@@ -177,8 +200,9 @@ def load_features(out_dir: Path, num_words: int, validation_rows: int,
         if matrices[name].shape != shape or len(labels[name]) != shape[0]:
             raise DataError(f"{out_dir}/x_{name}.npz has shape {matrices[name].shape}, manifest says {shape}")
         if split_digest(matrices[name], labels[name]) != manifest.split_digests[name]:
-            raise DataError(f"{out_dir}: the {name} split's content digest differs from the manifest; "
-                            f"re-run the vectorize stage")
+            raise DataError(
+                f"{out_dir}: the {name} split's content digest differs from the manifest; re-run the vectorize stage"
+            )
     return Features(manifest, matrices, labels)
 
 

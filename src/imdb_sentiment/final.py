@@ -48,8 +48,9 @@ class FinalData:
 def load_final_data(cfg: Config) -> FinalData:
     """The training rows and the test split; the features object is dropped (TensorFlow holds the rows now)."""
     features = load_configured_features(cfg, splits=("train", "test"))
-    train = CsrRows.from_csr(*(features.partial_train if cfg.final.train_on is TrainOn.partial
-                               else features.full_train))
+    train = CsrRows.from_csr(
+        *(features.partial_train if cfg.final.train_on is TrainOn.partial else features.full_train)
+    )
     (x_test, y_test), manifest = features.test, features.manifest
     return FinalData(train, x_test, y_test, manifest)
 
@@ -59,8 +60,9 @@ def train_final(cfg: Config, data: FinalData, epochs: int, run_id: str) -> SeedR
     log_params({**flatten(cfg), "final.epochs": epochs, "final.train_rows": data.train.rows})
     log_dataset(cfg, data.manifest, "training")
     with epoch_metric_writer(run_id) as log_epoch:
-        return train_seed(cfg.model, cfg.trainer, cfg.final.seed, data.train, None,
-                          on_epoch_end=log_epoch, epochs=epochs)
+        return train_seed(
+            cfg.model, cfg.trainer, cfg.final.seed, data.train, None, on_epoch_end=log_epoch, epochs=epochs
+        )
 
 
 def evaluate(cfg: Config, result: SeedResult, data: FinalData, epochs: int) -> tuple[np.ndarray, dict]:
@@ -83,8 +85,9 @@ def architecture_diagram(model, path: Path) -> str | None:
     return None
 
 
-def write_plots(cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.ndarray, roc_auc: float,
-                plots_dir: Path) -> str | None:
+def write_plots(
+    cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.ndarray, roc_auc: float, plots_dir: Path
+) -> str | None:
     """Confusion matrix, ROC curve and architecture; the note that there is no diagram, if there is none."""
     labels = y_test.astype(int)
     matrix = confusion(labels, (prob >= cfg.final.threshold).astype(int))
@@ -94,8 +97,9 @@ def write_plots(cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.nd
     return architecture_diagram(result.model, plots_dir / "architecture.png")
 
 
-def write_outputs(cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.ndarray, metrics: dict,
-                  model_dir: Path) -> str | None:
+def write_outputs(
+    cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.ndarray, metrics: dict, model_dir: Path
+) -> str | None:
     """The model, plots and texts of ``reports/final/``, the plots and texts logged to the run too."""
     reports = Path(cfg.paths.final_reports)
     result.model.save(model_dir / "model.keras")
@@ -113,8 +117,9 @@ def write_outputs(cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.
 def log_models(cfg: Config, result: SeedResult, data: FinalData, keras_path: Path, scratch: Path) -> tuple[str, str]:
     """Log and register the Keras model and the raw-text model around it; return their new versions."""
     example = data.x_test[:INPUT_EXAMPLE_ROWS].toarray()
-    keras_info = log_keras_model(result.model, data.manifest.num_words, example,
-                                 registered_model_name=cfg.final.registered_model_name)
+    keras_info = log_keras_model(
+        result.model, data.manifest.num_words, example, registered_model_name=cfg.final.registered_model_name
+    )
     text_info = log_text_model(keras_path, Path(cfg.paths.raw_dir) / cfg.data.word_index_file, cfg, scratch)
     return keras_info.registered_model_version, text_info.registered_model_version
 
@@ -131,15 +136,21 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     with tracked_run(f"final-{cfg.model.name}", tags) as run:
         result = train_final(cfg, data, epochs, run.info.run_id)
         prob, metrics = evaluate(cfg, result, data, epochs)
-        with atomic_dir(Path(cfg.paths.final_models)) as model_tmp, \
-                tempfile.TemporaryDirectory() as scratch:
+        with atomic_dir(Path(cfg.paths.final_models)) as model_tmp, tempfile.TemporaryDirectory() as scratch:
             diagram_note = write_outputs(cfg, result, data.y_test, prob, metrics, model_tmp)
             keras_version, text_version = log_models(cfg, result, data, model_tmp / "model.keras", Path(scratch))
         promoted, message = promote_final(cfg.final, keras_version, text_version, metrics["test_accuracy"])
         log.info(message)
         mlflow.set_tags({"registry": message, "promoted": str(promoted)})
-    report = {**metrics, "variant": cfg.model.name, "train_on": cfg.final.train_on.value, "run_id": run.info.run_id,
-              "registered_version": keras_version, "promoted": promoted, "registry": message}
+    report = {
+        **metrics,
+        "variant": cfg.model.name,
+        "train_on": cfg.final.train_on.value,
+        "run_id": run.info.run_id,
+        "registered_version": keras_version,
+        "promoted": promoted,
+        "registry": message,
+    }
     if diagram_note:
         report["architecture_diagram"] = diagram_note
     write_json(Path(cfg.paths.final_reports) / "metrics.json", report)

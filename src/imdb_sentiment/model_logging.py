@@ -34,8 +34,10 @@ def model_requirements() -> list[str]:
 
 
 def dense_signature(num_words: int) -> ModelSignature:
-    return ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, num_words))]),
-                          outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1))]))
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, num_words))]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1))]),
+    )
 
 
 def _save_keras_model(path: str, **kwargs) -> None:
@@ -55,8 +57,14 @@ def _save_keras_model(path: str, **kwargs) -> None:
 _KERAS_FLAVOR = types.SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_model)
 
 
-def log_keras_model(model, num_words: int, input_example: np.ndarray, name: str = "model",
-                    registered_model_name: str | None = None, run_id: str | None = None):
+def log_keras_model(
+    model,
+    num_words: int,
+    input_example: np.ndarray,
+    name: str = "model",
+    registered_model_name: str | None = None,
+    run_id: str | None = None,
+):
     """Log a dense-input Keras model with its signature, an input example and pinned requirements, to the
     active run or to ``run_id``.
 
@@ -64,9 +72,17 @@ def log_keras_model(model, num_words: int, input_example: np.ndarray, name: str 
     which prints a progress bar and a TensorFlow error line on every stage. The tests load and serve logged
     models instead (tests/test_training.py, tests/test_team_server.py, tests/test_text_model.py).
     """
-    info = Model.log(artifact_path=None, name=name, flavor=_KERAS_FLAVOR, model=model,
-                     signature=dense_signature(num_words), input_example=input_example.astype(np.float32),
-                     pip_requirements=model_requirements(), registered_model_name=registered_model_name,
-                     validate_serving_input=False, run_id=run_id)
+    info = Model.log(
+        artifact_path=None,
+        name=name,
+        flavor=_KERAS_FLAVOR,
+        model=model,
+        signature=dense_signature(num_words),
+        input_example=input_example.astype(np.float32),
+        pip_requirements=model_requirements(),
+        registered_model_name=registered_model_name,
+        validate_serving_input=False,
+        run_id=run_id,
+    )
     note_logged(f"the model '{name}'")
     return info

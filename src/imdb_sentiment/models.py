@@ -36,8 +36,12 @@ def build_model(cfg: ModelConfig, num_words: int, sparse: bool, fast_path: bool 
     hidden = inputs
     for index in range(1, cfg.hidden_layers + 1):
         layer_class = fast.SparseDense if (fused and index == 1) else keras.layers.Dense
-        hidden = layer_class(cfg.units, activation=cfg.activation.value,
-                             kernel_regularizer=_regularizer(cfg, fused), name=f"hidden_{index}")(hidden)
+        hidden = layer_class(
+            cfg.units,
+            activation=cfg.activation.value,
+            kernel_regularizer=_regularizer(cfg, fused),
+            name=f"hidden_{index}",
+        )(hidden)
         if cfg.dropout > 0:
             hidden = keras.layers.Dropout(cfg.dropout, name=f"dropout_{index}")(hidden)
     outputs = keras.layers.Dense(1, activation=cfg.output_activation.value, name="output")(hidden)
@@ -60,10 +64,15 @@ def make_optimizer(cfg: ModelConfig, fast_path: bool = True) -> keras.optimizers
     return keras.optimizers.get({"class_name": cfg.optimizer.value, "config": kwargs})
 
 
-def compile_model(model: keras.Model, cfg: ModelConfig, steps_per_execution: int,
-                  fast_path: bool = True) -> keras.Model:
-    model.compile(optimizer=make_optimizer(cfg, fast_path), loss=cfg.loss.value, metrics=["accuracy"],
-                  steps_per_execution=steps_per_execution)
+def compile_model(
+    model: keras.Model, cfg: ModelConfig, steps_per_execution: int, fast_path: bool = True
+) -> keras.Model:
+    model.compile(
+        optimizer=make_optimizer(cfg, fast_path),
+        loss=cfg.loss.value,
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
     return model
 
 
@@ -80,16 +89,27 @@ def model_summary(model: keras.Model) -> str:
     import rich.console
     import rich.table
 
-    table = rich.table.Table("Layer (type)", "Output Shape", rich.table.Column("Param #", justify="right"),
-                             show_lines=True)
+    table = rich.table.Table(
+        "Layer (type)", "Output Shape", rich.table.Column("Param #", justify="right"), show_lines=True
+    )
     for layer in model.layers:
-        table.add_row(f"{layer.name} ({type(layer).__name__})", str(tuple(layer.output.shape)),
-                      f"{layer.count_params():,}")
+        table.add_row(
+            f"{layer.name} ({type(layer).__name__})", str(tuple(layer.output.shape)), f"{layer.count_params():,}"
+        )
     trainable = sum(math.prod(weight.shape) for weight in model.trainable_weights)
-    console = rich.console.Console(file=io.StringIO(), width=1000, color_system=None, force_terminal=False,
-                                   highlight=False, markup=False, emoji=False)
+    console = rich.console.Console(
+        file=io.StringIO(),
+        width=1000,
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
     console.print(f'Model: "{model.name}"')
     console.print(table)
-    console.print(f" Total params: {model.count_params():,}\n Trainable params: {trainable:,}\n"
-                  f" Non-trainable params: {model.count_params() - trainable:,}")
+    console.print(
+        f" Total params: {model.count_params():,}\n Trainable params: {trainable:,}\n"
+        f" Non-trainable params: {model.count_params() - trainable:,}"
+    )
     return console.file.getvalue()

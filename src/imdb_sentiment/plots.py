@@ -35,8 +35,9 @@ def confusion_figure(matrix) -> Figure:
     axes = figure.subplots()
     image = axes.imshow(matrix, cmap="Blues")
     for (row, col), count in np.ndenumerate(matrix):
-        axes.text(col, row, f"{count:,}", ha="center", va="center",
-                  color="white" if count > matrix.max() / 2 else "black")
+        axes.text(
+            col, row, f"{count:,}", ha="center", va="center", color="white" if count > matrix.max() / 2 else "black"
+        )
     axes.set_xticks([0, 1], ["negative", "positive"])
     axes.set_yticks([0, 1], ["negative", "positive"])
     axes.set_xlabel("Predicted")

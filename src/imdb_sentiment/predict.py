@@ -46,14 +46,18 @@ def load_champion(cfg) -> tuple[object, str]:
     except (MlflowException, OSError) as exc:
         fallback = Path(cfg.paths.final_models) / "model.keras"
         if not fallback.is_file():
-            raise DataError(f"no model: {uri} cannot be loaded ({first_line(exc)}) and {fallback} "
-                            f"does not exist; run the pipeline first (dvc repro)") from exc
+            raise DataError(
+                f"no model: {uri} cannot be loaded ({first_line(exc)}) and {fallback} "
+                f"does not exist; run the pipeline first (dvc repro)"
+            ) from exc
         log.warning("%s cannot be loaded (%s); using %s", uri, first_line(exc), fallback)
         try:
             return keras.models.load_model(fallback, compile=False), str(fallback)
         except Exception as load_error:  # Keras raises ValueError, OSError, zipfile errors… for a bad file
-            raise DataError(f"{fallback} cannot be loaded ({type(load_error).__name__}: "
-                            f"{first_line(load_error)[:200]}); re-run retrain_final") from load_error
+            raise DataError(
+                f"{fallback} cannot be loaded ({type(load_error).__name__}: "
+                f"{first_line(load_error)[:200]}); re-run retrain_final"
+            ) from load_error
 
 
 def preview(review: str, width: int = 70) -> str:
@@ -80,8 +84,10 @@ def predict_reviews(cfg) -> list[tuple[int, float, int, str]]:
     keras.utils.disable_interactive_logging()
     model, source = load_champion(cfg)
     probabilities = predict_proba(model, encoder.encode([review for _, review in reviews]))
-    results = [(line, float(p), int(p >= cfg.final.threshold), review)
-               for p, (line, review) in zip(probabilities, reviews)]
+    results = [
+        (line, float(p), int(p >= cfg.final.threshold), review)
+        for p, (line, review) in zip(probabilities, reviews, strict=True)
+    ]
     print(f"# model: {source}")
     print("line\tprobability\tlabel\treview")
     for line, probability, label, review in results:

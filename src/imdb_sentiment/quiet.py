@@ -20,7 +20,8 @@ QUIET_BY_DEFAULT = {"TF_CPP_MIN_LOG_LEVEL": "2", "MLFLOW_ENABLE_ARTIFACTS_PROGRE
 TENSORFLOW_BANNER = re.compile(
     rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"
     rb"|I\d{4} [\d:.]+ +\d+ (port|cpu_feature_guard)\.cc:\d+\] "
-    rb"|To enable the following instructions: .* in other operations, rebuild TensorFlow")
+    rb"|To enable the following instructions: .* in other operations, rebuild TensorFlow"
+)
 
 
 # The variables set here rather than by the user: child processes (a stage under a test or a sweep) inherit them,

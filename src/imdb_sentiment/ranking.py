@@ -54,7 +54,9 @@ def load_results(train_reports: Path, variants: list[str]) -> list[VariantResult
         if not metrics_path.is_file():
             raise DataError(f"{metrics_path} is missing: run the train stage (dvc repro train@{variant})")
         metrics = json.loads(metrics_path.read_text())
-        histories = {int(p.stem.split("_")[1]): read_history(p) for p in sorted((folder / "history").glob("seed_*.csv"))}
+        histories = {
+            int(p.stem.split("_")[1]): read_history(p) for p in sorted((folder / "history").glob("seed_*.csv"))
+        }
         results.append(VariantResult(variant, metrics, histories))
     return results
 
@@ -97,9 +99,11 @@ def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
     epochs = retrain_epochs(winner)
     seeds = int(winner.metrics["seeds"])
     best_epochs = ", ".join(str(int(e)) for e in winner.per_seed("best_epoch"))
-    reason = (f"{winner.variant} has the {direction} mean {key} ({winner.mean(key):.4f} ± {winner.std(key):.4f} "
-              f"over {seeds} seed{'s' if seeds != 1 else ''}); retrain for {epochs} epochs, the median of the "
-              f"seeds' best epochs ({best_epochs}), where each seed's {key} is taken and its saved model stopped.")
+    reason = (
+        f"{winner.variant} has the {direction} mean {key} ({winner.mean(key):.4f} ± {winner.std(key):.4f} "
+        f"over {seeds} seed{'s' if seeds != 1 else ''}); retrain for {epochs} epochs, the median of the "
+        f"seeds' best epochs ({best_epochs}), where each seed's {key} is taken and its saved model stopped."
+    )
     runner_up = ranked[1] if len(ranked) > 1 else None
     lead = spread = exceeds = None
     if runner_up is not None:
@@ -107,17 +111,33 @@ def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
         spread = max(winner.std(key), runner_up.std(key))
         tie = lead == 0
         if tie:
-            reason += (f" It ties with {runner_up.variant} on {key} and wins on the lower mean {TIE_BREAKER} "
-                       f"({winner.mean(TIE_BREAKER):.4f} vs {runner_up.mean(TIE_BREAKER):.4f}).")
+            reason += (
+                f" It ties with {runner_up.variant} on {key} and wins on the lower mean {TIE_BREAKER} "
+                f"({winner.mean(TIE_BREAKER):.4f} vs {runner_up.mean(TIE_BREAKER):.4f})."
+            )
         if seeds < 2 or int(runner_up.metrics["seeds"]) < 2:
-            reason += (f" Its lead over {runner_up.variant} ({lead:.4f}) cannot be judged against seed noise: "
-                       f"run at least two seeds.")
+            reason += (
+                f" Its lead over {runner_up.variant} ({lead:.4f}) cannot be judged against seed noise: "
+                f"run at least two seeds."
+            )
         else:
             exceeds = lead > spread
-            reason += (f" Its lead over {runner_up.variant} ({lead:.4f}) is {'larger' if exceeds else 'not larger'} "
-                       f"than the seed-to-seed spread ({spread:.4f}, the larger standard deviation of the two)"
-                       f"{'' if exceeds else ': the ranking may not hold on other seeds'}.")
-    return Choice(variant=winner.variant, epochs=epochs, metric=key, value=winner.mean(key), std=winner.std(key),
-                  seeds=seeds, runner_up=runner_up.variant if runner_up else None,
-                  runner_up_value=runner_up.mean(key) if runner_up else None, lead=lead, spread=spread,
-                  lead_exceeds_spread=exceeds, reason=reason)
+            reason += (
+                f" Its lead over {runner_up.variant} ({lead:.4f}) is {'larger' if exceeds else 'not larger'} "
+                f"than the seed-to-seed spread ({spread:.4f}, the larger standard deviation of the two)"
+                f"{'' if exceeds else ': the ranking may not hold on other seeds'}."
+            )
+    return Choice(
+        variant=winner.variant,
+        epochs=epochs,
+        metric=key,
+        value=winner.mean(key),
+        std=winner.std(key),
+        seeds=seeds,
+        runner_up=runner_up.variant if runner_up else None,
+        runner_up_value=runner_up.mean(key) if runner_up else None,
+        lead=lead,
+        spread=spread,
+        lead_exceeds_spread=exceeds,
+        reason=reason,
+    )

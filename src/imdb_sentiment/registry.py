@@ -25,20 +25,33 @@ TEXT_EXAMPLE = ["A wonderful, moving film with a brilliant cast.", "Dull, predic
 
 def log_text_model(keras_model_path: Path, word_index_path: Path, cfg: Config, scratch: Path):
     """Log and register the raw-text pyfunc model (models from code: loading it unpickles nothing)."""
-    settings = {"num_words": cfg.data.num_words, "index_from": cfg.data.index_from,
-                "start_char": cfg.data.start_char, "oov_char": cfg.data.oov_char, "threshold": cfg.final.threshold}
+    settings = {
+        "num_words": cfg.data.num_words,
+        "index_from": cfg.data.index_from,
+        "start_char": cfg.data.start_char,
+        "oov_char": cfg.data.oov_char,
+        "threshold": cfg.final.threshold,
+    }
     settings_path = scratch / "encoder_settings.json"
     settings_path.write_text(json.dumps(settings, indent=2))
     # No signature argument: MLflow infers it from ReviewTextModel.predict's type hints and validates input
     # against them (see text_model.py); a signature given here would be overridden, with a warning.
     return mlflow.pyfunc.log_model(
-        name="text_model", python_model=str(TEXT_MODEL_ENTRY),
-        artifacts={"keras_model": str(keras_model_path), "word_index": str(word_index_path),
-                   "settings": str(settings_path)},
-        code_paths=[str(Path(__file__).parent)], input_example=TEXT_EXAMPLE,
-        pip_requirements=[*model_requirements(), *(f"{name}=={metadata.version(name)}"
-                                                   for name in ("pandas", "pydantic", "scipy"))],
-        registered_model_name=cfg.final.text_model_name)
+        name="text_model",
+        python_model=str(TEXT_MODEL_ENTRY),
+        artifacts={
+            "keras_model": str(keras_model_path),
+            "word_index": str(word_index_path),
+            "settings": str(settings_path),
+        },
+        code_paths=[str(Path(__file__).parent)],
+        input_example=TEXT_EXAMPLE,
+        pip_requirements=[
+            *model_requirements(),
+            *(f"{name}=={metadata.version(name)}" for name in ("pandas", "pydantic", "scipy")),
+        ],
+        registered_model_name=cfg.final.text_model_name,
+    )
 
 
 def promote(client: MlflowClient, name: str, version: str, accuracy: float, alias: str) -> tuple[bool, str]:
@@ -55,8 +68,10 @@ def promote(client: MlflowClient, name: str, version: str, accuracy: float, alia
         client.set_registered_model_alias(name, alias, version)
         before = "" if current is None else f" (was version {current.version}, test accuracy {current_accuracy:.4f})"
         return True, f"moved @{alias} of {name} to version {version}, test accuracy {accuracy:.4f}{before}"
-    return False, (f"kept @{alias} of {name} on version {current.version} (test accuracy {current_accuracy:.4f}); "
-                   f"version {version} scored {accuracy:.4f}")
+    return False, (
+        f"kept @{alias} of {name} on version {current.version} (test accuracy {current_accuracy:.4f}); "
+        f"version {version} scored {accuracy:.4f}"
+    )
 
 
 def promote_final(cfg: FinalConfig, keras_version: str, text_version: str, accuracy: float) -> tuple[bool, str]:

@@ -2,10 +2,10 @@
 
 ``dvc repro`` runs a pipeline's stages one after another. DVC's documented way to run independent stages
 at once is one ``dvc repro <stage>`` per stage: each holds the repository lock only while it checks and
-commits a stage, not while the stage's command runs. So one train stage's start-up (seconds of imports,
-single-threaded; docs/performance.md) and its logging overlap another's fit. Every ``dvc repro`` still skips a stage whose inputs
-did not change, so caching stays per variant, and ``dvc.lock`` gets the same entries as from a plain
-``dvc repro`` (a new file lists the train stages in the order they finished).
+commits a stage, not while the stage's command runs. So one train stage's start-up (seconds of
+single-threaded imports; docs/performance.md) and its logging overlap another's fit. Every ``dvc repro`` still
+skips a stage whose inputs did not change, so caching stays per variant, and ``dvc.lock`` gets the same
+entries as from a plain ``dvc repro`` (a new file lists the train stages in the order they finished).
 
     python -m imdb_sentiment.repro                 # what `make run` does: the same result as `dvc repro`
     python -m imdb_sentiment.repro --jobs 1        # one stage at a time
@@ -63,17 +63,21 @@ def plan(group: str = GROUP) -> Plan:
         graph = repo.index.graph  # an edge u -> v: stage u depends on stage v
         members = [stage for stage in graph if stage.addressing.split("@")[0] == group]
         if not members:
-            raise SystemExit(f"error: dvc.yaml has no stage '{group}' (stages: "
-                             f"{', '.join(sorted(s.addressing for s in graph))})")
+            raise SystemExit(
+                f"error: dvc.yaml has no stage '{group}' (stages: {', '.join(sorted(s.addressing for s in graph))})"
+            )
         upstream = set().union(*(nx.descendants(graph, stage) for stage in members)) - set(members)
         downstream = set().union(*(nx.ancestors(graph, stage) for stage in members)) - set(members)
         run_order = list(reversed(list(nx.topological_sort(graph))))
         root = Path(repo.root_dir)
-        timing = {stage: expected_seconds([root / out.def_path for out in stage.outs if out.metric])
-                  for stage in members}
-    return Plan(upstream=[s.addressing for s in run_order if s in upstream],
-                group=[s.addressing for s in sorted(members, key=timing.__getitem__, reverse=True)],
-                downstream=[s.addressing for s in run_order if s in downstream])
+        timing = {
+            stage: expected_seconds([root / out.def_path for out in stage.outs if out.metric]) for stage in members
+        }
+    return Plan(
+        upstream=[s.addressing for s in run_order if s in upstream],
+        group=[s.addressing for s in sorted(members, key=timing.__getitem__, reverse=True)],
+        downstream=[s.addressing for s in run_order if s in downstream],
+    )
 
 
 class Children:
@@ -128,8 +132,12 @@ def dvc_repro(args: list[str], prefix: str = "", wait_for_lock: bool = False) ->
         with children.started(command) as process:
             return process.wait()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # lines as they happen, not in bursts through the pipe
-    with children.started(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                          errors="replace", env=env) as process, process.stdout:
+    with (
+        children.started(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, errors="replace", env=env
+        ) as process,
+        process.stdout,
+    ):
         for line in process.stdout:
             with _print_lock:
                 print(f"{prefix}{line}", end="", flush=True)
@@ -166,8 +174,11 @@ def run_pipeline(jobs: int, force_train: bool) -> int:
     if children.signal is not None:
         return 1
     if failed:
-        print(f"error: {', '.join(failed)} failed (see the lines marked with it above); "
-              f"the stages after them did not run", file=sys.stderr)
+        print(
+            f"error: {', '.join(failed)} failed (see the lines marked with it above); "
+            f"the stages after them did not run",
+            file=sys.stderr,
+        )
         return 1
     if force_train and steps.downstream and dvc_repro(["--force", "--single-item", *steps.downstream]) != 0:
         return 1
@@ -177,9 +188,12 @@ def run_pipeline(jobs: int, force_train: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", "-j", type=int, default=2, help="train stages at a time (default 2: both cores)")
-    parser.add_argument("--force-train", action="store_true",
-                        help="rerun the train stages and every stage after them even if nothing changed "
-                             "(the upstream still runs only if it changed)")
+    parser.add_argument(
+        "--force-train",
+        action="store_true",
+        help="rerun the train stages and every stage after them even if nothing changed "
+        "(the upstream still runs only if it changed)",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
@@ -190,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted:
         status = 1
     if children.signal is not None:
-        print(f"interrupted ({signal.Signals(children.signal).name}): the running stages were stopped and ended "
-              f"their runs KILLED; rerun to finish", file=sys.stderr)
+        print(
+            f"interrupted ({signal.Signals(children.signal).name}): the running stages were stopped and ended "
+            f"their runs KILLED; rerun to finish",
+            file=sys.stderr,
+        )
         return 128 + children.signal  # 130 for Ctrl-C, 143 for SIGTERM, as the stages exit
     return status
 

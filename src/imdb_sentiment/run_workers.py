@@ -126,8 +126,12 @@ class RunFinisher(BackgroundWorker):
             work()
             client.set_terminated(run_id, "FINISHED")
         except BaseException as exc:  # reported on the training thread
-            self.error = end_unsuccessfully(run_name, exc, lambda status: client.set_terminated(run_id, status),
-                                            lambda key, value: client.set_tag(run_id, key, value))
+            self.error = end_unsuccessfully(
+                run_name,
+                exc,
+                lambda status: client.set_terminated(run_id, status),
+                lambda key, value: client.set_tag(run_id, key, value),
+            )
 
     def _mark_failed(self, client: MlflowClient, run_id: str, run_name: str) -> None:
         try:

@@ -19,8 +19,14 @@ from mlflow import MlflowClient
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.entities import Dataset, DatasetInput, InputTag
-from mlflow.utils.mlflow_tags import (MLFLOW_DATASET_CONTEXT, MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID,
-                                      MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE, MLFLOW_USER)
+from mlflow.utils.mlflow_tags import (
+    MLFLOW_DATASET_CONTEXT,
+    MLFLOW_GIT_COMMIT,
+    MLFLOW_PARENT_RUN_ID,
+    MLFLOW_SOURCE_NAME,
+    MLFLOW_SOURCE_TYPE,
+    MLFLOW_USER,
+)
 
 from imdb_sentiment.errors import TrackingError, first_line
 from imdb_sentiment.processes import process_tags
@@ -45,8 +51,9 @@ def is_store_failure(exc: BaseException) -> bool:
 
 
 @contextmanager
-def tracked_run(run_name: str, tags: dict[str, str], nested: bool = False,
-                parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+def tracked_run(
+    run_name: str, tags: dict[str, str], nested: bool = False, parent_run_id: str | None = None
+) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run whose end status says what happened.
 
     FINISHED on success; KILLED when interrupted (Ctrl-C, SIGTERM); FAILED otherwise, with the reason in
@@ -55,14 +62,16 @@ def tracked_run(run_name: str, tags: dict[str, str], nested: bool = False,
     nests the run under a run of another process (a sweep's). The run records this process
     (:func:`~imdb_sentiment.processes.process_tags`), so a stage started after a SIGKILL can end it KILLED.
     """
-    run = mlflow.start_run(run_name=run_name, tags={**process_tags(), **tags}, nested=nested,
-                           parent_run_id=parent_run_id)
+    run = mlflow.start_run(
+        run_name=run_name, tags={**process_tags(), **tags}, nested=nested, parent_run_id=parent_run_id
+    )
     note_logged(f"the start of run '{run_name}'")
     try:
         yield run
-    except BaseException as exc:
-        raise end_unsuccessfully(run_name, exc, lambda status: mlflow.end_run(status=status),
-                                    lambda key, value: mlflow.set_tag(key, value))
+    except BaseException as exc:  # re-raises exc itself, or a report whose __cause__ is exc
+        raise end_unsuccessfully(  # noqa: B904
+            run_name, exc, lambda status: mlflow.end_run(status=status), lambda key, value: mlflow.set_tag(key, value)
+        )
     mlflow.end_run()
 
 
@@ -75,21 +84,32 @@ def open_run(run_name: str, tags: dict[str, str], parent: mlflow.ActiveRun) -> I
     ends its own. It carries the parent's user and source tags, as a nested ``mlflow.start_run`` would.
     """
     client = MlflowClient()
-    inherited = {key: parent.data.tags[key] for key in (MLFLOW_USER, MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE)
-                 if key in parent.data.tags}
-    run = client.create_run(parent.info.experiment_id, run_name=run_name, tags={
-        **inherited, **process_tags(), **tags, MLFLOW_PARENT_RUN_ID: parent.info.run_id})
+    inherited = {
+        key: parent.data.tags[key]
+        for key in (MLFLOW_USER, MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE)
+        if key in parent.data.tags
+    }
+    run = client.create_run(
+        parent.info.experiment_id,
+        run_name=run_name,
+        tags={**inherited, **process_tags(), **tags, MLFLOW_PARENT_RUN_ID: parent.info.run_id},
+    )
     run_id = run.info.run_id
     note_logged(f"the start of run '{run_name}'")
     try:
         yield run_id
-    except BaseException as exc:
-        raise end_unsuccessfully(run_name, exc, lambda status: client.set_terminated(run_id, status),
-                                    lambda key, value: client.set_tag(run_id, key, value))
+    except BaseException as exc:  # re-raises exc itself, or a report whose __cause__ is exc
+        raise end_unsuccessfully(  # noqa: B904
+            run_name,
+            exc,
+            lambda status: client.set_terminated(run_id, status),
+            lambda key, value: client.set_tag(run_id, key, value),
+        )
 
 
-def end_unsuccessfully(run_name: str, exc: BaseException, end: Callable[[str], None],
-                          set_tag: Callable[[str, str], None]) -> BaseException:
+def end_unsuccessfully(
+    run_name: str, exc: BaseException, end: Callable[[str], None], set_tag: Callable[[str, str], None]
+) -> BaseException:
     """End a run KILLED (interrupted) or FAILED with the reason; the error to raise: ``exc``, or a report."""
     status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
     try:
@@ -101,9 +121,11 @@ def end_unsuccessfully(run_name: str, exc: BaseException, end: Callable[[str], N
         log.warning("could not mark run '%s' %s in the store: %s", run_name, status, end_error)
     if is_store_failure(exc):
         detail = first_line(exc)[:300]
-        error = TrackingError(f"the tracking store failed during run '{run_name}' ({detail}); logged up to "
-                              f"{_last_logged[0]}, nothing after it; no output of this stage was written, "
-                              f"rerun it when the store works")
+        error = TrackingError(
+            f"the tracking store failed during run '{run_name}' ({detail}); logged up to "
+            f"{_last_logged[0]}, nothing after it; no output of this stage was written, "
+            f"rerun it when the store works"
+        )
         error.__cause__ = exc
         return error
     return exc
@@ -149,16 +171,21 @@ def lineage_tags(stage: str, variant: str | None = None) -> dict[str, str]:
 
 def log_params(flat: dict[str, Any], run_id: str | None = None) -> None:
     """The whole resolved config as params (to the active run, or ``run_id``); lists become their string form."""
-    mlflow.log_params({key: str(value) if isinstance(value, (list, tuple)) else value
-                       for key, value in flat.items()}, run_id=run_id)
+    mlflow.log_params(
+        {key: str(value) if isinstance(value, (list, tuple)) else value for key, value in flat.items()}, run_id=run_id
+    )
     note_logged("the params")
 
 
-def log_features_input(digest: str, processed_dir: Path, rows: dict[str, int], num_words: int,
-                       context: str, run_id: str | None = None) -> None:
+def log_features_input(
+    digest: str, processed_dir: Path, rows: dict[str, int], num_words: int, context: str, run_id: str | None = None
+) -> None:
     """Record the vectorized data as the run's dataset input; its digest is the data's content hash."""
-    dataset = MetaDataset(source=LocalArtifactDatasetSource(str(processed_dir.resolve())),
-                          name=f"imdb-multihot-{num_words}", digest=digest[:MLFLOW_DIGEST_CHARS])
+    dataset = MetaDataset(
+        source=LocalArtifactDatasetSource(str(processed_dir.resolve())),
+        name=f"imdb-multihot-{num_words}",
+        digest=digest[:MLFLOW_DIGEST_CHARS],
+    )
     tags = {"sha256": digest, "rows": str(rows), "num_words": str(num_words)}
     if run_id is None:
         mlflow.log_input(dataset, context=context, tags=tags)
@@ -172,5 +199,6 @@ def log_dataset(cfg: Config, manifest, context: str, run_id: str | None = None) 
     """The configured features, described by their ``features.Manifest``, as the run's dataset input in ``context``.
 
     The manifest is not imported here: that would put the feature code in the closure of every stage that logs."""
-    log_features_input(manifest.digest, Path(cfg.paths.processed_dir), manifest.rows, manifest.num_words, context,
-                       run_id)
+    log_features_input(
+        manifest.digest, Path(cfg.paths.processed_dir), manifest.rows, manifest.num_words, context, run_id
+    )

@@ -96,8 +96,11 @@ def work_folder(target: Path) -> Iterator[Path]:
     dead owner's leftover from a live one's.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_HOST}.{os.getpid()}.", suffix=".tmp",
-                                 dir=temporary_home(target.parent)))
+    work = Path(
+        tempfile.mkdtemp(
+            prefix=f".{target.name}.{_HOST}.{os.getpid()}.", suffix=".tmp", dir=temporary_home(target.parent)
+        )
+    )
     try:
         yield work
     finally:

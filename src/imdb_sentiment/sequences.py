@@ -88,8 +88,7 @@ def load_sequences(path: Path) -> tuple[dict[str, Split], int]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             splits = {
-                name: Split(Ragged(archive[f"{name}_tokens"], archive[f"{name}_offsets"]),
-                            archive[f"{name}_labels"])
+                name: Split(Ragged(archive[f"{name}_tokens"], archive[f"{name}_offsets"]), archive[f"{name}_labels"])
                 for name in SPLITS
             }
             num_words = int(archive["num_words"])

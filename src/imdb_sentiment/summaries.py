@@ -26,15 +26,25 @@ def summarize(history: dict[str, list[float]], monitor: Monitor, seconds: float)
     """
     values = np.asarray(history[monitor.value])
     best = int(np.argmax(values) if monitor.maximized else np.argmin(values))
-    return {"best_val_accuracy": float(history["val_accuracy"][best]), "best_val_loss": float(history["val_loss"][best]),
-            "best_epoch": best + 1, "epochs_run": len(values), "train_seconds": seconds}
+    return {
+        "best_val_accuracy": float(history["val_accuracy"][best]),
+        "best_val_loss": float(history["val_loss"][best]),
+        "best_epoch": best + 1,
+        "epochs_run": len(values),
+        "train_seconds": seconds,
+    }
 
 
 def aggregate(summaries: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """Mean and sample standard deviation across seeds of each summary metric (std 0 for one seed)."""
     ddof = 1 if len(summaries) > 1 else 0
-    return {key: {"mean": float(np.mean([s[key] for s in summaries])),
-                  "std": float(np.std([s[key] for s in summaries], ddof=ddof))} for key in summaries[0]}
+    return {
+        key: {
+            "mean": float(np.mean([s[key] for s in summaries])),
+            "std": float(np.std([s[key] for s in summaries], ddof=ddof)),
+        }
+        for key in summaries[0]
+    }
 
 
 def history_csv(history: dict[str, list[float]]) -> str:
@@ -43,6 +53,6 @@ def history_csv(history: dict[str, list[float]]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     keys = list(history)
     writer.writerow(["epoch", *keys])
-    for epoch, values in enumerate(zip(*(history[key] for key in keys)), start=1):
+    for epoch, values in enumerate(zip(*(history[key] for key in keys), strict=True), start=1):
         writer.writerow([epoch, *(f"{value:.6g}" for value in values)])
     return buffer.getvalue()

@@ -44,9 +44,11 @@ def check_search_space(keys: list[str]) -> None:
     """Only model.* and trainer.* can be searched: the best trial must fit in a model config file."""
     outside = [key for key in keys if key.split(".", 1)[0] not in VARIANT_SECTIONS]
     if outside:
-        raise ConfigError(f"hydra.sweeper.params={outside} is not allowed: a sweep searches keys under "
-                          f"{' or '.join(f'{s}.' for s in VARIANT_SECTIONS)} only, so its best trial can be "
-                          f"written as a model config")
+        raise ConfigError(
+            f"hydra.sweeper.params={outside} is not allowed: a sweep searches keys under "
+            f"{' or '.join(f'{s}.' for s in VARIANT_SECTIONS)} only, so its best trial can be "
+            f"written as a model config"
+        )
 
 
 def variant_config(config: DictConfig, best_params: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
@@ -69,20 +71,30 @@ def variant_yaml(variant: dict[str, dict[str, Any]], provenance: str) -> str:
 class SweepTracking(Callback):
     """Hydra callback (see ``conf/hparams_search/``): the sweep's MLflow run and its best variant."""
 
-    def __init__(self, variant_name: str, model_dir: str, search_space: dict[str, Any] | None = None,
-                 direction: str = "maximize", objective: str = SelectionMetric.best_val_accuracy.value) -> None:
+    def __init__(
+        self,
+        variant_name: str,
+        model_dir: str,
+        search_space: dict[str, Any] | None = None,
+        direction: str = "maximize",
+        objective: str = SelectionMetric.best_val_accuracy.value,
+    ) -> None:
         """Check the sweep's settings here: Hydra turns an error raised in a callback's hooks into a warning."""
         if not VARIANT_NAME.match(variant_name):
-            raise ConfigError(f"hydra.callbacks.sweep_tracking.variant_name={variant_name!r} is not allowed: "
-                              f"a name of letters, digits, '_' and '-' that starts with a letter")
+            raise ConfigError(
+                f"hydra.callbacks.sweep_tracking.variant_name={variant_name!r} is not allowed: "
+                f"a name of letters, digits, '_' and '-' that starts with a letter"
+            )
         self.search_space = dict(search_space or {})
         check_search_space(list(self.search_space))
         # what every trial returns (the train stage returns its seeds' mean of it); the enum or its name
         self.metric = SelectionMetric(str(objective).split(".")[-1])
         expected = "maximize" if self.metric.maximized else "minimize"
         if str(direction).split(".")[-1].lower() != expected:
-            raise ConfigError(f"hydra.sweeper.direction={direction!r} is not allowed with "
-                              f"compare.metric={self.metric.value}: use {expected}")
+            raise ConfigError(
+                f"hydra.sweeper.direction={direction!r} is not allowed with "
+                f"compare.metric={self.metric.value}: use {expected}"
+            )
         self.variant_name, self.model_dir = variant_name, Path(model_dir)
         self.client: MlflowClient | None = None
         self.run_id: str | None = None
@@ -90,20 +102,30 @@ class SweepTracking(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         raise_on_sigterm()  # a terminated sweep still marks its run (atexit) instead of leaving it RUNNING
         # the store only: tracking.parent_run_id names the run this hook is about to open
-        experiment_id = setup_tracking(TrackingConfig(uri=config.tracking.uri,
-                                                      experiment_name=config.tracking.experiment_name,
-                                                      parent_run_id=None))
+        experiment_id = setup_tracking(
+            TrackingConfig(uri=config.tracking.uri, experiment_name=config.tracking.experiment_name, parent_run_id=None)
+        )
         self.client = MlflowClient()
         sweeper = OmegaConf.select(config, "hydra.sweeper", default={})
-        run = self.client.create_run(experiment_id, run_name=f"sweep-{self.variant_name}",
-                                     tags={**process_tags(), **lineage_tags("sweep"), "level": "sweep",
-                                           "sweep_dir": str(config.hydra.sweep.dir)})
+        run = self.client.create_run(
+            experiment_id,
+            run_name=f"sweep-{self.variant_name}",
+            tags={
+                **process_tags(),
+                **lineage_tags("sweep"),
+                "level": "sweep",
+                "sweep_dir": str(config.hydra.sweep.dir),
+            },
+        )
         self.run_id = run.info.run_id
         space = {f"search.{key}": value for key, value in self.search_space.items()}
-        settings = {f"sweeper.{key}": sweeper.get(key) for key in ("n_trials", "n_jobs", "direction")
-                    if key in sweeper}
-        params = {**space, **settings, "base_model": config.hydra.runtime.choices.get("model"),
-                  "objective": self.metric.value}
+        settings = {f"sweeper.{key}": sweeper.get(key) for key in ("n_trials", "n_jobs", "direction") if key in sweeper}
+        params = {
+            **space,
+            **settings,
+            "base_model": config.hydra.runtime.choices.get("model"),
+            "objective": self.metric.value,
+        }
         self.client.log_batch(self.run_id, params=[Param(key, str(value)) for key, value in params.items()])
         os.environ[PARENT_RUN_ENV] = self.run_id
         atexit.register(self._end_unfinished)
@@ -124,14 +146,25 @@ class SweepTracking(Callback):
         best = OmegaConf.to_container(OmegaConf.load(results))
         variant = variant_config(config, best["best_params"], self.variant_name)
         path = self.model_dir / f"{self.variant_name}.yaml"
-        write_text(path, variant_yaml(variant, f"{config.hydra.sweep.dir}, best {self.metric.value} "
-                                               f"{best['best_value']:.4f} on seed(s) {list(config.trainer.seeds)}"))
+        write_text(
+            path,
+            variant_yaml(
+                variant,
+                f"{config.hydra.sweep.dir}, best {self.metric.value} "
+                f"{best['best_value']:.4f} on seed(s) {list(config.trainer.seeds)}",
+            ),
+        )
         self.client.log_metric(self.run_id, f"best_{self.metric.value}", float(best["best_value"]))
         self.client.log_artifact(self.run_id, str(results))
         self.client.log_artifact(self.run_id, str(path))
         self.client.set_tag(self.run_id, "best_variant_file", str(path))
-        log.info("best trial (%s %.4f) written to %s: train it with model=%s", self.metric.value,
-                 best["best_value"], path, self.variant_name)
+        log.info(
+            "best trial (%s %.4f) written to %s: train it with model=%s",
+            self.metric.value,
+            best["best_value"],
+            path,
+            self.variant_name,
+        )
 
     def _end_unfinished(self) -> None:
         """A sweep that stopped early (an error, Ctrl-C, SIGTERM) leaves its run FAILED, not RUNNING forever."""

@@ -39,8 +39,8 @@ def checked_reviews(reviews: list[str]) -> list[str]:
     for position, review in enumerate(reviews):
         if not review.strip():
             raise MlflowException.invalid_parameter_value(
-                f"inputs[{position}] is not a review: {json.dumps(review)[:40]}; "
-                f"every input must be a non-empty string")
+                f"inputs[{position}] is not a review: {json.dumps(review)[:40]}; every input must be a non-empty string"
+            )
     return reviews
 
 
@@ -56,5 +56,7 @@ class ReviewTextModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: list[str], params=None) -> list[ReviewScore]:
         probabilities = predict_proba(self.model, self.encoder.encode(checked_reviews(model_input)))
         labels = (probabilities >= self.threshold).astype(np.int64)
-        return [ReviewScore(probability=float(p), label=int(label), sentiment=sentiment(label))
-                for p, label in zip(probabilities, labels)]
+        return [
+            ReviewScore(probability=float(p), label=int(label), sentiment=sentiment(label))
+            for p, label in zip(probabilities, labels, strict=True)
+        ]

@@ -41,8 +41,11 @@ def default_store(root: Path) -> tuple[str, str]:
 
 
 # Bounded retries and timeouts for a tracking server, unless the user set their own.
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
 
 
 AUTH_REFUSED = re.compile(r"error code (401|403)\b")
@@ -51,8 +54,10 @@ AUTH_REFUSED = re.compile(r"error code (401|403)\b")
 def store_hint(detail: str) -> str:
     """What to do about a store that failed: a refused login needs credentials, not another store."""
     if AUTH_REFUSED.search(detail):
-        return ("the server refused the request: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
-                "or ~/.mlflow/credentials, to an account with access")
+        return (
+            "the server refused the request: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
+            "or ~/.mlflow/credentials, to an account with access"
+        )
     return "set MLFLOW_TRACKING_URI or tracking.uri to a store you can reach"
 
 
@@ -96,8 +101,9 @@ def setup_tracking(cfg: TrackingConfig) -> str:
                 _orphans_checked.add((uri, experiment_id))
     except Exception as exc:  # MLflow raises many types here: connection, SQL, permission errors
         detail = first_line(exc)
-        raise TrackingError(f"cannot use the MLflow tracking store {uri}: {detail[:300]} ({store_hint(detail)})") \
-            from exc
+        raise TrackingError(
+            f"cannot use the MLflow tracking store {uri}: {detail[:300]} ({store_hint(detail)})"
+        ) from exc
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
@@ -116,20 +122,25 @@ def end_runs_of_ended_processes(experiment_id: str) -> list[str]:
     me = this_process()
     if me is None:
         return []
-    running = mlflow.search_runs([experiment_id], output_format="list",
-                                 filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{me.host}'")
+    running = mlflow.search_runs(
+        [experiment_id],
+        output_format="list",
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{me.host}'",
+    )
     ended = []
     client = MlflowClient()
     for run in running:
         owner = ProcessIdentity.from_tags(run.data.tags)
         if owner is None or not owner.has_ended():
             continue
-        client.set_tag(run.info.run_id, "failure_reason",
-                       f"process {owner.pid} on {owner.host} ended without closing the run")
+        client.set_tag(
+            run.info.run_id, "failure_reason", f"process {owner.pid} on {owner.host} ended without closing the run"
+        )
         client.set_terminated(run.info.run_id, "KILLED")
         ended.append(run.info.run_name)
     ended.sort()
     if ended:
-        log.warning("ended %d run(s) as KILLED, left RUNNING by a process that is gone: %s", len(ended),
-                    ", ".join(ended))
+        log.warning(
+            "ended %d run(s) as KILLED, left RUNNING by a process that is gone: %s", len(ended), ", ".join(ended)
+        )
     return ended

@@ -65,7 +65,8 @@ class StopOnDivergence(keras.callbacks.Callback):
             raise TrainingDiverged(
                 f"{m.name}: training diverged in epoch {self.epoch} (loss {loss}) with optimizer={m.optimizer.value} "
                 f"learning_rate={m.learning_rate if m.learning_rate is not None else 'default'} loss={m.loss.value} "
-                f"batch_size={self.trainer.batch_size}; lower model.learning_rate")
+                f"batch_size={self.trainer.batch_size}; lower model.learning_rate"
+            )
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -81,8 +82,14 @@ class EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         metrics = " ".join(f"{key} {logs[key]:.4f}" for key in HISTORY_KEYS if key in logs)
-        log.info("%s epoch %d/%d: %s (%.2f s)", self.label, epoch + 1, self.max_epochs, metrics,
-                 time.perf_counter() - self._started)
+        log.info(
+            "%s epoch %d/%d: %s (%.2f s)",
+            self.label,
+            epoch + 1,
+            self.max_epochs,
+            metrics,
+            time.perf_counter() - self._started,
+        )
 
 
 @dataclass
@@ -101,8 +108,9 @@ class SeedTrainer:
     def __init__(self, model_cfg: ModelConfig, trainer: TrainerConfig, train: CsrRows, validation: CsrRows | None):
         fresh_session(trainer.deterministic)
         self.model_cfg, self.trainer, self.train = model_cfg, trainer, train
-        self.validation_data = None if validation is None else \
-            sparse_batches(validation, trainer.eval_batch_size, shuffle=False, seed=0)  # gathered once, all seeds
+        self.validation_data = (
+            None if validation is None else sparse_batches(validation, trainer.eval_batch_size, shuffle=False, seed=0)
+        )  # gathered once, all seeds
         self.model: keras.Model | None = None
         self.reset = SeedReset() if trainer.fast_path else None
 
@@ -127,14 +135,26 @@ class SeedTrainer:
         if on_epoch_end:
             all_callbacks.append(EpochEnd(on_epoch_end))
         if self.validation_data is not None:
-            all_callbacks.insert(0, keras.callbacks.EarlyStopping(monitor=trainer.monitor.value, patience=trainer.patience,
-                                                                  restore_best_weights=trainer.restore_best_weights))
+            all_callbacks.insert(
+                0,
+                keras.callbacks.EarlyStopping(
+                    monitor=trainer.monitor.value,
+                    patience=trainer.patience,
+                    restore_best_weights=trainer.restore_best_weights,
+                ),
+            )
         max_epochs = epochs or trainer.max_epochs
         if trainer.verbose:
             all_callbacks.append(EpochLog(f"{self.model_cfg.name} seed {seed}", max_epochs))
         started = time.perf_counter()
-        fitted = model.fit(batches, validation_data=self.validation_data, epochs=max_epochs, callbacks=all_callbacks,
-                           shuffle=False, verbose=0)  # shuffling happens in sparse_batches
+        fitted = model.fit(
+            batches,
+            validation_data=self.validation_data,
+            epochs=max_epochs,
+            callbacks=all_callbacks,
+            shuffle=False,
+            verbose=0,
+        )  # shuffling happens in sparse_batches
         seconds = time.perf_counter() - started
         history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
         if self.validation_data is None:
@@ -149,9 +169,14 @@ class SeedTrainer:
         return {"saved_val_accuracy": float(scores["accuracy"]), "saved_val_loss": float(scores["loss"])}
 
 
-def train_seed(model_cfg: ModelConfig, trainer: TrainerConfig, seed: int, train: CsrRows,
-               validation: CsrRows | None, on_epoch_end: EpochHook | None = None,
-               epochs: int | None = None) -> SeedResult:
+def train_seed(
+    model_cfg: ModelConfig,
+    trainer: TrainerConfig,
+    seed: int,
+    train: CsrRows,
+    validation: CsrRows | None,
+    on_epoch_end: EpochHook | None = None,
+    epochs: int | None = None,
+) -> SeedResult:
     """Fit a single seed (see :class:`SeedTrainer`, which a variant's seeds share)."""
     return SeedTrainer(model_cfg, trainer, train, validation).fit(seed, on_epoch_end, epochs)
-

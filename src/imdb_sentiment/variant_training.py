@@ -13,19 +13,20 @@ import numpy as np
 from mlflow import MlflowClient
 
 from imdb_sentiment.config import Config, flatten
-from imdb_sentiment.features import load_configured_features
-from imdb_sentiment.outputs import atomic_dir, write_json
-from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
-from imdb_sentiment.plots import history_figures
+from imdb_sentiment.csr_batches import CsrRows
+from imdb_sentiment.features import Manifest, load_configured_features
 from imdb_sentiment.model_logging import log_keras_model
+from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
+from imdb_sentiment.outputs import atomic_dir, write_json
+from imdb_sentiment.plots import history_figures
 from imdb_sentiment.run_workers import RunFinisher, epoch_metric_writer, run_finisher
 from imdb_sentiment.runs import lineage_tags, log_dataset, log_params, open_run, tracked_run
-from imdb_sentiment.tracking_store import setup_tracking
-from imdb_sentiment.csr_batches import CsrRows
 from imdb_sentiment.summaries import aggregate, history_csv
+from imdb_sentiment.tracking_store import setup_tracking
 from imdb_sentiment.training import SeedResult, SeedTrainer
 
 log = logging.getLogger(__name__)
+
 
 def log_seed_artifacts(run_id: str, result: SeedResult, label: str, example: np.ndarray) -> None:
     """What a seed's run shows in the MLflow UI: curves, summary, history, and the servable model.
@@ -65,8 +66,9 @@ class VariantStage:
     tags: dict[str, str]  # one `git rev-parse` for the stage, not one per run
 
 
-def train_seed_run(stage: VariantStage, seed: int, parent: mlflow.ActiveRun, finisher: RunFinisher,
-               models_tmp: Path, history_tmp: Path) -> dict:
+def train_seed_run(
+    stage: VariantStage, seed: int, parent: mlflow.ActiveRun, finisher: RunFinisher, models_tmp: Path, history_tmp: Path
+) -> dict:
     """One seed in its own run: params, dataset and per-epoch metrics here, the DVC outputs, then the run
     handed, still open, to the finisher, which logs its artifacts while the next seed trains and ends it."""
     variant = stage.cfg.model.name
@@ -78,8 +80,9 @@ def train_seed_run(stage: VariantStage, seed: int, parent: mlflow.ActiveRun, fin
             result = stage.seeds.fit(seed, on_epoch_end=log_epoch)
         result.model.save(models_tmp / f"seed_{seed}.keras")  # before the finisher saves it too
         (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))
-        finisher.submit(run_id, run_name, partial(log_seed_artifacts, run_id, result, f"{variant} seed {seed}",
-                                                  stage.example))
+        finisher.submit(
+            run_id, run_name, partial(log_seed_artifacts, run_id, result, f"{variant} seed {seed}", stage.example)
+        )
     log.info("%s seed %d: %s", variant, seed, result.summary)
     return result.summary
 
@@ -92,20 +95,35 @@ def train_variant(cfg: Config) -> dict:
     models_dir = cfg.paths.variant_models(variant)
     reports_dir = cfg.paths.variant_reports(variant)
     setup_tracking(cfg.tracking)
-    stage = VariantStage(cfg, SeedTrainer(cfg.model, cfg.trainer, train_rows, validation_rows), manifest, example,
-                         flatten(cfg), lineage_tags("train", variant))
+    stage = VariantStage(
+        cfg,
+        SeedTrainer(cfg.model, cfg.trainer, train_rows, validation_rows),
+        manifest,
+        example,
+        flatten(cfg),
+        lineage_tags("train", variant),
+    )
     with atomic_dir(models_dir) as models_tmp, atomic_dir(reports_dir / "history") as history_tmp:
-        with tracked_run(variant, {**stage.tags, "level": "variant"},
-                         parent_run_id=cfg.tracking.parent_run_id) as parent:
+        with tracked_run(
+            variant, {**stage.tags, "level": "variant"}, parent_run_id=cfg.tracking.parent_run_id
+        ) as parent:
             log_params(stage.params)
             log_dataset(cfg, manifest, "training")
             with run_finisher() as finisher:  # a seed's artifacts are logged while the next seed trains
-                per_seed = {f"seed_{seed}": train_seed_run(stage, seed, parent, finisher, models_tmp, history_tmp)
-                            for seed in cfg.trainer.seeds}
+                per_seed = {
+                    f"seed_{seed}": train_seed_run(stage, seed, parent, finisher, models_tmp, history_tmp)
+                    for seed in cfg.trainer.seeds
+                }
             stats = aggregate(list(per_seed.values()))
-            mlflow.log_metrics({f"{key}_{stat}": value for key, values in stats.items()
-                                for stat, value in values.items()})
-        metrics = {"variant": variant, "seeds": len(per_seed), "parent_run_id": parent.info.run_id, **stats,
-                   "per_seed": per_seed}
+            mlflow.log_metrics(
+                {f"{key}_{stat}": value for key, values in stats.items() for stat, value in values.items()}
+            )
+        metrics = {
+            "variant": variant,
+            "seeds": len(per_seed),
+            "parent_run_id": parent.info.run_id,
+            **stats,
+            "per_seed": per_seed,
+        }
         write_json(reports_dir / "metrics.json", metrics)
     return metrics
