@@ -15,9 +15,10 @@ from mlflow import MlflowClient
 
 from imdb_sentiment.config import TrackingConfig
 from imdb_sentiment.errors import TrackingError
+from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.processes import ProcessIdentity, start_time, this_process
 from imdb_sentiment.run_workers import epoch_metric_writer, run_finisher
-from imdb_sentiment.runs import lineage_tags, open_run, tracked_run
+from imdb_sentiment.runs import open_run, tracked_run
 from imdb_sentiment.tracking_store import setup_tracking
 
 

@@ -104,7 +104,8 @@ def compare_variants(cfg: Config) -> Choice:
     """The compare stage: summary tables, plots and best.json, then a ``compare`` MLflow run."""
     import mlflow
 
-    from imdb_sentiment.runs import lineage_tags, tracked_run
+    from imdb_sentiment.lineage import lineage_tags
+    from imdb_sentiment.runs import tracked_run
     from imdb_sentiment.tracking_store import setup_tracking
 
     results = load_results(Path(cfg.paths.train_reports), cfg.compare.variants)

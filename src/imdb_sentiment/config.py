@@ -8,7 +8,6 @@ of the wrong type fails at composition with its full name; range checks run in `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -24,34 +23,9 @@ from imdb_sentiment.config_choices import (  # noqa: F401
     SelectionMetric,
     TrainOn,
 )
-from imdb_sentiment.config_tools import dvc_param, flatten, require, validate  # noqa: F401
+from imdb_sentiment.config_paths import PathsConfig  # noqa: F401
+from imdb_sentiment.config_tools import at_least, dvc_param, flatten, require, validate  # noqa: F401
 from imdb_sentiment.errors import ConfigError  # noqa: F401
-
-
-@dataclass
-class PathsConfig:
-    """Every input and output path of the stages (dvc.yaml names the same; tests/test_pipeline.py checks)."""
-
-    data_dir: str = MISSING
-    raw_dir: str = MISSING
-    interim_dir: str = MISSING
-    processed_dir: str = MISSING
-    models_dir: str = MISSING
-    reports_dir: str = MISSING
-    sequences: str = MISSING
-    data_stats: str = MISSING
-    train_reports: str = MISSING
-    variants_models: str = MISSING
-    compare_reports: str = MISSING
-    choice: str = MISSING
-    final_models: str = MISSING
-    final_reports: str = MISSING
-
-    def variant_models(self, variant: str) -> Path:
-        return Path(self.variants_models) / variant
-
-    def variant_reports(self, variant: str) -> Path:
-        return Path(self.train_reports) / variant
 
 
 @dataclass
@@ -79,10 +53,10 @@ class DataConfig:
             self.num_words > reserved,
             f"an integer > {reserved} (ids below index_from are reserved for padding, start and OOV)",
         )
-        require("data.index_from", self.index_from, self.index_from >= 0, "an integer >= 0")
+        at_least("data.index_from", self.index_from, 0)
         require("data.skip_top", self.skip_top, 0 <= self.skip_top < self.num_words, "an integer in [0, num_words)")
         require("data.timeout_s", self.timeout_s, self.timeout_s > 0, "a number of seconds > 0")
-        require("data.retries", self.retries, self.retries >= 0, "an integer >= 0")
+        at_least("data.retries", self.retries, 0)
 
     def trusted_digests(self, name: str) -> tuple[str, list[str]]:
         """The config key that lists the trusted digests of file ``name``, and those digests."""
@@ -114,8 +88,8 @@ class ModelConfig:
     loss: Loss = MISSING
 
     def __post_init__(self) -> None:
-        require("model.hidden_layers", self.hidden_layers, self.hidden_layers >= 1, "an integer >= 1")
-        require("model.units", self.units, self.units >= 1, "an integer >= 1")
+        at_least("model.hidden_layers", self.hidden_layers, 1)
+        at_least("model.units", self.units, 1)
         require("model.dropout", self.dropout, 0.0 <= self.dropout < 1.0, "a number in [0, 1)")
         require("model.regularization", self.regularization, self.regularization >= 0, "a number >= 0")
         require(
@@ -141,19 +115,13 @@ class TrainerConfig:
     verbose: bool = MISSING
 
     def __post_init__(self) -> None:
-        require(
-            "trainer.seeds",
-            self.seeds,
-            len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds),
-            "a non-empty list of distinct integers",
-        )
-        require("trainer.max_epochs", self.max_epochs, self.max_epochs >= 1, "an integer >= 1")
-        require("trainer.batch_size", self.batch_size, self.batch_size >= 1, "an integer >= 1")
-        require("trainer.eval_batch_size", self.eval_batch_size, self.eval_batch_size >= 1, "an integer >= 1")
-        require("trainer.patience", self.patience, self.patience >= 0, "an integer >= 0")
-        require(
-            "trainer.steps_per_execution", self.steps_per_execution, self.steps_per_execution >= 1, "an integer >= 1"
-        )
+        distinct = len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds)
+        require("trainer.seeds", self.seeds, distinct, "a non-empty list of distinct integers")
+        at_least("trainer.max_epochs", self.max_epochs, 1)
+        at_least("trainer.batch_size", self.batch_size, 1)
+        at_least("trainer.eval_batch_size", self.eval_batch_size, 1)
+        at_least("trainer.patience", self.patience, 0)
+        at_least("trainer.steps_per_execution", self.steps_per_execution, 1)
 
 
 @dataclass
@@ -206,8 +174,8 @@ class PredictAppConfig(Config):
     max_review_chars: int = MISSING
 
     def __post_init__(self) -> None:
-        require("max_reviews", self.max_reviews, self.max_reviews >= 1, "an integer >= 1")
-        require("max_review_chars", self.max_review_chars, self.max_review_chars >= 1, "an integer >= 1")
+        at_least("max_reviews", self.max_reviews, 1)
+        at_least("max_review_chars", self.max_review_chars, 1)
 
 
 def register_configs() -> None:

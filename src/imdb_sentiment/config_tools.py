@@ -20,6 +20,11 @@ def require(key: str, value: Any, ok: bool, allowed: str) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed: {allowed}")
 
 
+def at_least(key: str, value: int, minimum: int) -> None:
+    """The most common check: an integer no smaller than ``minimum``."""
+    require(key, value, value >= minimum, f"an integer >= {minimum}")
+
+
 def dvc_param(key: str) -> Any:
     """``${dvc_param:variants}``: a value from DVC's params.yaml, so the variant list lives in one place."""
     path = Path("params.yaml")

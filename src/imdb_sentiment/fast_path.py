@@ -77,6 +77,10 @@ def _slot_key(variable):
     return (variable.value if isinstance(variable, keras.Variable) else variable).ref()
 
 
+def cast_all(dtype, **scalars) -> dict:
+    return {name: tf.cast(value, dtype) for name, value in scalars.items()}
+
+
 class StepScalars(keras.optimizers.Optimizer):
     """A fused optimizer's base: slots per variable, and the step's scalar inputs built once per dtype.
 
@@ -123,15 +127,8 @@ class FusedAdam(StepScalars):
 
     def make_step_scalars(self, dtype, learning_rate) -> dict:
         step = tf.cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        return {
-            "beta1_power": tf.pow(beta_1, step),
-            "beta2_power": tf.pow(beta_2, step),
-            "lr": tf.cast(learning_rate, dtype),
-            "beta1": beta_1,
-            "beta2": beta_2,
-            "epsilon": tf.cast(self.epsilon, dtype),
-        }
+        scalars = cast_all(dtype, lr=learning_rate, beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon)
+        return {**scalars, "beta1_power": tf.pow(scalars["beta1"], step), "beta2_power": tf.pow(scalars["beta2"], step)}
 
     def update_step(self, gradient, variable, learning_rate):
         m, v = self.slots[_slot_key(variable)]
@@ -158,12 +155,7 @@ class FusedRMSprop(StepScalars):
         self.rho, self.epsilon = rho, epsilon
 
     def make_step_scalars(self, dtype, learning_rate) -> dict:
-        return {
-            "lr": tf.cast(learning_rate, dtype),
-            "rho": tf.cast(self.rho, dtype),
-            "momentum": tf.constant(0.0, dtype),
-            "epsilon": tf.cast(self.epsilon, dtype),
-        }
+        return cast_all(dtype, lr=learning_rate, rho=self.rho, momentum=0.0, epsilon=self.epsilon)
 
     def update_step(self, gradient, variable, learning_rate):
         ms, mom = self.slots[_slot_key(variable)]

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from imdb_sentiment.errors import DataError
+from imdb_sentiment.feature_stats import build_stats
 from imdb_sentiment.outputs import atomic_path, write_json
 from imdb_sentiment.sequences import SPLITS, Ragged, Split
 
@@ -90,36 +91,6 @@ def split_digest(matrix: sp.csr_matrix, labels: np.ndarray) -> str:
 def combined_digest(split_digests: dict[str, str]) -> str:
     """One content hash for the whole vectorized dataset (what MLflow records as the dataset digest)."""
     return hashlib.sha256("".join(split_digests[name] for name in SPLITS).encode()).hexdigest()
-
-
-def nnz_stats(matrix: sp.csr_matrix) -> dict[str, float]:
-    per_row = np.diff(matrix.indptr)
-    return {
-        "mean": float(per_row.mean()),
-        "std": float(per_row.std()),
-        "min": int(per_row.min()),
-        "max": int(per_row.max()),
-        "total": int(matrix.nnz),
-    }
-
-
-def build_stats(matrices: dict[str, sp.csr_matrix], labels: dict[str, np.ndarray], validation_rows: int) -> dict:
-    """The numbers a person checks first: rows, vocabulary, words per review, label balance."""
-    stats: dict = {
-        "vocabulary": int(matrices["train"].shape[1]),
-        "split": {
-            "validation_rows": validation_rows,
-            "partial_train_rows": int(matrices["train"].shape[0] - validation_rows),
-        },
-    }
-    for name in SPLITS:
-        stats[name] = {
-            "rows": int(matrices[name].shape[0]),
-            "nnz_per_row": nnz_stats(matrices[name]),
-            "positive": int(labels[name].sum()),
-            "negative": int(len(labels[name]) - labels[name].sum()),
-        }
-    return stats
 
 
 def vectorize(

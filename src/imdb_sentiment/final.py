@@ -22,6 +22,7 @@ from imdb_sentiment.csr_batches import CsrRows
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.evaluation import binary_metrics, confusion, predictions_csv, roc_curve
 from imdb_sentiment.features import Manifest, load_configured_features
+from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.model_logging import log_keras_model
 from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
 from imdb_sentiment.outputs import atomic_dir, write_json, write_text
@@ -29,7 +30,7 @@ from imdb_sentiment.plots import confusion_figure, roc_figure
 from imdb_sentiment.predict import predict_proba
 from imdb_sentiment.registry import log_text_model, promote_final
 from imdb_sentiment.run_workers import epoch_metric_writer
-from imdb_sentiment.runs import lineage_tags, log_dataset, log_params, tracked_run
+from imdb_sentiment.runs import log_dataset, log_params, tracked_run
 from imdb_sentiment.summaries import history_csv
 from imdb_sentiment.tracking_store import setup_tracking
 from imdb_sentiment.training import SeedResult, train_seed

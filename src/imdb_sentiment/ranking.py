@@ -90,50 +90,60 @@ class Choice:
     reason: str
 
 
-def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
-    """The winner, its retraining epochs, and whether its lead is larger than the seed-to-seed spread."""
-    ranked = rank(results, metric)
-    winner = ranked[0]
-    key = metric.value
+def winner_reason(winner: VariantResult, metric: SelectionMetric, epochs: int) -> str:
+    """Why the winner won, and where its retraining epochs come from."""
+    key, seeds = metric.value, int(winner.metrics["seeds"])
     direction = "highest" if metric.maximized else "lowest"
-    epochs = retrain_epochs(winner)
-    seeds = int(winner.metrics["seeds"])
     best_epochs = ", ".join(str(int(e)) for e in winner.per_seed("best_epoch"))
-    reason = (
+    return (
         f"{winner.variant} has the {direction} mean {key} ({winner.mean(key):.4f} ± {winner.std(key):.4f} "
         f"over {seeds} seed{'s' if seeds != 1 else ''}); retrain for {epochs} epochs, the median of the "
         f"seeds' best epochs ({best_epochs}), where each seed's {key} is taken and its saved model stopped."
     )
-    runner_up = ranked[1] if len(ranked) > 1 else None
+
+
+def lead_over(winner: VariantResult, runner_up: VariantResult, key: str) -> tuple[float, float, bool | None, str]:
+    """The winner's lead over the runner-up, the seed-to-seed spread, whether the lead exceeds it, and why."""
+    lead = abs(winner.mean(key) - runner_up.mean(key))
+    spread = max(winner.std(key), runner_up.std(key))
+    reason = ""
+    if lead == 0:
+        reason += (
+            f" It ties with {runner_up.variant} on {key} and wins on the lower mean {TIE_BREAKER} "
+            f"({winner.mean(TIE_BREAKER):.4f} vs {runner_up.mean(TIE_BREAKER):.4f})."
+        )
+    if int(winner.metrics["seeds"]) < 2 or int(runner_up.metrics["seeds"]) < 2:
+        reason += (
+            f" Its lead over {runner_up.variant} ({lead:.4f}) cannot be judged against seed noise: "
+            f"run at least two seeds."
+        )
+        return lead, spread, None, reason
+    exceeds = lead > spread
+    reason += (
+        f" Its lead over {runner_up.variant} ({lead:.4f}) is {'larger' if exceeds else 'not larger'} "
+        f"than the seed-to-seed spread ({spread:.4f}, the larger standard deviation of the two)"
+        f"{'' if exceeds else ': the ranking may not hold on other seeds'}."
+    )
+    return lead, spread, exceeds, reason
+
+
+def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
+    """The winner, its retraining epochs, and whether its lead is larger than the seed-to-seed spread."""
+    ranked = rank(results, metric)
+    winner, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else None)
+    key, epochs = metric.value, retrain_epochs(winner)
+    reason = winner_reason(winner, metric, epochs)
     lead = spread = exceeds = None
     if runner_up is not None:
-        lead = abs(winner.mean(key) - runner_up.mean(key))
-        spread = max(winner.std(key), runner_up.std(key))
-        tie = lead == 0
-        if tie:
-            reason += (
-                f" It ties with {runner_up.variant} on {key} and wins on the lower mean {TIE_BREAKER} "
-                f"({winner.mean(TIE_BREAKER):.4f} vs {runner_up.mean(TIE_BREAKER):.4f})."
-            )
-        if seeds < 2 or int(runner_up.metrics["seeds"]) < 2:
-            reason += (
-                f" Its lead over {runner_up.variant} ({lead:.4f}) cannot be judged against seed noise: "
-                f"run at least two seeds."
-            )
-        else:
-            exceeds = lead > spread
-            reason += (
-                f" Its lead over {runner_up.variant} ({lead:.4f}) is {'larger' if exceeds else 'not larger'} "
-                f"than the seed-to-seed spread ({spread:.4f}, the larger standard deviation of the two)"
-                f"{'' if exceeds else ': the ranking may not hold on other seeds'}."
-            )
+        lead, spread, exceeds, more = lead_over(winner, runner_up, key)
+        reason += more
     return Choice(
         variant=winner.variant,
         epochs=epochs,
         metric=key,
         value=winner.mean(key),
         std=winner.std(key),
-        seeds=seeds,
+        seeds=int(winner.metrics["seeds"]),
         runner_up=runner_up.variant if runner_up else None,
         runner_up_value=runner_up.mean(key) if runner_up else None,
         lead=lead,

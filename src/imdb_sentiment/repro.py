@@ -27,11 +27,11 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from imdb_sentiment.process_groups import Children, Interrupted
 
 GROUP = "train"  # the foreach stage whose items run side by side
 
@@ -78,47 +78,6 @@ def plan(group: str = GROUP) -> Plan:
         group=[s.addressing for s in sorted(members, key=timing.__getitem__, reverse=True)],
         downstream=[s.addressing for s in run_order if s in downstream],
     )
-
-
-class Children:
-    """The ``dvc repro`` processes running now, each in its own process group.
-
-    Ctrl-C and SIGTERM reach the runner only. It sends SIGINT to every group: DVC ignores SIGINT while its
-    stage runs and waits for it, and the stage ends its MLflow runs KILLED and removes its temporary
-    outputs, so when a ``dvc repro`` has exited, its stage has too. Nothing new starts afterwards.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.running: set[subprocess.Popen] = set()
-        self.signal: int | None = None
-
-    @contextmanager
-    def started(self, command: list[str], **kwargs) -> Iterator[subprocess.Popen]:
-        """A child in its own process group, known to :meth:`forward` until the block ends."""
-        with self.lock:
-            if self.signal is not None:
-                raise Interrupted()
-            process = subprocess.Popen(command, process_group=0, **kwargs)
-            self.running.add(process)
-        try:
-            yield process
-        finally:
-            with self.lock:
-                self.running.discard(process)
-
-    def forward(self, signum: int, frame=None) -> None:
-        with self.lock:
-            self.signal = signum
-            for process in self.running:
-                try:
-                    os.killpg(process.pid, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
-
-
-class Interrupted(Exception):
-    """A signal arrived: start no more stages."""
 
 
 children = Children()

@@ -26,9 +26,9 @@ from omegaconf import DictConfig, OmegaConf
 from imdb_sentiment.cli import raise_on_sigterm
 from imdb_sentiment.config import SelectionMetric, TrackingConfig
 from imdb_sentiment.errors import ConfigError
+from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.outputs import write_text
 from imdb_sentiment.processes import process_tags
-from imdb_sentiment.runs import lineage_tags
 from imdb_sentiment.tracking_store import setup_tracking
 
 log = logging.getLogger(__name__)

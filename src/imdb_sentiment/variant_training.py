@@ -15,12 +15,13 @@ from mlflow import MlflowClient
 from imdb_sentiment.config import Config, flatten
 from imdb_sentiment.csr_batches import CsrRows
 from imdb_sentiment.features import Manifest, load_configured_features
+from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.model_logging import log_keras_model
 from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
 from imdb_sentiment.outputs import atomic_dir, write_json
 from imdb_sentiment.plots import history_figures
 from imdb_sentiment.run_workers import RunFinisher, epoch_metric_writer, run_finisher
-from imdb_sentiment.runs import lineage_tags, log_dataset, log_params, open_run, tracked_run
+from imdb_sentiment.runs import log_dataset, log_params, open_run, tracked_run
 from imdb_sentiment.summaries import aggregate, history_csv
 from imdb_sentiment.tracking_store import setup_tracking
 from imdb_sentiment.training import SeedResult, SeedTrainer
