@@ -81,14 +81,16 @@ def test_dvc_outputs_are_the_paths_the_config_names():
 
 
 def test_changing_code_a_stage_runs_makes_dvc_rerun_it(project, keras_mirror):
-    """``data.load_sequences`` runs only in vectorize (fetch writes what it reads), and the Hydra root file in all."""
+    """``feature_stats`` runs only in vectorize, so only vectorize reruns; the Hydra root file runs in all."""
     point_at_fixture(project, keras_mirror)
     dvc(project, "repro", "vectorize", env={"IMDB_MIRROR": str(keras_mirror)})
-    data_module = project / "src/imdb_sentiment/data.py"
-    original = data_module.read_text()
-    data_module.write_text(original.replace("def load_sequences(", "def load_sequences(  # changed\n", 1))
-    assert "vectorize" in dvc(project, "status", "vectorize").stdout
-    data_module.write_text(original)
+    module = project / "src/imdb_sentiment/feature_stats.py"
+    original = module.read_text()
+    assert "def build_stats(" in original
+    module.write_text(original.replace("def build_stats(", "def build_stats(  # changed\n", 1))
+    status = dvc(project, "status").stdout
+    assert "vectorize:" in status and "fetch:" not in status, status
+    module.write_text(original)
     assert "up to date" in dvc(project, "status", "vectorize").stdout
     pipeline = project / "conf/pipeline.yaml"
     pipeline.write_text(pipeline.read_text() + "\n# a comment changes the file\n")
