@@ -416,6 +416,18 @@ def worktree(rev: str) -> Path:
     return folder
 
 
+def study_metrics(tree: Path) -> dict:
+    """The study's answers in ``tree`` after its pipeline ran: every variant's metrics and the final test score."""
+    reports = tree / "reports"
+    variants = {path.parent.name: json.loads(path.read_text()) for path in sorted(reports.glob("train/*/metrics.json"))}
+    for metrics in variants.values():  # what differs by design between any two runs
+        metrics.pop("parent_run_id", None), metrics.pop("train_seconds", None)
+        for seed in metrics.get("per_seed", {}).values():
+            seed.pop("train_seconds", None)
+    final = json.loads((reports / "final" / "metrics.json").read_text())
+    return {"variants": variants, "final_test": {key: value for key, value in final.items() if key.startswith("test_")}}
+
+
 def compare_revisions(before_rev: str, variants: list[str]) -> dict:
     """``before_rev`` against HEAD, each in its own fresh worktree, measured alternately in one run."""
     trees = {"before": worktree(before_rev), "after": worktree("HEAD")}
@@ -433,6 +445,7 @@ def compare_revisions(before_rev: str, variants: list[str]) -> dict:
             }
         rows["tracking"] = {side: run_child("tracking", "l2_3layer", tree=tree) for side, tree in trees.items()}
         rows["pipeline"] = {side: time_pipeline(tree) for side, tree in trees.items()}
+        rows["metrics"] = {side: study_metrics(tree) for side, tree in trees.items()}
     finally:
         for tree in trees.values():
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
@@ -477,6 +490,8 @@ def revision_table(rows: dict) -> list[str]:
         before, after = rows["pipeline"]["before"][name], rows["pipeline"]["after"][name]
         figure(label, before["seconds"], after["seconds"], " s")
         figure(f"{label}: largest process", before["largest_process_rss_mb"], after["largest_process_rss_mb"], "MB")
+    same = rows["metrics"]["before"] == rows["metrics"]["after"]
+    lines.append(f"{'study metrics (every variant, final test)':<40} {'identical' if same else 'DIFFERENT'}")
     for part in ("library", "stages", "tests"):
         figure(
             f"lines of code: {part}", rows["lines_of_code"]["before"][part], rows["lines_of_code"]["after"][part], ""
