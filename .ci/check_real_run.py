@@ -64,14 +64,9 @@ def predicted_by_server(model_uri: str) -> dict:
         server = subprocess.Popen(
             [
                 str(bin_dir / "mlflow"),
-                "models",
-                "serve",
+                *"models serve --env-manager local -h 127.0.0.1".split(),
                 "-m",
                 model_uri,
-                "--env-manager",
-                "local",
-                "-h",
-                "127.0.0.1",
                 "-p",
                 str(port),
             ],

@@ -69,14 +69,9 @@ def served(model_uri: str, tracking_uri: str, cwd: Path | None = None) -> Iterat
     process = subprocess.Popen(
         [
             str(bin_dir / "mlflow"),
-            "models",
-            "serve",
+            *"models serve --env-manager local -h 127.0.0.1".split(),
             "-m",
             model_uri,
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
             "-p",
             str(port),
         ],
