@@ -8,6 +8,7 @@ upgrade can break only what its public documentation promises.
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,8 @@ def parsed(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
 
 
-def own_private_names() -> set[str]:
+@cache
+def own_private_names() -> frozenset[str]:
     """Every ``_name`` this package defines: functions, classes, assigned attributes and variables."""
     names: set[str] = set()
     for path in MODULES:
@@ -35,7 +37,7 @@ def own_private_names() -> set[str]:
                 names.add(node.attr)
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 names.add(node.id)
-    return {name for name in names if name.startswith("_")}
+    return frozenset(name for name in names if name.startswith("_"))
 
 
 def private_uses(tree: ast.Module, own: set[str]) -> list[str]:

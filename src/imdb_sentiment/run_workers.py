@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from imdb_sentiment.errors import first_line
-from imdb_sentiment.runs import end_unsuccessfully, note_logged
+from imdb_sentiment.runs import end_unsuccessfully_by_id, note_logged
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +126,7 @@ class RunFinisher(BackgroundWorker):
             work()
             client.set_terminated(run_id, "FINISHED")
         except BaseException as exc:  # reported on the training thread
-            self.error = end_unsuccessfully(
-                run_name,
-                exc,
-                lambda status: client.set_terminated(run_id, status),
-                lambda key, value: client.set_tag(run_id, key, value),
-            )
+            self.error = end_unsuccessfully_by_id(client, run_id, run_name, exc)
 
     def _mark_failed(self, client: MlflowClient, run_id: str, run_name: str) -> None:
         try:

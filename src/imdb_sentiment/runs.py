@@ -96,12 +96,7 @@ def open_run(run_name: str, tags: dict[str, str], parent: mlflow.ActiveRun) -> I
     try:
         yield run_id
     except BaseException as exc:  # re-raises exc itself, or a report whose __cause__ is exc
-        raise end_unsuccessfully(  # noqa: B904
-            run_name,
-            exc,
-            lambda status: client.set_terminated(run_id, status),
-            lambda key, value: client.set_tag(run_id, key, value),
-        )
+        raise end_unsuccessfully_by_id(client, run_id, run_name, exc)  # noqa: B904
 
 
 def end_unsuccessfully(
@@ -126,6 +121,16 @@ def end_unsuccessfully(
         error.__cause__ = exc
         return error
     return exc
+
+
+def end_unsuccessfully_by_id(client: MlflowClient, run_id: str, run_name: str, exc: BaseException) -> BaseException:
+    """:func:`end_unsuccessfully` for a run given by id, not this thread's active one."""
+    return end_unsuccessfully(
+        run_name,
+        exc,
+        lambda status: client.set_terminated(run_id, status),
+        lambda key, value: client.set_tag(run_id, key, value),
+    )
 
 
 def log_params(flat: dict[str, Any], run_id: str | None = None) -> None:
