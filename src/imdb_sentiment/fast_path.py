@@ -84,10 +84,12 @@ def cast_all(dtype, **scalars) -> dict:
 class StepScalars(keras.optimizers.Optimizer):
     """A fused optimizer's base: slots per variable, and the step's scalar inputs built once per dtype.
 
-    Keras's optimizers build those scalars per variable (for Adam two powers and six casts each).
+    Keras's optimizers build those scalars per variable (for Adam two powers and six casts each). A subclass
+    names its fused ``tf.raw_ops`` kernel, its slots and the kernel's argument for each, and its scalars.
     """
 
-    SLOTS: tuple[str, ...] = ()
+    KERNEL = ""  # the fused tf.raw_ops kernel that applies the update
+    SLOTS: dict[str, str] = {}  # slot variable name -> the kernel's argument for it
     _scalars: dict | None = None
 
     def build(self, var_list):
@@ -114,12 +116,21 @@ class StepScalars(keras.optimizers.Optimizer):
     def make_step_scalars(self, dtype, learning_rate) -> dict:
         raise NotImplementedError
 
+    def update_step(self, gradient, variable, learning_rate):
+        slots = zip(self.SLOTS.values(), self.slots[_slot_key(variable)], strict=True)
+        getattr(tf.raw_ops, self.KERNEL)(
+            var=variable.handle,
+            grad=tf.convert_to_tensor(gradient, variable.dtype),
+            **{argument: slot.value.handle for argument, slot in slots},
+            **self.step_scalars(variable.dtype, learning_rate),
+        )
+
 
 @keras.saving.register_keras_serializable(package="imdb_sentiment")
 class FusedAdam(StepScalars):
     """Keras's Adam (same defaults, same update rule, no amsgrad) applied with the fused ApplyAdam kernel."""
 
-    SLOTS = ("momentum", "velocity")
+    KERNEL, SLOTS = "ResourceApplyAdam", {"momentum": "m", "velocity": "v"}
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="fused_adam", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -130,16 +141,6 @@ class FusedAdam(StepScalars):
         scalars = cast_all(dtype, lr=learning_rate, beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon)
         return {**scalars, "beta1_power": tf.pow(scalars["beta1"], step), "beta2_power": tf.pow(scalars["beta2"], step)}
 
-    def update_step(self, gradient, variable, learning_rate):
-        m, v = self.slots[_slot_key(variable)]
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle,
-            m=m.value.handle,
-            v=v.value.handle,
-            grad=tf.convert_to_tensor(gradient, variable.dtype),
-            **self.step_scalars(variable.dtype, learning_rate),
-        )
-
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
@@ -148,7 +149,8 @@ class FusedAdam(StepScalars):
 class FusedRMSprop(StepScalars):
     """Keras's RMSprop (same defaults; uncentred, no momentum) applied with the fused ApplyRMSProp kernel."""
 
-    SLOTS = ("velocity", "fused_momentum")  # the kernel takes a momentum slot even at momentum 0
+    KERNEL = "ResourceApplyRMSProp"
+    SLOTS = {"velocity": "ms", "fused_momentum": "mom"}  # the kernel takes a momentum slot even at momentum 0
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, name="fused_rmsprop", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -156,16 +158,6 @@ class FusedRMSprop(StepScalars):
 
     def make_step_scalars(self, dtype, learning_rate) -> dict:
         return cast_all(dtype, lr=learning_rate, rho=self.rho, momentum=0.0, epsilon=self.epsilon)
-
-    def update_step(self, gradient, variable, learning_rate):
-        ms, mom = self.slots[_slot_key(variable)]
-        tf.raw_ops.ResourceApplyRMSProp(
-            var=variable.handle,
-            ms=ms.value.handle,
-            mom=mom.value.handle,
-            grad=tf.convert_to_tensor(gradient, variable.dtype),
-            **self.step_scalars(variable.dtype, learning_rate),
-        )
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
