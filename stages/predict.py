@@ -1,4 +1,13 @@
-"""Score new reviews with the champion model: text="..." or file=reviews.txt (one review per line)."""
+"""Score new reviews with the champion model: a probability and a label per review.
+
+Reads `text=...` or `file=...` (one review per line, UTF-8) and prints a table on stdout. The model is
+models:/<final.registered_model_name>@<final.alias> from MLflow's registry, else models/final/model.keras.
+
+Examples:
+  python stages/predict.py text="A wonderful, moving film"
+  python stages/predict.py file=reviews.txt
+  python stages/predict.py file=reviews.txt model_uri=models/final/model.keras final.threshold=0.7
+"""
 
 import sys
 

@@ -1,4 +1,13 @@
-"""DVC stage: train one variant (`model=...`) for every seed in `trainer.seeds`, tracked in MLflow."""
+"""Train one model variant for every seed in `trainer.seeds`, each an MLflow run (DVC stage train@<variant>).
+
+Each seed keeps its best epoch by `trainer.monitor`; the variant's models go to models/variants/<variant>/, its
+numbers and per-epoch histories to reports/train/<variant>/, and MLflow gets a parent run with a run per seed.
+
+Examples:
+  python stages/train.py model=l1_3layer                         # one variant, the study's three seeds
+  python stages/train.py model=l2_3layer trainer.seeds=[0] trainer.max_epochs=5
+  python stages/train.py model=base_1layer trainer.fast_path=false    # stock Keras layers and optimizers
+"""
 
 import hydra
 from omegaconf import DictConfig

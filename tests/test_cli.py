@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import string
 import subprocess
@@ -120,3 +121,16 @@ def test_run_and_exit_keeps_the_exit_status_atexit_handlers_and_buffered_output(
     assert marker.read_text() == "atexit ran"
     assert ("a message" in done.stderr) == (outcome == "a message")
     assert "torn down" not in done.stderr  # the teardown is skipped, also after waiting for a live thread
+
+
+@pytest.mark.parametrize("stage", ["train", "predict"])
+def test_help_starts_with_what_the_stage_does_and_three_examples_before_hydras_part(stage):
+    script = CONF_DIR.parent / "stages" / f"{stage}.py"
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    about, hydra_part = done.stdout.split("== Configuration groups ==", 1)
+    docstring = ast.get_docstring(ast.parse(script.read_text()))
+    assert about.strip() == docstring.strip()  # the script's docstring, verbatim
+    examples = [line for line in about.splitlines() if line.strip().startswith(f"python stages/{stage}.py ")]
+    assert len(examples) == 3
+    assert "== Config ==" in hydra_part and "model:" in hydra_part  # Hydra's generated part follows

@@ -14,7 +14,7 @@ from typing import NoReturn, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from imdb_sentiment.config import Config, validate
 from imdb_sentiment.errors import PipelineError
@@ -24,6 +24,19 @@ from imdb_sentiment.scratch import remove_stale_temporaries
 log = logging.getLogger("imdb_sentiment")
 set_quiet_defaults()  # before any stage imports TensorFlow or MLflow
 T = TypeVar("T")
+
+
+def stage_help() -> str:
+    """The running stage script's docstring, which ``--help`` prints above Hydra's part (conf/pipeline.yaml).
+
+    One text serves as the code's documentation and the user's help, so the two cannot drift apart.
+    ``$`` is doubled because Hydra passes the help through ``string.Template``.
+    """
+    doc = getattr(sys.modules.get("__main__"), "__doc__", None) or "An imdb-sentiment stage.\n"
+    return doc.strip().replace("$", "$$") + "\n"
+
+
+OmegaConf.register_new_resolver("stage_help", stage_help, replace=True)
 
 
 def full_errors_wanted() -> bool:
