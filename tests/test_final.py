@@ -88,3 +88,42 @@ def test_alias_moves_only_when_accuracy_is_at_least_the_champions(registry):
     assert moved and f"was version {first}" in message
     assert registry.get_model_version_by_alias("m", "champion").version == equal
     assert registry.get_model_version("m", worse).tags["test_accuracy"] == "0.850000"
+
+
+def test_the_test_split_is_logged_as_a_testing_input_with_its_own_digest(registry):
+    from types import SimpleNamespace
+
+    from test_config import yaml_config
+
+    from imdb_sentiment.runs import log_dataset, log_test_dataset
+
+    digests = {"train": "a" * 64, "test": "b" * 64}
+    manifest = SimpleNamespace(digest="c" * 64, split_digests=digests, rows={"train": 40, "test": 30}, num_words=30)
+    with mlflow.start_run() as run:
+        log_dataset(yaml_config(), manifest, "training")
+        test_split = log_test_dataset(yaml_config(), manifest)
+        mlflow.log_metrics({"test_accuracy": 0.9}, dataset=test_split)
+    inputs = registry.get_run(run.info.run_id).inputs.dataset_inputs
+    contexts = {i.dataset.name: {t.key: t.value for t in i.tags}["mlflow.data.context"] for i in inputs}
+    assert contexts == {"imdb-multihot-30": "training", "imdb-multihot-30-test": "testing"}
+    [test_input] = [i for i in inputs if i.dataset.name.endswith("-test")]
+    assert test_input.dataset.digest == "b" * 32
+
+
+def test_registered_versions_are_described_with_variant_accuracy_and_run(registry):
+    from test_config import from_yaml
+
+    from imdb_sentiment.registry import describe_versions
+
+    registry.create_registered_model("m-text")
+    keras_version = new_version(registry)
+    with mlflow.start_run() as run:
+        mlflow.log_text("x", "weights.txt")
+    text_version = registry.create_model_version("m-text", f"{run.info.artifact_uri}/weights.txt", run.info.run_id)
+    final = from_yaml("final", registered_model_name="m", text_model_name="m-text")
+    describe_versions(final, "l2_3layer", keras_version, text_version.version, 0.8812, run.info.run_id)
+    keras = registry.get_model_version("m", keras_version).description
+    text = registry.get_model_version("m-text", text_version.version).description
+    for description in (keras, text):
+        assert "l2_3layer" in description and "0.8812" in description and run.info.run_id in description
+    assert f"m version {keras_version}" in text

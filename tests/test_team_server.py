@@ -510,7 +510,7 @@ def test_train_stage_logs_variant_and_seed_runs_with_params_and_epoch_metrics(tr
     assert len(runs["variant"]) == 1 and len(runs["seed"]) == len(SEEDS)
     parent = runs["variant"][0]
     assert parent.data.tags["variant"] == VARIANT and parent.info.status == "FINISHED"
-    assert "best_val_accuracy_mean" in parent.data.metrics
+    assert "best_val_accuracy" in parent.data.metrics and "best_val_accuracy_std" in parent.data.metrics
     assert {r.info.status for r in runs["seed"]} == {"FINISHED"}
     assert {r.data.tags["mlflow.parentRunId"] for r in runs["seed"]} == {parent.info.run_id}
     assert sorted(r.data.tags["seed"] for r in runs["seed"]) == [str(s) for s in SEEDS]
@@ -536,11 +536,12 @@ def test_artifacts_go_through_the_server_into_its_artifact_store(trained, client
         csv = client.download_artifacts(run.info.run_id, "history.csv", str(trained.project.parent))
         assert Path(csv).read_text() == (on_disk / "history.csv").read_text()
     # MLflow 3 stores a logged model beside the runs (<experiment>/models/<model id>/artifacts), not among
-    # the run's artifacts; the run finds it by name (runs:/<run id>/model) through the logged model.
+    # the run's artifacts; the run finds it by name (runs:/<run id>/<variant>-seed<n>) through the logged model.
     models = client.search_logged_models([runs["seed"][0].info.experiment_id])
     assert len(models) == len(SEEDS)
     for model in models:
-        assert model.name == "model" and model.source_run_id in {r.info.run_id for r in runs["seed"]}
+        assert model.source_run_id in {r.info.run_id for r in runs["seed"]}
+        assert model.name == f"{VARIANT}-seed{client.get_run(model.source_run_id).data.tags['seed']}"
         assert model.artifact_location.startswith("mlflow-artifacts:/")
         with _use_tracking_uri(team_server.url):  # mlflow-artifacts:/ resolves against the tracking server
             listed = {
@@ -559,7 +560,7 @@ def test_logged_model_loads_back_over_http_and_predicts(trained, client, team_se
     """What a teammate does with a model someone else trained: load it by run and predict."""
     run = runs_by_level(client)["seed"][0]
     with _use_tracking_uri(team_server.url):  # runs:/ and mlflow-artifacts:/ resolve against it
-        model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+        model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/{run.info.run_name}")
     predictions = np.asarray(model.predict(np.zeros((2, NUM_WORDS), dtype=np.float32)))
     assert predictions.shape == (2, 1) and np.all((predictions >= 0) & (predictions <= 1))
 

@@ -45,7 +45,7 @@ def logged_text_model(tmp_path_factory):
     experiment = mlflow.create_experiment("text-model", artifact_location=str(folder / "artifacts"))
     cfg = dataclasses.replace(yaml_config(), data=from_yaml("data", base_url="-", num_words=SETTINGS.num_words))
     with mlflow.start_run(experiment_id=experiment):
-        info = log_text_model(folder / "model.keras", folder / "imdb_word_index.json", cfg, folder)
+        info = log_text_model(folder / "model.keras", folder / "imdb_word_index.json", cfg, folder, "final-t-text")
     return uri, info
 
 

@@ -271,3 +271,56 @@ def test_the_sweeps_run_records_its_process_and_commit(tmp_path, monkeypatch):
     callback.on_multirun_end(config)
     assert ProcessIdentity.from_tags(tags) == this_process()
     assert tags["git_commit"] == tags["mlflow.source.git.commit"] == commit
+
+
+# ------------------------------------------------------------------------------- what the MLflow UI shows
+
+
+def test_the_experiment_is_marked_model_training_and_described_and_an_edited_description_is_kept(tmp_path):
+    from imdb_sentiment.descriptions import DESCRIPTION, EXPERIMENT_DESCRIPTION, EXPERIMENT_KIND
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = setup_tracking(TrackingConfig(uri=uri, experiment_name="kind", parent_run_id=None))
+    tags = MlflowClient(uri).get_experiment(experiment_id).tags
+    assert tags[EXPERIMENT_KIND] == "custom_model_development"  # what MLflow 3.17's UI files as "Machine learning"
+    assert tags[DESCRIPTION] == EXPERIMENT_DESCRIPTION and "IMDB" in tags[DESCRIPTION]
+    MlflowClient(uri).set_experiment_tag(experiment_id, DESCRIPTION, "edited in the UI")
+    setup_tracking(TrackingConfig(uri=uri, experiment_name="kind", parent_run_id=None))
+    assert MlflowClient(uri).get_experiment(experiment_id).tags[DESCRIPTION] == "edited in the UI"
+
+
+def test_params_are_the_settings_that_define_a_run_not_paths_the_store_or_a_mirror():
+    from test_config import yaml_config
+
+    from imdb_sentiment.config import flatten
+    from imdb_sentiment.runs import run_params
+
+    params = run_params(flatten(yaml_config()))
+    assert not [key for key in params if key.startswith(("paths.", "tracking.")) or "mirror" in key]
+    assert not [value for value in params.values() if str(value).startswith(("/", "sqlite:", "file:"))]
+    assert {"model.units", "trainer.batch_size", "features.validation_rows", "data.num_words"} <= set(params)
+    assert params["data.npz_sha256"].startswith("[")  # the trusted data versions, lists as their string form
+
+
+def test_a_variant_run_logs_its_seeds_metric_names_the_mean_plain_and_the_std_beside():
+    from imdb_sentiment.summaries import aggregate
+    from imdb_sentiment.variant_training import variant_metrics
+
+    seeds = [{"best_val_accuracy": 0.8, "best_epoch": 3.0}, {"best_val_accuracy": 0.9, "best_epoch": 5.0}]
+    logged = variant_metrics(aggregate(seeds))
+    assert set(logged) == set(seeds[0]) | {f"{key}_std" for key in seeds[0]}
+    assert logged["best_val_accuracy"] == pytest.approx(0.85) and logged["best_epoch_std"] == pytest.approx(2**0.5)
+
+
+def test_variant_seed_and_final_descriptions_say_what_the_run_is():
+    from test_config import yaml_config
+
+    from imdb_sentiment.descriptions import final_description, seed_description, variant_description
+
+    cfg = yaml_config()
+    assert "base_1layer" in variant_description(cfg) and "seeds 0, 1, 2" in variant_description(cfg)
+    assert "seed 1" in seed_description(cfg, 1) and "32 tanh units" in seed_description(cfg, 1)
+    scores = {"test_accuracy": 0.88, "test_roc_auc": 0.95, "test_f1": 0.87, "test_loss": 0.09}
+    final = final_description(cfg, 7, 15000, 25000, scores)
+    for part in ("base_1layer", "7 epochs", "15000 training reviews", "partial", "25000 reviews", "accuracy 0.8800"):
+        assert part in final, part

@@ -69,10 +69,16 @@ def test_mlflow_holds_parent_and_child_runs_with_params_metrics_figures_and_mode
     assert len(parents) == 1 and len(children) == 2
     parent = parents[0]
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
-    assert parent.data.metrics["best_val_accuracy_mean"] == pytest.approx(
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(
         np.mean([c.data.metrics["best_val_accuracy"] for c in children])
     )
-    assert "best_val_accuracy_std" in parent.data.metrics
+    summary = set(json.loads((project / "reports/train/l2_3layer/metrics.json").read_text())["per_seed"]["seed_0"])
+    assert set(parent.data.metrics) == summary | {f"{key}_std" for key in summary}  # one column ranks both
+    assert summary <= set(children[0].data.metrics)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    for run in runs:
+        assert "l2_3layer" in run.data.tags["mlflow.note.content"]
+        assert not [key for key in run.data.params if key.startswith(("paths.", "tracking.")) or "mirror" in key]
     for child in children:
         params = child.data.params
         assert params["model.units"] == "64" and params["model.name"] == "l2_3layer"
@@ -91,7 +97,7 @@ def test_mlflow_holds_parent_and_child_runs_with_params_metrics_figures_and_mode
         manifest = json.loads((project / "data/processed/manifest.json").read_text())
         assert dataset.digest == manifest["digest"][:32]
     models = client.search_logged_models([experiment.experiment_id])
-    assert len(models) == 2
+    assert sorted(m.name for m in models) == ["l2_3layer-seed0", "l2_3layer-seed1"]
     seed_runs = {child.info.run_id: child for child in children}
     for logged in models:  # each logged model carries the validation metrics of its own weights
         own = {metric.key: metric.value for metric in logged.metrics}

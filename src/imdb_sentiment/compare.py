@@ -104,6 +104,7 @@ def compare_variants(cfg: Config) -> Choice:
     """The compare stage: summary tables, plots and best.json, then a ``compare`` MLflow run."""
     import mlflow
 
+    from imdb_sentiment.descriptions import DESCRIPTION
     from imdb_sentiment.lineage import lineage_tags
     from imdb_sentiment.runs import tracked_run
     from imdb_sentiment.tracking_store import setup_tracking
@@ -117,13 +118,15 @@ def compare_variants(cfg: Config) -> Choice:
         for name, figure in comparison_figures(results, cfg.compare.runner_up_plots).items():
             figure.savefig(plots_tmp / name, dpi=100)
     write_text(out / "summary.csv", summary_csv(rows))
-    write_text(out / "summary.md", summary_markdown(rows, choice))
+    summary = summary_markdown(rows, choice)
+    write_text(out / "summary.md", summary)
     write_json(out / "summary.json", rows)
     write_json(Path(cfg.paths.choice), asdict(choice))
     setup_tracking(cfg.tracking)
     tags = {
         **lineage_tags("compare"),
         "chosen_variant": choice.variant,
+        DESCRIPTION: summary,
         **{f"compared.{r.variant}": r.metrics.get("parent_run_id", "") for r in results},
     }
     with tracked_run("compare", tags):

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from imdb_sentiment.config import Config, TrainOn, flatten
 from imdb_sentiment.csr_batches import CsrRows
+from imdb_sentiment.descriptions import DESCRIPTION, final_description
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.evaluation import binary_metrics, confusion, predictions_csv, roc_curve
 from imdb_sentiment.features import Manifest, load_configured_features
@@ -28,9 +29,9 @@ from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
 from imdb_sentiment.outputs import atomic_dir, write_json, write_text
 from imdb_sentiment.plots import confusion_figure, roc_figure
 from imdb_sentiment.predict import predict_proba
-from imdb_sentiment.registry import log_text_model, promote_final
+from imdb_sentiment.registry import describe_versions, log_text_model, promote_final
 from imdb_sentiment.run_workers import epoch_metric_writer
-from imdb_sentiment.runs import log_dataset, log_params, tracked_run
+from imdb_sentiment.runs import log_dataset, log_params, log_test_dataset, tracked_run
 from imdb_sentiment.summaries import history_csv
 from imdb_sentiment.tracking_store import setup_tracking
 from imdb_sentiment.training import SeedResult, train_seed
@@ -67,11 +68,15 @@ def train_final(cfg: Config, data: FinalData, epochs: int, run_id: str) -> SeedR
 
 
 def evaluate(cfg: Config, result: SeedResult, data: FinalData, epochs: int) -> tuple[np.ndarray, dict]:
-    """The test probabilities and the metrics, logged to the run."""
+    """The test probabilities and the metrics; the training numbers logged to the run, and the run's description,
+    which says what was retrained on what and how it scored. The test scores are logged with the models
+    (:func:`log_models`), tied to them and to the test split."""
     prob = predict_proba(result.model, data.x_test)
     metrics = binary_metrics(data.y_test, prob, cfg.final.threshold, cfg.model.loss)
-    metrics.update(epochs=epochs, train_rows=data.train.rows, train_seconds=result.summary["train_seconds"])
-    mlflow.log_metrics(metrics)
+    training = {"epochs": epochs, "train_rows": data.train.rows, "train_seconds": result.summary["train_seconds"]}
+    mlflow.log_metrics(training)
+    metrics.update(training)
+    mlflow.set_tag(DESCRIPTION, final_description(cfg, epochs, data.train.rows, data.x_test.shape[0], metrics))
     return prob, metrics
 
 
@@ -115,14 +120,29 @@ def write_outputs(
     return diagram_note
 
 
-def log_models(cfg: Config, result: SeedResult, data: FinalData, keras_path: Path, scratch: Path) -> tuple[str, str]:
-    """Log and register the Keras model and the raw-text model around it; return their new versions."""
+def log_models(
+    cfg: Config, result: SeedResult, data: FinalData, keras_path: Path, scratch: Path, metrics: dict
+) -> tuple[str, str]:
+    """Log and register the Keras model (``final-<variant>``) and the raw-text model around it
+    (``final-<variant>-text``), each version described; return their new versions.
+
+    The test scores go to the run and to both models at once, with the test split, logged as the run's
+    ``testing`` input: after both models, since MLflow copies a run's earlier metrics to a new model without
+    their dataset."""
     example = data.x_test[:INPUT_EXAMPLE_ROWS].toarray()
+    name = f"final-{cfg.model.name}"
     keras_info = log_keras_model(
-        result.model, data.manifest.num_words, example, registered_model_name=cfg.final.registered_model_name
+        result.model, data.manifest.num_words, example, name, registered_model_name=cfg.final.registered_model_name
     )
-    text_info = log_text_model(keras_path, Path(cfg.paths.raw_dir) / cfg.data.word_index_file, cfg, scratch)
-    return keras_info.registered_model_version, text_info.registered_model_version
+    word_index = Path(cfg.paths.raw_dir) / cfg.data.word_index_file
+    text_info = log_text_model(keras_path, word_index, cfg, scratch, name=f"{name}-text")
+    test_split = log_test_dataset(cfg, data.manifest)
+    scores = {key: value for key, value in metrics.items() if key.startswith("test_")}
+    for info in (keras_info, text_info):
+        mlflow.log_metrics(scores, model_id=info.model_id, dataset=test_split)
+    versions = keras_info.registered_model_version, text_info.registered_model_version
+    describe_versions(cfg.final, cfg.model.name, *versions, metrics["test_accuracy"], mlflow.active_run().info.run_id)
+    return versions
 
 
 def retrain_final(cfg: Config, choice: dict) -> dict:
@@ -139,7 +159,9 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
         prob, metrics = evaluate(cfg, result, data, epochs)
         with atomic_dir(Path(cfg.paths.final_models)) as model_tmp, tempfile.TemporaryDirectory() as scratch:
             diagram_note = write_outputs(cfg, result, data.y_test, prob, metrics, model_tmp)
-            keras_version, text_version = log_models(cfg, result, data, model_tmp / "model.keras", Path(scratch))
+            keras_version, text_version = log_models(
+                cfg, result, data, model_tmp / "model.keras", Path(scratch), metrics
+            )
         promoted, message = promote_final(cfg.final, keras_version, text_version, metrics["test_accuracy"])
         log.info(message)
         mlflow.set_tags({"registry": message, "promoted": str(promoted)})

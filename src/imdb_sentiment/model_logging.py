@@ -61,12 +61,12 @@ def log_keras_model(
     model,
     num_words: int,
     input_example: np.ndarray,
-    name: str = "model",
+    name: str,
     registered_model_name: str | None = None,
     run_id: str | None = None,
 ):
-    """Log a dense-input Keras model with its signature, an input example and pinned requirements, to the
-    active run or to ``run_id``.
+    """Log a dense-input Keras model as ``name`` (what it is: ``base_1layer-seed0``, ``final-base_1layer``) with
+    its signature, an input example and pinned requirements, to the active run or to ``run_id``.
 
     MLflow's serving-input check is off: it reloads the model and runs Keras's ``predict`` on the example,
     which prints a progress bar and a TensorFlow error line on every stage. The tests load and serve logged

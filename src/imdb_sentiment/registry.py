@@ -17,14 +17,15 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from imdb_sentiment.config import Config, FinalConfig
+from imdb_sentiment.descriptions import version_description
 from imdb_sentiment.model_logging import model_requirements
 
 TEXT_MODEL_ENTRY = Path(__file__).with_name("text_model_entry.py")
 TEXT_EXAMPLE = ["A wonderful, moving film with a brilliant cast.", "Dull, predictable and far too long."]
 
 
-def log_text_model(keras_model_path: Path, word_index_path: Path, cfg: Config, scratch: Path):
-    """Log and register the raw-text pyfunc model (models from code: loading it unpickles nothing)."""
+def log_text_model(keras_model_path: Path, word_index_path: Path, cfg: Config, scratch: Path, name: str):
+    """Log (as ``name``) and register the raw-text pyfunc model (models from code: loading it unpickles nothing)."""
     settings = {
         "num_words": cfg.data.num_words,
         "index_from": cfg.data.index_from,
@@ -37,7 +38,7 @@ def log_text_model(keras_model_path: Path, word_index_path: Path, cfg: Config, s
     # No signature argument: MLflow infers it from ReviewTextModel.predict's type hints and validates input
     # against them (see text_model.py); a signature given here would be overridden, with a warning.
     return mlflow.pyfunc.log_model(
-        name="text_model",
+        name=name,
         python_model=str(TEXT_MODEL_ENTRY),
         artifacts={
             "keras_model": str(keras_model_path),
@@ -52,6 +53,18 @@ def log_text_model(keras_model_path: Path, word_index_path: Path, cfg: Config, s
         ],
         registered_model_name=cfg.final.text_model_name,
     )
+
+
+def describe_versions(
+    cfg: FinalConfig, variant: str, keras_version: str, text_version: str, accuracy: float, run_id: str
+) -> None:
+    """Give both new versions a description: the variant, its test accuracy and the run that made them."""
+    client = MlflowClient()
+    keras = version_description(variant, accuracy, run_id)
+    client.update_model_version(cfg.registered_model_name, keras_version, description=keras)
+    wraps = f"{cfg.registered_model_name} version {keras_version}"
+    text = version_description(variant, accuracy, run_id, wraps=wraps)
+    client.update_model_version(cfg.text_model_name, text_version, description=text)
 
 
 def promote(client: MlflowClient, name: str, version: str, accuracy: float, alias: str) -> tuple[bool, str]:

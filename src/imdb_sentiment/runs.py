@@ -133,21 +133,40 @@ def end_unsuccessfully_by_id(client: MlflowClient, run_id: str, run_name: str, e
     )
 
 
+# Config keys that say where things are or how they were fetched, not what the run is: output paths, the store,
+# a machine-local mirror. The data's version is in the ``data.*sha256`` params and the dataset input.
+NOT_PARAMS = ("paths.", "tracking.", "data.mirror", "data.base_url", "data.retries", "data.timeout_s")
+
+
+def run_params(flat: dict[str, Any]) -> dict[str, Any]:
+    """The settings that define a run: the flattened config without :data:`NOT_PARAMS`; lists as strings."""
+    return {
+        key: str(value) if isinstance(value, (list, tuple)) else value
+        for key, value in flat.items()
+        if not key.startswith(NOT_PARAMS)
+    }
+
+
 def log_params(flat: dict[str, Any], run_id: str | None = None) -> None:
-    """The whole resolved config as params (to the active run, or ``run_id``); lists become their string form."""
-    mlflow.log_params(
-        {key: str(value) if isinstance(value, (list, tuple)) else value for key, value in flat.items()}, run_id=run_id
-    )
+    """The run-defining settings of the resolved config (:func:`run_params`), to the active run or ``run_id``."""
+    mlflow.log_params(run_params(flat), run_id=run_id)
     note_logged("the params")
 
 
 def log_features_input(
-    digest: str, processed_dir: Path, rows: dict[str, int], num_words: int, context: str, run_id: str | None = None
-) -> None:
-    """Record the vectorized data as the run's dataset input; its digest is the data's content hash."""
+    digest: str,
+    processed_dir: Path,
+    rows: dict[str, int],
+    num_words: int,
+    context: str,
+    run_id: str | None = None,
+    split: str | None = None,
+) -> MetaDataset:
+    """Record the vectorized data (one ``split`` of it, if given) as the run's dataset input; its digest is the
+    data's content hash. Returns the dataset, for metrics computed on it (``mlflow.log_metrics(dataset=...)``)."""
     dataset = MetaDataset(
         source=LocalArtifactDatasetSource(str(processed_dir.resolve())),
-        name=f"imdb-multihot-{num_words}",
+        name=f"imdb-multihot-{num_words}" + (f"-{split}" if split else ""),
         digest=digest[:MLFLOW_DIGEST_CHARS],
     )
     tags = {"sha256": digest, "rows": str(rows), "num_words": str(num_words)}
@@ -157,6 +176,19 @@ def log_features_input(
         input_tags = [InputTag(key, value) for key, value in {**tags, MLFLOW_DATASET_CONTEXT: context}.items()]
         MlflowClient().log_inputs(run_id, datasets=[DatasetInput(Dataset(**dataset.to_dict()), input_tags)])
     note_logged("the dataset input")
+    return dataset
+
+
+def log_test_dataset(cfg: Config, manifest) -> MetaDataset:
+    """The test split alone, as the active run's dataset input in context ``testing`` (digest: the split's own)."""
+    return log_features_input(
+        manifest.split_digests["test"],
+        Path(cfg.paths.processed_dir),
+        {"test": manifest.rows["test"]},
+        manifest.num_words,
+        "testing",
+        split="test",
+    )
 
 
 def log_dataset(cfg: Config, manifest, context: str, run_id: str | None = None) -> None:

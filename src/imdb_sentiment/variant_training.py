@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 
 from imdb_sentiment.config import Config, flatten
 from imdb_sentiment.csr_batches import CsrRows
+from imdb_sentiment.descriptions import DESCRIPTION, seed_description, variant_description
 from imdb_sentiment.features import Manifest, load_configured_features
 from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.model_logging import log_keras_model
@@ -29,7 +30,7 @@ from imdb_sentiment.training import SeedResult, SeedTrainer
 log = logging.getLogger(__name__)
 
 
-def log_seed_artifacts(run_id: str, result: SeedResult, label: str, example: np.ndarray) -> None:
+def log_seed_artifacts(run_id: str, result: SeedResult, model_name: str, label: str, example: np.ndarray) -> None:
     """What a seed's run shows in the MLflow UI: curves, summary, history, and the servable model.
 
     The summary goes first: MLflow links a run's metrics to the model logged after them, so the model page
@@ -41,7 +42,16 @@ def log_seed_artifacts(run_id: str, result: SeedResult, label: str, example: np.
         client.log_figure(run_id, figure, name)
     client.log_text(run_id, model_summary(result.model), "model_summary.txt")
     client.log_text(run_id, history_csv(result.history), "history.csv")
-    log_keras_model(result.model, example.shape[1], example, run_id=run_id)
+    log_keras_model(result.model, example.shape[1], example, model_name, run_id=run_id)
+
+
+def variant_metrics(stats: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The seeds' mean under the seed runs' own metric names, ``<name>_std`` beside: one column ranks both."""
+    return {
+        name: value
+        for key, values in stats.items()
+        for name, value in ((key, values["mean"]), (f"{key}_std", values["std"]))
+    }
 
 
 def load_training_rows(cfg: Config) -> tuple[CsrRows, CsrRows, np.ndarray, Manifest]:
@@ -74,7 +84,8 @@ def train_seed_run(
     handed, still open, to the finisher, which logs its artifacts while the next seed trains and ends it."""
     variant = stage.cfg.model.name
     run_name = f"{variant}-seed{seed}"
-    with open_run(run_name, {**stage.tags, "level": "seed", "seed": str(seed)}, parent) as run_id:
+    tags = {**stage.tags, "level": "seed", "seed": str(seed), DESCRIPTION: seed_description(stage.cfg, seed)}
+    with open_run(run_name, tags, parent) as run_id:
         log_params({**stage.params, "trainer.seed": seed}, run_id)
         log_dataset(stage.cfg, stage.manifest, "training", run_id)
         with epoch_metric_writer(run_id) as log_epoch:
@@ -82,7 +93,9 @@ def train_seed_run(
         result.model.save(models_tmp / f"seed_{seed}.keras")  # before the finisher saves it too
         (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))
         finisher.submit(
-            run_id, run_name, partial(log_seed_artifacts, run_id, result, f"{variant} seed {seed}", stage.example)
+            run_id,
+            run_name,
+            partial(log_seed_artifacts, run_id, result, run_name, f"{variant} seed {seed}", stage.example),
         )
     log.info("%s seed %d: %s", variant, seed, result.summary)
     return result.summary
@@ -106,7 +119,9 @@ def train_variant(cfg: Config) -> dict:
     )
     with atomic_dir(models_dir) as models_tmp, atomic_dir(reports_dir / "history") as history_tmp:
         with tracked_run(
-            variant, {**stage.tags, "level": "variant"}, parent_run_id=cfg.tracking.parent_run_id
+            variant,
+            {**stage.tags, "level": "variant", DESCRIPTION: variant_description(cfg)},
+            parent_run_id=cfg.tracking.parent_run_id,
         ) as parent:
             log_params(stage.params)
             log_dataset(cfg, manifest, "training")
@@ -116,9 +131,7 @@ def train_variant(cfg: Config) -> dict:
                     for seed in cfg.trainer.seeds
                 }
             stats = aggregate(list(per_seed.values()))
-            mlflow.log_metrics(
-                {f"{key}_{stat}": value for key, values in stats.items() for stat, value in values.items()}
-            )
+            mlflow.log_metrics(variant_metrics(stats))
         metrics = {
             "variant": variant,
             "seeds": len(per_seed),
