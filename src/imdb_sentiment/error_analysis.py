@@ -85,9 +85,10 @@ def errors_markdown(y: np.ndarray, prob: np.ndarray, threshold: float, reviews: 
             [
                 "# The final model's most confident mistakes (test reviews)",
                 f"{wrong:,} of {len(y):,} test reviews are misclassified at threshold {threshold:g}. Below, the "
-                f"{ROWS_PER_KIND} false positives and {ROWS_PER_KIND} false negatives with the most extreme probability "
-                "of a positive review. Each review is decoded from the model's input: lower-cased, punctuation "
-                f"removed, `{OOV_MARK}` for a word outside the vocabulary, `br` for the original's HTML line breaks; "
+                f"{ROWS_PER_KIND} false positives and {ROWS_PER_KIND} false negatives with the most extreme "
+                "probability of a positive review. Each review is decoded from the model's input: lower-cased, "
+                f"punctuation removed, `{OOV_MARK}` for a word outside the vocabulary, "
+                "`br` for the original's HTML line breaks; "
                 f"cut at {CELL_CHARS} characters (…). The test row is the row of `predictions.csv`.",
                 "## False positives: negative reviews the model was surest were positive",
                 table(false_pos, y, prob, texts),

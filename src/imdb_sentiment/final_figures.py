@@ -88,22 +88,25 @@ def probability_histogram_figure(y: np.ndarray, prob: np.ndarray, threshold: flo
 
 
 def calibration_figure(y: np.ndarray, prob: np.ndarray) -> Figure:
-    """Observed positive rate against the mean predicted probability per bin, and the reviews per bin."""
+    """Observed positive rate against the mean predicted probability per bin, the reviews per bin behind."""
     observed, predicted = calibration_curve(y, prob, n_bins=CALIBRATION_BINS, strategy="uniform")
-    brier = metrics.brier_score_loss(y, prob)
-    figure = Figure(figsize=(5.4, 6.4), layout="constrained")
-    curve, counts = figure.subplots(2, 1, height_ratios=(3, 1), sharex=True)
+    figure = Figure(figsize=(6.4, 5.2), layout="constrained")
+    curve = figure.subplots()
+    counts = curve.twinx()
+    heights, _, _ = counts.hist(prob, bins=np.linspace(0, 1, CALIBRATION_BINS + 1), color="grey", alpha=0.25)
+    counts.set_ylim(0, 1.6 * heights.max())  # the bars stay below the legend
+    counts.yaxis.set_major_formatter("{x:,.0f}")
+    counts.set_ylabel("Reviews per bin (grey bars)")
+    curve.set_zorder(counts.get_zorder() + 1)  # the curve over the bars, its background transparent
+    curve.patch.set_visible(False)
     curve.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="perfectly calibrated")
-    curve.plot(predicted, observed, "o-", label=f"final model (Brier {brier:.4f})")
+    curve.plot(predicted, observed, "o-", label=f"final model (Brier score {metrics.brier_score_loss(y, prob):.4f})")
     curve.set_xlim(0, 1)
     curve.set_ylim(0, 1)
+    curve.set_xlabel("Mean predicted probability of a positive review")
     curve.set_ylabel("Fraction of positive reviews")
     curve.set_title(f"Calibration curve (test, {CALIBRATION_BINS} equal-width bins)")
     curve.legend(loc="upper left")
-    counts.hist(prob, bins=np.linspace(0, 1, CALIBRATION_BINS + 1), color="grey")
-    counts.yaxis.set_major_formatter("{x:,.0f}")
-    counts.set_xlabel("Mean predicted probability of a positive review")
-    counts.set_ylabel("Reviews per bin")
     return figure
 
 
