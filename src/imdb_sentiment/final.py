@@ -20,9 +20,11 @@ import scipy.sparse as sp
 from imdb_sentiment.config import Config, TrainOn, flatten
 from imdb_sentiment.csr_batches import CsrRows
 from imdb_sentiment.descriptions import DESCRIPTION, final_description
+from imdb_sentiment.error_analysis import error_table
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.evaluation import binary_metrics, confusion, predictions_csv, roc_curve
 from imdb_sentiment.features import Manifest, load_configured_features
+from imdb_sentiment.final_figures import write_final_figures
 from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.model_logging import log_keras_model
 from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
@@ -94,12 +96,14 @@ def architecture_diagram(model, path: Path) -> str | None:
 def write_plots(
     cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.ndarray, roc_auc: float, plots_dir: Path
 ) -> str | None:
-    """Confusion matrix, ROC curve and architecture; the note that there is no diagram, if there is none."""
+    """Confusion matrix, ROC, PR and calibration curves, probabilities, training curves and architecture; the
+    note that there is no diagram, if there is none."""
     labels = y_test.astype(int)
     matrix = confusion(labels, (prob >= cfg.final.threshold).astype(int))
     confusion_figure(matrix).savefig(plots_dir / "confusion_matrix.png", dpi=100)
     fpr, tpr = roc_curve(labels, prob)
     roc_figure(fpr, tpr, roc_auc).savefig(plots_dir / "roc_curve.png", dpi=100)
+    write_final_figures(plots_dir, result.history, labels, prob, cfg.final.threshold, cfg.model.loss.value)
     return architecture_diagram(result.model, plots_dir / "architecture.png")
 
 
@@ -109,13 +113,14 @@ def write_outputs(
     """The model, plots and texts of ``reports/final/``, the plots and texts logged to the run too."""
     reports = Path(cfg.paths.final_reports)
     result.model.save(model_dir / "model.keras")
+    write_text(reports / "errors.md", error_table(cfg, y_test, prob))
     with atomic_dir(reports / "plots") as plots_tmp:
         diagram_note = write_plots(cfg, result, y_test, prob, metrics["test_roc_auc"], plots_tmp)
     write_text(reports / "model_summary.txt", model_summary(result.model))
     write_text(reports / "predictions.csv", predictions_csv(prob, cfg.final.threshold))
     write_text(reports / "history.csv", history_csv(result.history))
     mlflow.log_artifacts(str(reports / "plots"), "plots")
-    for name in ("model_summary.txt", "history.csv"):
+    for name in ("model_summary.txt", "history.csv", "errors.md"):
         mlflow.log_artifact(str(reports / name))
     return diagram_note
 
