@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from imdb_sentiment.compare import comparison_figures, summary_markdown, summary_rows
+from imdb_sentiment.compare import summary_markdown, summary_rows
 from imdb_sentiment.config import SelectionMetric
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.ranking import VariantResult, choose, load_results, rank, retrain_epochs
+from imdb_sentiment.study_figures import epoch_stats, study_figures
 
 
 def variant(name: str, accuracies: list[float], losses: list[float], best_epochs: list[int]) -> VariantResult:
@@ -90,8 +92,30 @@ def test_reports_and_figures(tmp_path):
     assert [row["variant"] for row in rows] == ["l2_3layer", "l1_3layer"]
     markdown = summary_markdown(rows, choice)
     assert "| l2_3layer | 2 | 0.8750 ± 0.0071 |" in markdown and "**Chosen: l2_3layer, 3 epochs.**" in markdown
-    figures = comparison_figures(results, ["l1_3layer", "l2_3layer"])
-    assert set(figures) == {"val_loss_all.png", "val_accuracy_all.png", "pair_val_loss.png", "pair_val_accuracy.png"}
+    figures = study_figures(results, ["l1_3layer", "l2_3layer"])
+    assert set(figures) == {
+        "train_val_loss.png",
+        "train_val_accuracy.png",
+        "val_loss_all.png",
+        "val_accuracy_all.png",
+        "pair_val_loss.png",
+        "pair_val_accuracy.png",
+    }
+    assert len(figures["train_val_loss.png"].axes) == 2  # one panel per variant
+    assert [a.get_yscale() for a in figures["train_val_loss.png"].axes] == ["log", "log"]
+    assert len(figures["val_accuracy_all.png"].axes) == 2  # all, and without the collapsed l1_3layer
+    assert [line.get_label() for line in figures["val_accuracy_all.png"].axes[1].get_lines()][:1] == ["l2_3layer"]
+    for name, figure in figures.items():
+        figure.savefig(tmp_path / name, dpi=40)
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_epoch_bands_use_the_seeds_that_reached_each_epoch():
+    histories = {0: {"val_loss": [1.0, 2.0, 3.0]}, 1: {"val_loss": [3.0, 4.0]}}
+    epochs, mean, std, counts = epoch_stats(histories, "val_loss")
+    assert list(epochs) == [1, 2, 3] and list(counts) == [2, 2, 1]
+    assert list(mean) == [2.0, 3.0, 3.0]
+    assert std[:2] == pytest.approx([2**0.5, 2**0.5]) and np.isnan(std[2])  # one seed: no band
 
 
 def test_missing_variant_names_the_stage(tmp_path):

@@ -34,7 +34,7 @@ def test_the_plan_runs_upstream_first_the_longest_train_stage_first_and_the_rest
     assert steps.upstream == ["fetch", "vectorize"]
     # l1_3layer has no metrics yet (never ran): unknown goes first
     assert steps.group == ["train@l1_3layer", "train@l2_3layer", "train@l2_1layer", "train@base_1layer"]
-    assert steps.downstream == ["compare", "retrain_final"]
+    assert steps.downstream == ["compare", "retrain_final", "report"]
 
 
 def test_an_unknown_group_is_refused_with_the_stages_there_are(project, monkeypatch):

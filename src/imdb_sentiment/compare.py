@@ -11,12 +11,10 @@ import io
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-from matplotlib.figure import Figure
-
 from imdb_sentiment.config import Config
 from imdb_sentiment.outputs import atomic_dir, write_json, write_text
 from imdb_sentiment.ranking import Choice, VariantResult, choose, load_results, rank
+from imdb_sentiment.study_figures import study_figures
 
 SUMMARY_COLUMNS = ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds")
 
@@ -61,45 +59,6 @@ def summary_markdown(rows: list[dict], choice: Choice) -> str:
     return "\n".join(lines)
 
 
-def mean_band(histories: dict[int, dict[str, list[float]]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per epoch: mean, min and max across the seeds that ran that epoch (early stopping differs by seed)."""
-    longest = max(len(h[key]) for h in histories.values())
-    table = np.full((len(histories), longest), np.nan)
-    for row, history in enumerate(histories.values()):
-        table[row, : len(history[key])] = history[key]
-    return np.nanmean(table, axis=0), np.nanmin(table, axis=0), np.nanmax(table, axis=0)
-
-
-def overlay_figure(results: list[VariantResult], key: str, title: str) -> Figure:
-    """One line per variant (mean across seeds) with a band from the lowest to the highest seed."""
-    figure = Figure(figsize=(7.5, 5), layout="constrained")
-    axes = figure.subplots()
-    for result in results:
-        mean, low, high = mean_band(result.histories, key)
-        epochs = np.arange(1, len(mean) + 1)
-        (line,) = axes.plot(epochs, mean, label=result.variant)
-        axes.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2)
-    axes.set_title(title)
-    axes.set_xlabel("Epochs")
-    axes.set_ylabel(key)
-    axes.legend()
-    return figure
-
-
-def comparison_figures(results: list[VariantResult], pair: list[str]) -> dict[str, Figure]:
-    """All variants overlaid, plus the notebook's two L1-vs-L2 plots when both variants are present."""
-    figures = {
-        "val_loss_all.png": overlay_figure(results, "val_loss", "Validation loss, all variants"),
-        "val_accuracy_all.png": overlay_figure(results, "val_accuracy", "Validation accuracy, all variants"),
-    }
-    chosen = [r for r in results if r.variant in pair]
-    if len(chosen) == len(pair) >= 2:
-        names = " vs ".join(pair)
-        figures["pair_val_loss.png"] = overlay_figure(chosen, "val_loss", f"Validation loss: {names}")
-        figures["pair_val_accuracy.png"] = overlay_figure(chosen, "val_accuracy", f"Validation accuracy: {names}")
-    return figures
-
-
 def compare_variants(cfg: Config) -> Choice:
     """The compare stage: summary tables, plots and best.json, then a ``compare`` MLflow run."""
     import mlflow
@@ -115,7 +74,7 @@ def compare_variants(cfg: Config) -> Choice:
     rows = summary_rows(ranked)
     out = Path(cfg.paths.compare_reports)
     with atomic_dir(out / "plots") as plots_tmp:
-        for name, figure in comparison_figures(results, cfg.compare.runner_up_plots).items():
+        for name, figure in study_figures(results, cfg.compare.runner_up_plots).items():
             figure.savefig(plots_tmp / name, dpi=100)
     write_text(out / "summary.csv", summary_csv(rows))
     summary = summary_markdown(rows, choice)

@@ -26,6 +26,7 @@ class PathsConfig:
     choice: str = MISSING
     final_models: str = MISSING
     final_reports: str = MISSING
+    results_page: str = MISSING
 
     def variant_models(self, variant: str) -> Path:
         return Path(self.variants_models) / variant

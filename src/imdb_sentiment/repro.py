@@ -13,7 +13,7 @@ entries as from a plain ``dvc repro`` (a new file lists the train stages in the 
 
 Steps: bring the train stages' upstream up to date (``dvc repro`` of it); run the train stages ``--jobs``
 at a time, the longest (by its last run's ``train_seconds``) first; then a plain ``dvc repro`` for the rest
-(compare, retrain_final), which also confirms that nothing is left to run. On Ctrl-C or SIGTERM every
+(compare, retrain_final, report), which also confirms that nothing is left to run. On Ctrl-C or SIGTERM every
 running stage is stopped and ends its MLflow runs KILLED; the runner then exits 130 or 143.
 """
 
