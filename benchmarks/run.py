@@ -308,7 +308,7 @@ def child_tracking(variant: str, seeds: str = "", epoch_writer: str = "thread") 
         "total_seconds": total,
         "mlflow_seconds": timer.spent,
         "mlflow_share": timer.spent / total,
-        "fit_seconds": metrics["train_seconds"]["mean"],
+        "fit_seconds": metrics["train_seconds"],
         "mlflow_seconds_by_call": timer.by_call,
         "background_mlflow_seconds": timer.background,
         "epoch_writer": epoch_writer,
@@ -420,10 +420,13 @@ def study_metrics(tree: Path) -> dict:
     """The study's answers in ``tree`` after its pipeline ran: every variant's metrics and the final test score."""
     reports = tree / "reports"
     variants = {path.parent.name: json.loads(path.read_text()) for path in sorted(reports.glob("train/*/metrics.json"))}
-    for metrics in variants.values():  # what differs by design between any two runs
+    for variant, metrics in variants.items():  # without what differs by design between any two runs
         metrics.pop("parent_run_id", None), metrics.pop("train_seconds", None)
-        for seed in metrics.get("per_seed", {}).values():
-            seed.pop("train_seconds", None)
+        seeds_file = reports / "train" / variant / "seeds.json"  # each seed's numbers (older revisions: per_seed)
+        seeds = json.loads(seeds_file.read_text())["seeds"] if seeds_file.is_file() else metrics.get("per_seed", {})
+        metrics["per_seed"] = {
+            seed: {k: v for k, v in run.items() if k not in ("train_seconds", "run_id")} for seed, run in seeds.items()
+        }
     final = json.loads((reports / "final" / "metrics.json").read_text())
     return {"variants": variants, "final_test": {key: value for key, value in final.items() if key.startswith("test_")}}
 

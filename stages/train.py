@@ -23,7 +23,7 @@ def train_stage(cfg: Config) -> float:
     from imdb_sentiment.variant_training import train_variant
 
     metrics = train_variant(cfg)
-    return metrics[cfg.compare.metric.value]["mean"]
+    return metrics[cfg.compare.metric.value]
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

@@ -12,26 +12,23 @@ from imdb_sentiment.config import SelectionMetric
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.ranking import VariantResult, choose, load_results, rank, retrain_epochs
 from imdb_sentiment.study_figures import epoch_stats, study_figures
+from imdb_sentiment.summaries import aggregate
 
 
 def variant(name: str, accuracies: list[float], losses: list[float], best_epochs: list[int]) -> VariantResult:
-    import numpy as np
-
-    per_seed = {
-        f"seed_{i}": {
+    """A variant as the train stage's ``seeds.json`` describes it."""
+    seeds = {
+        str(i): {
             "best_val_accuracy": a,
             "best_val_loss": loss,
             "best_epoch": e,
             "epochs_run": e + 3,
             "train_seconds": 1.0,
+            "run_id": f"{name}-{i}",
         }
         for i, (a, loss, e) in enumerate(zip(accuracies, losses, best_epochs, strict=True))
     }
-    ddof = 1 if len(accuracies) > 1 else 0
-    metrics = {"seeds": len(accuracies), "per_seed": per_seed}
-    for key in ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds"):
-        values = [run[key] for run in per_seed.values()]
-        metrics[key] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=ddof))}
+    seed_runs = {"variant": name, "parent_run_id": f"{name}-parent", "seeds": seeds}
     histories = {
         i: {
             "val_loss": [0.5, 0.4, 0.45][:e],
@@ -41,7 +38,7 @@ def variant(name: str, accuracies: list[float], losses: list[float], best_epochs
         }
         for i, e in enumerate([3] * len(accuracies))
     }
-    return VariantResult(name, metrics, histories)
+    return VariantResult(name, seed_runs, histories)
 
 
 def test_highest_mean_accuracy_wins_and_epochs_are_the_median_best_epoch():
@@ -122,5 +119,17 @@ def test_missing_variant_names_the_stage(tmp_path):
     with pytest.raises(DataError, match=r"dvc repro train@base_1layer"):
         load_results(tmp_path, ["base_1layer"])
     (tmp_path / "x").mkdir()
-    (tmp_path / "x" / "metrics.json").write_text(json.dumps(variant("x", [0.8], [0.2], [1]).metrics))
-    assert load_results(tmp_path, ["x"])[0].variant == "x"
+    (tmp_path / "x" / "seeds.json").write_text(json.dumps(variant("x", [0.8], [0.2], [1]).seed_runs))
+    loaded = load_results(tmp_path, ["x"])[0]
+    assert loaded.variant == "x" and loaded.seeds == 1 and loaded.parent_run_id == "x-parent"
+
+
+def test_seeds_are_read_in_seed_order_and_summarized_as_the_train_stage_does():
+    """JSON keys sort "10" before "2"; the mean and spread are summaries.aggregate's."""
+    result = variant("a", [0.80 + i / 100 for i in range(11)], [0.3] * 11, list(range(1, 12)))
+    result.seed_runs["seeds"] = dict(sorted(result.seed_runs["seeds"].items()))
+    assert result.per_seed("best_epoch") == [float(e) for e in range(1, 12)]
+    stats = aggregate([{"x": v} for v in result.per_seed("best_val_accuracy")])
+    assert (
+        result.mean("best_val_accuracy") == stats["x"]["mean"] and result.std("best_val_accuracy") == stats["x"]["std"]
+    )

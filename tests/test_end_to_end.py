@@ -65,10 +65,12 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(pipeline):
     best = json.loads((project / "reports/compare/best.json").read_text())
     assert best["variant"] in {"base_1layer", "l2_3layer"} and best["epochs"] >= 1 and best["reason"]
     final = json.loads((project / "reports/final/metrics.json").read_text())
-    assert final["variant"] == best["variant"] and final["epochs"] == best["epochs"]
-    assert 0 <= final["test_accuracy"] <= 1 and final["promoted"] is True
+    final_run = json.loads((project / "reports/final/run.json").read_text())
+    assert final_run["variant"] == best["variant"] and final["epochs"] == best["epochs"]
+    assert 0 <= final["test_accuracy"] <= 1 and final_run["promoted"] is True and final_run["run_id"]
     predictions = (project / "reports/final/predictions.csv").read_text().splitlines()
-    assert predictions[0] == "row,probability,label" and len(predictions) == 49
+    assert predictions[0] == "row,actual,predicted,probability" and len(predictions) == 49
+    assert (project / "reports/final/roc.csv").read_text().startswith("fpr,tpr\n0.000000,0.000000\n")
     assert (project / "models/final/model.keras").is_file()
     for name in ("confusion_matrix.png", "roc_curve.png"):
         assert (project / "reports/final/plots" / name).stat().st_size > 0

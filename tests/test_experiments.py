@@ -108,7 +108,7 @@ def test_queued_experiments_run_two_at_a_time_and_log_to_the_projects_store(expe
     for name, units in (("units-16", 16), ("units-8", 8)):
         data = experiments[name]
         assert data["params"]["conf/model/base_1layer.yaml"]["data"]["model"]["units"] == units
-        assert data["metrics"]["reports/train/base_1layer/metrics.json"]["data"]["best_val_accuracy"]["mean"] > 0
+        assert data["metrics"]["reports/train/base_1layer/metrics.json"]["data"]["best_val_accuracy"] > 0
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
     for name, units in (("units-16", "16"), ("units-8", "8")):

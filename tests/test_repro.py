@@ -22,7 +22,7 @@ from imdb_sentiment import repro
 def write_metrics(project: Path, variant: str, seconds: float, seeds: int = 3) -> None:
     folder = project / "reports/train" / variant
     folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text(json.dumps({"seeds": seeds, "train_seconds": {"mean": seconds}}))
+    (folder / "metrics.json").write_text(json.dumps({"seeds": seeds, "train_seconds": seconds}))
 
 
 def test_the_plan_runs_upstream_first_the_longest_train_stage_first_and_the_rest_after(project, monkeypatch):
@@ -71,8 +71,11 @@ def test_make_run_matches_dvc_repro_runs_train_stages_side_by_side_and_caches_pe
         ours = json.loads((project / f"reports/train/{variant}/metrics.json").read_text())
         theirs = json.loads((serial_project / f"reports/train/{variant}/metrics.json").read_text())
         assert ours["best_val_accuracy"] == theirs["best_val_accuracy"]
-        assert [s["best_val_loss"] for s in ours["per_seed"].values()] == [
-            s["best_val_loss"] for s in theirs["per_seed"].values()
+        ours, theirs = (
+            json.loads((p / f"reports/train/{variant}/seeds.json").read_text()) for p in (project, serial_project)
+        )
+        assert [s["best_val_loss"] for s in ours["seeds"].values()] == [
+            s["best_val_loss"] for s in theirs["seeds"].values()
         ]
     assert (
         json.loads((project / "reports/compare/best.json").read_text())["variant"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from imdb_sentiment.config import Monitor
-from imdb_sentiment.summaries import aggregate, summarize
+from imdb_sentiment.summaries import aggregate, mean_history, summarize, variant_metrics
 
 
 def test_summaries_take_every_value_at_the_best_epoch_of_the_monitor_and_aggregate_across_seeds():
@@ -28,3 +28,29 @@ def test_summaries_take_every_value_at_the_best_epoch_of_the_monitor_and_aggrega
     stats = aggregate([{"x": 1.0}, {"x": 3.0}])
     assert stats["x"] == {"mean": 2.0, "std": pytest.approx(np.sqrt(2))}
     assert aggregate([{"x": 1.0}])["x"] == {"mean": 1.0, "std": 0.0}
+
+
+def test_a_variants_metrics_are_a_few_flat_numbers_the_agreed_names_and_nothing_else():
+    seeds = [
+        {"best_val_accuracy": 0.8, "best_val_loss": 0.3, "best_epoch": 2, "epochs_run": 5, "train_seconds": 1.0},
+        {"best_val_accuracy": 0.9, "best_val_loss": 0.1, "best_epoch": 4, "epochs_run": 7, "train_seconds": 3.0},
+    ]
+    seeds = [{**s, "saved_val_accuracy": s["best_val_accuracy"], "saved_val_loss": s["best_val_loss"]} for s in seeds]
+    metrics = variant_metrics(seeds)
+    assert metrics == {
+        "best_val_accuracy": pytest.approx(0.85),
+        "best_val_accuracy_std": pytest.approx(np.std([0.8, 0.9], ddof=1)),
+        "best_val_loss": pytest.approx(0.2),
+        "best_val_loss_std": pytest.approx(np.std([0.3, 0.1], ddof=1)),
+        "best_epoch": 3.0,
+        "epochs_run": 6.0,
+        "train_seconds": 2.0,
+        "seeds": 2,
+    }
+    assert all(type(value) in (int, float) for value in metrics.values())
+
+
+def test_the_mean_history_averages_each_epoch_over_the_seeds_that_ran_it():
+    short = {"loss": [1.0, 0.5], "val_loss": [2.0, 1.0]}
+    long = {"loss": [3.0, 1.5, 0.9], "val_loss": [4.0, 2.0, 1.2]}
+    assert mean_history([short, long]) == {"loss": [2.0, 1.0, 0.9], "val_loss": [3.0, 1.5, 1.2]}

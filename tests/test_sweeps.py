@@ -160,4 +160,5 @@ def test_optuna_sweep_nests_every_trial_under_one_run_and_writes_the_best_varian
         env=env,
     )
     metrics = json.loads((project / "reports/train/tuned/metrics.json").read_text())
-    assert metrics["variant"] == "tuned" and metrics["seeds"] == 1
+    seed_runs = json.loads((project / "reports/train/tuned/seeds.json").read_text())
+    assert seed_runs["variant"] == "tuned" and metrics["seeds"] == 1 and list(seed_runs["seeds"]) == ["0"]

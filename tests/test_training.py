@@ -40,23 +40,32 @@ def test_train_stage_writes_models_metrics_and_history(trained):
     project, _, _ = trained
     variant_dir = project / "models/variants/l2_3layer"
     assert sorted(p.name for p in variant_dir.iterdir()) == ["seed_0.keras", "seed_1.keras"]
-    metrics = json.loads((project / "reports/train/l2_3layer/metrics.json").read_text())
-    assert metrics["seeds"] == 2 and set(metrics["per_seed"]) == {"seed_0", "seed_1"}
-    for key in (
+    reports = project / "reports/train/l2_3layer"
+    metrics = json.loads((reports / "metrics.json").read_text())
+    seed_runs = json.loads((reports / "seeds.json").read_text())
+    assert seed_runs["variant"] == "l2_3layer" and seed_runs["parent_run_id"]
+    seeds = seed_runs["seeds"]
+    assert metrics["seeds"] == 2 and set(seeds) == {"0", "1"} and all(run["run_id"] for run in seeds.values())
+    assert set(metrics) == {
         "best_val_accuracy",
+        "best_val_accuracy_std",
         "best_val_loss",
+        "best_val_loss_std",
         "best_epoch",
         "epochs_run",
         "train_seconds",
-        "saved_val_accuracy",
-        "saved_val_loss",
-    ):
-        assert set(metrics[key]) == {"mean", "std"}
-        values = [metrics["per_seed"][seed][key] for seed in ("seed_0", "seed_1")]
-        assert metrics[key]["mean"] == pytest.approx(np.mean(values))
+        "seeds",
+    }
+    for key in ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds"):
+        values = [seeds[seed][key] for seed in ("0", "1")]
+        assert metrics[key] == pytest.approx(np.mean(values))
+        if key.startswith("best_val"):
+            assert metrics[f"{key}_std"] == pytest.approx(np.std(values, ddof=1))
     history = (project / "reports/train/l2_3layer/history/seed_0.csv").read_text().splitlines()
     assert history[0] == "epoch,accuracy,loss,val_accuracy,val_loss"
-    assert len(history) - 1 == metrics["per_seed"]["seed_0"]["epochs_run"]
+    assert len(history) - 1 == seeds["0"]["epochs_run"]
+    mean = (reports / "history_mean.csv").read_text().splitlines()
+    assert mean[0] == history[0] and len(mean) - 1 == max(run["epochs_run"] for run in seeds.values())
 
 
 def test_mlflow_holds_parent_and_child_runs_with_params_metrics_figures_and_model(trained):

@@ -22,7 +22,7 @@ SUMMARY_COLUMNS = ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_r
 def summary_rows(ranked: list[VariantResult]) -> list[dict]:
     rows = []
     for result in ranked:
-        row: dict = {"variant": result.variant, "seeds": int(result.metrics["seeds"])}
+        row: dict = {"variant": result.variant, "seeds": result.seeds}
         for key in SUMMARY_COLUMNS:
             row[f"{key}_mean"], row[f"{key}_std"] = result.mean(key), result.std(key)
         rows.append(row)
@@ -86,7 +86,7 @@ def compare_variants(cfg: Config) -> Choice:
         **lineage_tags("compare"),
         "chosen_variant": choice.variant,
         DESCRIPTION: summary,
-        **{f"compared.{r.variant}": r.metrics.get("parent_run_id", "") for r in results},
+        **{f"compared.{r.variant}": r.parent_run_id for r in results},
     }
     with tracked_run("compare", tags):
         mlflow.log_params({"compare.metric": choice.metric, "compare.variants": ",".join(cfg.compare.variants)})

@@ -24,9 +24,10 @@ def roc_auc(y: np.ndarray, prob: np.ndarray) -> float:
     return float(metrics.roc_auc_score(y, prob))
 
 
-def roc_curve(y: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """False- and true-positive rates at every distinct threshold, from (0, 0) to (1, 1)."""
-    fpr, tpr, _ = metrics.roc_curve(y, prob, drop_intermediate=False)
+def roc_curve(y: np.ndarray, prob: np.ndarray, drop_intermediate: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates at every distinct threshold, from (0, 0) to (1, 1); ``drop_intermediate``
+    leaves out the points on straight runs of the curve (the same curve, far fewer rows)."""
+    fpr, tpr, _ = metrics.roc_curve(y, prob, drop_intermediate=drop_intermediate)
     return fpr, tpr
 
 
@@ -57,10 +58,19 @@ def binary_metrics(y: np.ndarray, prob: np.ndarray, threshold: float, loss: Loss
     }
 
 
-def predictions_csv(prob: np.ndarray, threshold: float) -> str:
-    """One row per test review: its index, the probability (6 decimals) and the label at ``threshold``."""
+def predictions_csv(y: np.ndarray, prob: np.ndarray, threshold: float) -> str:
+    """One row per test review: its index, the true label, the label predicted at ``threshold`` and the
+    probability (6 decimals); ``actual`` and ``predicted`` are what DVC's confusion-matrix plot counts."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["row", "probability", "label"])
-    writer.writerows((i, f"{p:.6f}", int(p >= threshold)) for i, p in enumerate(prob))
+    writer.writerow(["row", "actual", "predicted", "probability"])
+    rows = zip(y.astype(int), prob, strict=True)
+    writer.writerows((i, actual, int(p >= threshold), f"{p:.6f}") for i, (actual, p) in enumerate(rows))
     return buffer.getvalue()
+
+
+def roc_csv(y: np.ndarray, prob: np.ndarray) -> str:
+    """The ROC curve's corners as ``fpr,tpr`` rows (6 decimals), the data of DVC's ROC plot."""
+    fpr, tpr = roc_curve(y.astype(int), prob, drop_intermediate=True)
+    lines = ["fpr,tpr", *(f"{f:.6f},{t:.6f}" for f, t in zip(fpr, tpr, strict=True))]
+    return "\n".join(lines) + "\n"

@@ -25,10 +25,11 @@ from imdb_sentiment.errors import DataError
 from imdb_sentiment.evaluation import binary_metrics, confusion, predictions_csv, roc_curve
 from imdb_sentiment.features import Manifest, load_configured_features
 from imdb_sentiment.final_figures import write_final_figures
+from imdb_sentiment.final_reports import write_final_reports
 from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.model_logging import log_keras_model
 from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
-from imdb_sentiment.outputs import atomic_dir, write_json, write_text
+from imdb_sentiment.outputs import atomic_dir, write_text
 from imdb_sentiment.plots import confusion_figure, roc_figure
 from imdb_sentiment.predict import predict_proba
 from imdb_sentiment.registry import describe_versions, log_text_model, promote_final
@@ -117,7 +118,7 @@ def write_outputs(
     with atomic_dir(reports / "plots") as plots_tmp:
         diagram_note = write_plots(cfg, result, y_test, prob, metrics["test_roc_auc"], plots_tmp)
     write_text(reports / "model_summary.txt", model_summary(result.model))
-    write_text(reports / "predictions.csv", predictions_csv(prob, cfg.final.threshold))
+    write_text(reports / "predictions.csv", predictions_csv(y_test, prob, cfg.final.threshold))
     write_text(reports / "history.csv", history_csv(result.history))
     mlflow.log_artifacts(str(reports / "plots"), "plots")
     for name in ("model_summary.txt", "history.csv", "errors.md"):
@@ -170,8 +171,7 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
         promoted, message = promote_final(cfg.final, keras_version, text_version, metrics["test_accuracy"])
         log.info(message)
         mlflow.set_tags({"registry": message, "promoted": str(promoted)})
-    report = {
-        **metrics,
+    record = {
         "variant": cfg.model.name,
         "train_on": cfg.final.train_on.value,
         "run_id": run.info.run_id,
@@ -180,6 +180,6 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
         "registry": message,
     }
     if diagram_note:
-        report["architecture_diagram"] = diagram_note
-    write_json(Path(cfg.paths.final_reports) / "metrics.json", report)
-    return report
+        record["architecture_diagram"] = diagram_note
+    write_final_reports(Path(cfg.paths.final_reports), metrics, record, data.y_test, prob)
+    return {**metrics, **record}

@@ -1,6 +1,6 @@
 """The train stage's results read back, the variants ranked, and the choice of what to retrain, with the reason.
 
-Reads only DVC-tracked files (``reports/train/<variant>/metrics.json`` and the per-seed histories), never
+Reads only DVC-tracked files (``reports/train/<variant>/seeds.json`` and the per-seed histories), never
 the MLflow store, so ``dvc repro`` knows exactly what a comparison depended on. The decision is kept apart from
 the reports that show it (:mod:`imdb_sentiment.compare`), so it is tested on plain numbers.
 """
@@ -18,24 +18,40 @@ import numpy as np
 
 from imdb_sentiment.config import SelectionMetric
 from imdb_sentiment.errors import DataError
+from imdb_sentiment.summaries import aggregate
 
 TIE_BREAKER = "best_val_loss"
 
 
 @dataclass
 class VariantResult:
+    """A variant's seeds as the train stage wrote them (``seeds.json``), and their per-epoch histories.
+
+    Means and spreads are taken here from the seeds' own numbers (``summaries.aggregate``, as the train stage
+    does for its metrics file), so every statistic compare shows has one source."""
+
     variant: str
-    metrics: dict  # the train stage's metrics.json
+    seed_runs: dict  # the train stage's seeds.json
     histories: dict[int, dict[str, list[float]]]  # seed -> per-epoch history
 
-    def mean(self, key: str) -> float:
-        return float(self.metrics[key]["mean"])
+    @property
+    def seeds(self) -> int:
+        return len(self.seed_runs["seeds"])
 
-    def std(self, key: str) -> float:
-        return float(self.metrics[key]["std"])
+    @property
+    def parent_run_id(self) -> str:
+        return str(self.seed_runs.get("parent_run_id", ""))
 
     def per_seed(self, key: str) -> list[float]:
-        return [float(run[key]) for run in self.metrics["per_seed"].values()]
+        """In seed order (JSON keys are strings, which sort "10" before "2")."""
+        runs = self.seed_runs["seeds"]
+        return [float(runs[seed][key]) for seed in sorted(runs, key=int)]
+
+    def mean(self, key: str) -> float:
+        return aggregate([{key: value} for value in self.per_seed(key)])[key]["mean"]
+
+    def std(self, key: str) -> float:
+        return aggregate([{key: value} for value in self.per_seed(key)])[key]["std"]
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
@@ -44,20 +60,20 @@ def read_history(path: Path) -> dict[str, list[float]]:
 
 
 def load_results(train_reports: Path, variants: list[str]) -> list[VariantResult]:
-    """Each variant's metrics and histories; a missing variant is an error that names the stage to run."""
+    """Each variant's seeds and histories; a missing variant is an error that names the stage to run."""
     if not variants:
         raise DataError("compare.variants is empty: list the variants in params.yaml")
     results = []
     for variant in variants:
         folder = train_reports / variant
-        metrics_path = folder / "metrics.json"
-        if not metrics_path.is_file():
-            raise DataError(f"{metrics_path} is missing: run the train stage (dvc repro train@{variant})")
-        metrics = json.loads(metrics_path.read_text())
+        seeds_path = folder / "seeds.json"
+        if not seeds_path.is_file():
+            raise DataError(f"{seeds_path} is missing: run the train stage (dvc repro train@{variant})")
+        seed_runs = json.loads(seeds_path.read_text())
         histories = {
             int(p.stem.split("_")[1]): read_history(p) for p in sorted((folder / "history").glob("seed_*.csv"))
         }
-        results.append(VariantResult(variant, metrics, histories))
+        results.append(VariantResult(variant, seed_runs, histories))
     return results
 
 
@@ -92,7 +108,7 @@ class Choice:
 
 def winner_reason(winner: VariantResult, metric: SelectionMetric, epochs: int) -> str:
     """Why the winner won, and where its retraining epochs come from."""
-    key, seeds = metric.value, int(winner.metrics["seeds"])
+    key, seeds = metric.value, winner.seeds
     direction = "highest" if metric.maximized else "lowest"
     best_epochs = ", ".join(str(int(e)) for e in winner.per_seed("best_epoch"))
     return (
@@ -112,7 +128,7 @@ def lead_over(winner: VariantResult, runner_up: VariantResult, key: str) -> tupl
             f" It ties with {runner_up.variant} on {key} and wins on the lower mean {TIE_BREAKER} "
             f"({winner.mean(TIE_BREAKER):.4f} vs {runner_up.mean(TIE_BREAKER):.4f})."
         )
-    if int(winner.metrics["seeds"]) < 2 or int(runner_up.metrics["seeds"]) < 2:
+    if winner.seeds < 2 or runner_up.seeds < 2:
         reason += (
             f" Its lead over {runner_up.variant} ({lead:.4f}) cannot be judged against seed noise: "
             f"run at least two seeds."
@@ -143,7 +159,7 @@ def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
         metric=key,
         value=winner.mean(key),
         std=winner.std(key),
-        seeds=int(winner.metrics["seeds"]),
+        seeds=winner.seeds,
         runner_up=runner_up.variant if runner_up else None,
         runner_up_value=runner_up.mean(key) if runner_up else None,
         lead=lead,

@@ -48,7 +48,7 @@ def expected_seconds(metrics_files: list[Path]) -> float:
     for path in metrics_files:
         try:
             metrics = json.loads(path.read_text())
-            return float(metrics["train_seconds"]["mean"]) * int(metrics["seeds"])
+            return float(metrics["train_seconds"]) * int(metrics["seeds"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return math.inf

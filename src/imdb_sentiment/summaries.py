@@ -14,6 +14,8 @@ import numpy as np
 from imdb_sentiment.config import Monitor
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+METRIC_MEANS = ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds")
+METRIC_SPREADS = ("best_val_accuracy", "best_val_loss")  # the spread compare weighs a lead against
 
 
 def summarize(history: dict[str, list[float]], monitor: Monitor, seconds: float) -> dict[str, float]:
@@ -44,6 +46,31 @@ def aggregate(summaries: list[dict[str, float]]) -> dict[str, dict[str, float]]:
             "std": float(np.std([s[key] for s in summaries], ddof=ddof)),
         }
         for key in summaries[0]
+    }
+
+
+def variant_metrics(summaries: list[dict[str, float]]) -> dict[str, float]:
+    """A variant's DVC metrics: a few flat numbers (means, the two spreads, the seed count), nothing else.
+
+    ``dvc exp show`` and ``dvc metrics diff`` make a column of every key, so each seed's numbers and the run
+    ids live in ``seeds.json`` instead; a flat file of numbers also diffs cleanly between commits.
+    """
+    stats = aggregate(summaries)
+    metrics: dict[str, float] = {key: stats[key]["mean"] for key in METRIC_MEANS}
+    metrics.update({f"{key}_std": stats[key]["std"] for key in METRIC_SPREADS})
+    metrics["seeds"] = len(summaries)
+    return metrics
+
+
+def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Per epoch, the mean over the seeds that ran it (early stopping ends seeds at different epochs).
+
+    One curve per variant is what the study's overlaid DVC plots draw; the seeds' own curves stay beside it.
+    """
+    longest = max(len(next(iter(h.values()))) for h in histories)
+    return {
+        key: [float(np.mean([h[key][e] for h in histories if len(h[key]) > e])) for e in range(longest)]
+        for key in histories[0]
     }
 
 

@@ -19,11 +19,11 @@ from imdb_sentiment.features import Manifest, load_configured_features
 from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.model_logging import log_keras_model
 from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
-from imdb_sentiment.outputs import atomic_dir, write_json
+from imdb_sentiment.outputs import atomic_dir, write_json, write_text
 from imdb_sentiment.plots import history_figures
 from imdb_sentiment.run_workers import RunFinisher, epoch_metric_writer, run_finisher
 from imdb_sentiment.runs import log_dataset, log_params, open_run, tracked_run
-from imdb_sentiment.summaries import aggregate, history_csv
+from imdb_sentiment.summaries import aggregate, history_csv, mean_history, variant_metrics
 from imdb_sentiment.tracking_store import setup_tracking
 from imdb_sentiment.training import SeedResult, SeedTrainer
 
@@ -45,7 +45,7 @@ def log_seed_artifacts(run_id: str, result: SeedResult, model_name: str, label: 
     log_keras_model(result.model, example.shape[1], example, model_name, run_id=run_id)
 
 
-def variant_metrics(stats: dict[str, dict[str, float]]) -> dict[str, float]:
+def parent_run_metrics(stats: dict[str, dict[str, float]]) -> dict[str, float]:
     """The seeds' mean under the seed runs' own metric names, ``<name>_std`` beside: one column ranks both."""
     return {
         name: value
@@ -79,7 +79,7 @@ class VariantStage:
 
 def train_seed_run(
     stage: VariantStage, seed: int, parent: mlflow.ActiveRun, finisher: RunFinisher, models_tmp: Path, history_tmp: Path
-) -> dict:
+) -> tuple[str, SeedResult]:
     """One seed in its own run: params, dataset and per-epoch metrics here, the DVC outputs, then the run
     handed, still open, to the finisher, which logs its artifacts while the next seed trains and ends it."""
     variant = stage.cfg.model.name
@@ -98,7 +98,20 @@ def train_seed_run(
             partial(log_seed_artifacts, run_id, result, run_name, f"{variant} seed {seed}", stage.example),
         )
     log.info("%s seed %d: %s", variant, seed, result.summary)
-    return result.summary
+    return run_id, result
+
+
+def write_variant_reports(
+    reports_dir: Path, variant: str, parent_run_id: str, results: dict[int, tuple[str, SeedResult]]
+) -> dict:
+    """The train stage's reports: ``metrics.json`` (few flat numbers, DVC's metrics), ``seeds.json`` (each
+    seed's numbers and run id, and the variant's run: what compare reads) and the seeds' mean curves."""
+    metrics = variant_metrics([r.summary for _, r in results.values()])
+    seeds = {str(seed): {**r.summary, "run_id": run_id} for seed, (run_id, r) in results.items()}
+    write_json(reports_dir / "metrics.json", metrics)
+    write_json(reports_dir / "seeds.json", {"variant": variant, "parent_run_id": parent_run_id, "seeds": seeds})
+    write_text(reports_dir / "history_mean.csv", history_csv(mean_history([r.history for _, r in results.values()])))
+    return metrics
 
 
 def train_variant(cfg: Config) -> dict:
@@ -126,18 +139,10 @@ def train_variant(cfg: Config) -> dict:
             log_params(stage.params)
             log_dataset(cfg, manifest, "training")
             with run_finisher() as finisher:  # a seed's artifacts are logged while the next seed trains
-                per_seed = {
-                    f"seed_{seed}": train_seed_run(stage, seed, parent, finisher, models_tmp, history_tmp)
+                results = {
+                    seed: train_seed_run(stage, seed, parent, finisher, models_tmp, history_tmp)
                     for seed in cfg.trainer.seeds
                 }
-            stats = aggregate(list(per_seed.values()))
-            mlflow.log_metrics(variant_metrics(stats))
-        metrics = {
-            "variant": variant,
-            "seeds": len(per_seed),
-            "parent_run_id": parent.info.run_id,
-            **stats,
-            "per_seed": per_seed,
-        }
-        write_json(reports_dir / "metrics.json", metrics)
-    return metrics
+            stats = aggregate([r.summary for _, r in results.values()])
+            mlflow.log_metrics(parent_run_metrics(stats))
+        return write_variant_reports(reports_dir, variant, parent.info.run_id, results)
