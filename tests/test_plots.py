@@ -9,10 +9,10 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from imdb_sentiment.compare import comparison_figures
 from imdb_sentiment.final_figures import final_figures
 from imdb_sentiment.plots import confusion_figure, history_figures, roc_figure
 from imdb_sentiment.ranking import VariantResult
+from imdb_sentiment.study_figures import study_figures
 
 FIGURES_OUT = Path(__file__).resolve().parents[1] / ".pytest_cache" / "figures"  # to look at them by eye
 
@@ -28,7 +28,9 @@ def history(epochs: int, shift: float) -> dict[str, list[float]]:
 
 
 def variant(name: str, shift: float) -> VariantResult:
-    return VariantResult(name, metrics={}, histories={0: history(12, shift), 1: history(9, shift + 0.01)})
+    histories = {0: history(12, shift), 1: history(9, shift + 0.01)}
+    seeds = {str(seed): {"best_val_accuracy": max(h["val_accuracy"])} for seed, h in histories.items()}
+    return VariantResult(name, seed_runs={"seeds": seeds}, histories=histories)
 
 
 def all_figures() -> dict[str, Figure]:
@@ -40,7 +42,7 @@ def all_figures() -> dict[str, Figure]:
         **{f"seed_{name}": figure for name, figure in history_figures(history(20, 0.0), "l2_3layer seed 0").items()},
         "confusion_matrix.png": confusion_figure(np.array([[11_234, 1_266], [1_590, 10_910]])),
         "roc_curve.png": roc_figure(fpr, np.sqrt(fpr), 0.9512),
-        **comparison_figures(variants, ["l1_3layer", "l2_3layer"]),
+        **study_figures(variants, ["l1_3layer", "l2_3layer"]),
         **final_figures(history(7, 0.0), *scores(), threshold=0.5, loss_name="binary_crossentropy"),
     }
 

@@ -71,6 +71,7 @@ def mark_seed_stops(axes: Axes, result: VariantResult, color: str = "grey") -> N
 
 def label_axes(axes: Axes, key: str, title: str) -> None:
     axes.set_title(title, fontsize=10)
+    axes.set_xlabel("epoch")
     axes.set_ylabel(key.replace("_", " "))
     if key.endswith("loss"):
         axes.set_yscale("log")
@@ -118,7 +119,8 @@ def overlay_figure(results: list[VariantResult], colors: dict[str, str], key: st
     zoom = 0 < len(learnt) < len(results)
     figure = Figure(figsize=(11 if zoom else 6.5, 4.6), layout="constrained")
     panels = figure.subplots(1, 2 if zoom else 1, squeeze=False).flat
-    overlay(panels[0], results, colors, key, "all variants" if zoom else "")
+    names = "all variants" if zoom or len(results) > 2 else " vs ".join(r.variant for r in results)
+    overlay(panels[0], results, colors, key, names)
     if zoom:
         dropped = ", ".join(r.variant for r in results if collapsed(r))
         overlay(panels[1], learnt, colors, key, f"without the collapsed {dropped}")
@@ -141,7 +143,7 @@ def study_figures(results: list[VariantResult], pair: list[str]) -> dict[str, Fi
         names = " vs ".join(pair)
         for key in ("val_loss", "val_accuracy"):
             figure = Figure(figsize=(6.5, 4.6), layout="constrained")
-            overlay(figure.subplots(), chosen, colors, key, "")
+            overlay(figure.subplots(), chosen, colors, key, names)
             figure.suptitle(f"{NAMES[key]}: {names}, mean ± std over seeds")
             figure.supxlabel(BAND_NOTE, fontsize=8)
             figures[f"pair_{key}.png"] = figure
