@@ -21,7 +21,7 @@ from imdb_sentiment.ranking import VariantResult
 CHANCE_ACCURACY = 0.5  # balanced binary labels
 COLLAPSE_MARGIN = 0.1  # mean best validation accuracy within this of chance: the variant learnt nothing
 BAND_NOTE = (
-    "Epoch\nline: mean over the seeds that reached the epoch, band: ± 1 std\n"
+    "line: mean over the seeds that reached the epoch, band: ± 1 std\n"
     "dotted: a seed stopped early (past the last one, a single seed)"
 )
 NAMES = {"val_loss": "Validation loss", "val_accuracy": "Validation accuracy"}
