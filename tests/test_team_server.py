@@ -572,7 +572,11 @@ def test_postgres_holds_the_runs_metrics_and_users(trained, postgres):
     levels = dict(postgres.query("mlflow", "SELECT value, count(*) FROM tags WHERE key = 'level' GROUP BY value"))
     assert levels == {"variant": 1, "seed": len(SEEDS)}
     [(epochs_logged,)] = postgres.query("mlflow", "SELECT count(*) FROM metrics WHERE key = 'val_accuracy'")
-    epochs_run = [v for (v,) in postgres.query("mlflow", "SELECT value FROM metrics WHERE key = 'epochs_run'")]
+    seeds_epochs = (  # the variant's run logs epochs_run too: the seeds' mean, under the same name
+        "SELECT m.value FROM metrics m JOIN tags t ON t.run_uuid = m.run_uuid"
+        " WHERE m.key = 'epochs_run' AND t.key = 'level' AND t.value = 'seed'"
+    )
+    epochs_run = [v for (v,) in postgres.query("mlflow", seeds_epochs)]
     assert len(epochs_run) == len(SEEDS) and epochs_logged == sum(epochs_run)  # one row per seed and epoch
     users = {name for (name,) in postgres.query("mlflow_auth", "SELECT username FROM users")}
     assert users == {ADMIN_USER, TRAINER_USER}
