@@ -52,10 +52,7 @@ def pr_figure(y: np.ndarray, prob: np.ndarray, threshold: float) -> Figure:
         color="tab:orange",
         label=f"threshold {threshold:g}: P {at_precision:.3f}, R {at_recall:.3f}",
     )
-    axes.set_xlim(0, 1.02)
-    axes.set_ylim(0, 1.02)
-    axes.set_xlabel("Recall (true positive rate)")
-    axes.set_ylabel("Precision")
+    axes.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="Recall (true positive rate)", ylabel="Precision")
     axes.set_title("Precision-recall curve (test)")
     axes.legend(loc="lower left")
     return figure
@@ -78,11 +75,8 @@ def probability_histogram_figure(y: np.ndarray, prob: np.ndarray, threshold: flo
             label=f"truly {name} ({len(values):,})",
         )
     axes.axvline(threshold, color="k", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
-    axes.set_yscale("log")
-    axes.set_xlim(0, 1)
-    axes.set_xlabel("Predicted probability of a positive review")
-    axes.set_ylabel("Test reviews (log scale)")
-    axes.set_title("Predicted probabilities by true class (test)")
+    axes.set(yscale="log", xlim=(0, 1), xlabel="Predicted probability of a positive review")
+    axes.set(ylabel="Test reviews (log scale)", title="Predicted probabilities by true class (test)")
     axes.legend(loc="upper center")
     return figure
 
