@@ -27,7 +27,9 @@ class BackgroundWorker:
     """A daemon thread working through a queue; its first error surfaces on the training thread."""
 
     def __init__(self, name: str):
-        self.pending: queue.Queue = queue.Queue()
+        # SimpleQueue, not Queue: its put is reentrant (C, no Python-level lock), so a Ctrl-C that lands inside
+        # a put cannot leave a lock held that the put of close() on the way out would wait on forever.
+        self.pending: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._work_all, name=name, daemon=True)
         self.thread.start()
