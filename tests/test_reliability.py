@@ -188,7 +188,11 @@ def test_interrupted_training_ends_killed_and_leaves_no_complete_output(vectoriz
         if "epoch 3/" in line:
             break
     process.send_signal(signum)
-    _, rest = process.communicate(timeout=120)
+    try:
+        _, rest = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()  # a hung stage must not outlive its test: its live temporaries would fail the next one
+        raise
     assert process.returncode == code, "".join(lines) + rest
     assert rest.strip().splitlines()[-1].startswith("interrupted: ")
     assert "Traceback" not in rest
