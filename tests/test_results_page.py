@@ -59,7 +59,7 @@ NUMBERS = {
 
 
 def reports(tmp_path: Path, summary=SUMMARY, best=BEST, metrics=None, run=None) -> Path:
-    """A reports folder as compare and retrain_final leave it; ``run`` given: run.json (the new schema)."""
+    """A reports folder as compare and retrain_final leave it (numbers in metrics.json, words in run.json)."""
     root = tmp_path / "reports"
     for folder in ("compare/plots", "final/plots"):
         (root / folder).mkdir(parents=True)
@@ -67,10 +67,9 @@ def reports(tmp_path: Path, summary=SUMMARY, best=BEST, metrics=None, run=None) 
     (root / "final/plots/roc_curve.png").write_bytes(b"png")
     (root / "compare/summary.json").write_text(json.dumps(summary))
     (root / "compare/best.json").write_text(json.dumps(best))
-    old_schema = {**NUMBERS, "variant": best["variant"], "train_on": "partial", "run_id": "abc123"}
-    (root / "final/metrics.json").write_text(json.dumps(metrics or old_schema))
-    if run is not None:
-        (root / "final/run.json").write_text(json.dumps(run))
+    (root / "final/metrics.json").write_text(json.dumps(metrics or NUMBERS))
+    default_run = {"variant": best["variant"], "train_on": "partial", "run_id": "abc123"}
+    (root / "final/run.json").write_text(json.dumps(run or default_run))
     return root
 
 
@@ -114,7 +113,7 @@ def test_a_lead_within_the_spread_and_agreement_with_the_notebook_are_said_so(tm
     assert "this pipeline agrees with the notebook: l2_3layer ranks first, 0.0060 ahead of base_1layer" in text
 
 
-def test_text_fields_come_from_run_json_when_it_exists(tmp_path):
+def test_text_fields_come_from_run_json(tmp_path):
     run = {"variant": "base_1layer", "train_on": "full", "run_id": "r-new", "registry": "kept @champion"}
     text = page(reports(tmp_path, metrics={**NUMBERS, "train_rows": 25000}, run=run))
     assert "on **25,000 rows**, `final.train_on: full` (full: every training review" in text
@@ -137,7 +136,7 @@ def test_the_stage_writes_the_page_and_logs_it_to_the_final_run(tmp_path, monkey
     cfg = yaml_config()
     mlflow.set_tracking_uri(uri)
     run_id = MlflowClient(uri).create_run(MlflowClient(uri).create_experiment("e", str(tmp_path / "a"))).info.run_id
-    root = reports(tmp_path, metrics={**NUMBERS, "run_id": run_id, "variant": "base_1layer", "train_on": "partial"})
+    root = reports(tmp_path, run={"run_id": run_id, "variant": "base_1layer", "train_on": "partial"})
     paths = dataclasses.replace(
         cfg.paths,
         compare_reports=str(root / "compare"),

@@ -15,7 +15,7 @@ class PageInputs:
     summary: list[dict]  # compare's rows, one per variant: <key>_mean and <key>_std
     best: dict  # compare's choice (best.json)
     metrics: dict  # the final model's test metrics
-    run: dict  # the final run's text fields: run.json, else metrics.json (before run.json existed)
+    run: dict  # the final run's text fields (run.json)
     figures: list[str]  # the figures' paths, relative to the page
 
 
@@ -26,15 +26,12 @@ def read_json(path: Path, stage: str):
 
 
 def read_inputs(compare_reports: Path, choice: Path, final_reports: Path, page: Path) -> PageInputs:
-    metrics = read_json(final_reports / "metrics.json", "retrain_final")
-    run_file = final_reports / "run.json"
-    run = json.loads(run_file.read_text()) if run_file.is_file() else metrics
     plots = sorted((compare_reports / "plots").glob("*.png")) + sorted((final_reports / "plots").glob("*.png"))
     return PageInputs(
         summary=read_json(compare_reports / "summary.json", "compare"),
         best=read_json(choice, "compare"),
-        metrics=metrics,
-        run=run,
+        metrics=read_json(final_reports / "metrics.json", "retrain_final"),
+        run=read_json(final_reports / "run.json", "retrain_final"),
         figures=[Path(os.path.relpath(p, page.parent)).as_posix() for p in plots],
     )
 

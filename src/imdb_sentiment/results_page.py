@@ -1,7 +1,7 @@
 """The results page, ``reports/README.md``: written by the report stage from compare's and retrain_final's files.
 
 Every number on the page is read from those files (``reports/compare/summary.json``, ``best.json``,
-``reports/final/metrics.json`` and, once retrain_final writes it, ``reports/final/run.json``) or computed from
+``reports/final/metrics.json`` and ``reports/final/run.json``) or computed from
 them; only the original notebook's published result is written here, in :data:`NOTEBOOK`.
 """
 
