@@ -303,8 +303,7 @@ def test_params_are_the_settings_that_define_a_run_not_paths_the_store_or_a_mirr
 
 
 def test_a_variant_run_logs_its_seeds_metric_names_the_mean_plain_and_the_std_beside():
-    from imdb_sentiment.summaries import aggregate
-    from imdb_sentiment.variant_training import parent_run_metrics
+    from imdb_sentiment.summaries import aggregate, parent_run_metrics
 
     seeds = [{"best_val_accuracy": 0.8, "best_epoch": 3.0}, {"best_val_accuracy": 0.9, "best_epoch": 5.0}]
     logged = parent_run_metrics(aggregate(seeds))

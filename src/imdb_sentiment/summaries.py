@@ -49,17 +49,24 @@ def aggregate(summaries: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     }
 
 
+def parent_run_metrics(stats: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The seeds' mean under the seed runs' own metric names, ``<name>_std`` beside: one column ranks both."""
+    return {
+        name: value
+        for key, values in stats.items()
+        for name, value in ((key, values["mean"]), (f"{key}_std", values["std"]))
+    }
+
+
 def variant_metrics(summaries: list[dict[str, float]]) -> dict[str, float]:
     """A variant's DVC metrics: a few flat numbers (means, the two spreads, the seed count), nothing else.
 
     ``dvc exp show`` and ``dvc metrics diff`` make a column of every key, so each seed's numbers and the run
     ids live in ``seeds.json`` instead; a flat file of numbers also diffs cleanly between commits.
     """
-    stats = aggregate(summaries)
-    metrics: dict[str, float] = {key: stats[key]["mean"] for key in METRIC_MEANS}
-    metrics.update({f"{key}_std": stats[key]["std"] for key in METRIC_SPREADS})
-    metrics["seeds"] = len(summaries)
-    return metrics
+    named = parent_run_metrics(aggregate(summaries))
+    metrics = {key: named[key] for key in (*METRIC_MEANS, *(f"{key}_std" for key in METRIC_SPREADS))}
+    return {**metrics, "seeds": len(summaries)}
 
 
 def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:

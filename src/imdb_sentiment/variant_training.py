@@ -23,7 +23,7 @@ from imdb_sentiment.outputs import atomic_dir, write_json, write_text
 from imdb_sentiment.plots import history_figures
 from imdb_sentiment.run_workers import RunFinisher, epoch_metric_writer, run_finisher
 from imdb_sentiment.runs import log_dataset, log_params, open_run, tracked_run
-from imdb_sentiment.summaries import aggregate, history_csv, mean_history, variant_metrics
+from imdb_sentiment.summaries import aggregate, history_csv, mean_history, parent_run_metrics, variant_metrics
 from imdb_sentiment.tracking_store import setup_tracking
 from imdb_sentiment.training import SeedResult, SeedTrainer
 
@@ -43,15 +43,6 @@ def log_seed_artifacts(run_id: str, result: SeedResult, model_name: str, label: 
     client.log_text(run_id, model_summary(result.model), "model_summary.txt")
     client.log_text(run_id, history_csv(result.history), "history.csv")
     log_keras_model(result.model, example.shape[1], example, model_name, run_id=run_id)
-
-
-def parent_run_metrics(stats: dict[str, dict[str, float]]) -> dict[str, float]:
-    """The seeds' mean under the seed runs' own metric names, ``<name>_std`` beside: one column ranks both."""
-    return {
-        name: value
-        for key, values in stats.items()
-        for name, value in ((key, values["mean"]), (f"{key}_std", values["std"]))
-    }
 
 
 def load_training_rows(cfg: Config) -> tuple[CsrRows, CsrRows, np.ndarray, Manifest]:
