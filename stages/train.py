@@ -18,7 +18,7 @@ from imdb_sentiment.quiet import import_tensorflow
 
 
 def train_stage(cfg: Config) -> float:
-    """Train the variant; return the seeds' mean of the metric compare ranks by (a sweep's objective)."""
+    """Train the variant; return the seeds' mean of the metric compare ranks by."""
     import_tensorflow()  # only once the config is valid, and without its start-up banners
     from imdb_sentiment.variant_training import train_variant
 

@@ -1,76 +1,198 @@
-"""Hydra multiruns: every variant in parallel on both cores, and an Optuna search whose best trial becomes a
-variant; every run stored correctly."""
+"""Sweeps: the search config and its start-up checks, the exact claiming of trials from a shared study, the
+best trial kept as a variant, and Hydra multiruns (every variant in parallel on both cores)."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
+from pathlib import Path
 
+import optuna
 import pytest
-import yaml
 from conftest import CONF_DIR, run_stage, vectorized_project
 from hydra import compose, initialize_config_dir
 from mlflow import MlflowClient
+from optuna.trial import TrialState
 from overlap import assert_overlapped, spans
 
 from imdb_sentiment.config import ConfigError, validate
-from imdb_sentiment.sweep import SweepTracking, check_search_space, variant_config, variant_yaml
+from imdb_sentiment.config_sweep import SearchParam
+from imdb_sentiment.runs import end_unsuccessfully
+from imdb_sentiment.sweep_study import (
+    DIVERGED_ATTR,
+    next_step,
+    open_storage,
+    open_study,
+    storage_url,
+    study_lock,
+)
+from imdb_sentiment.sweep_trial import PrunedTrial, pruning_hook, trial_overrides
 
-SEARCH = "hparams_search=imdb_optuna"
-BEST = {
-    "model.hidden_layers": 1,
-    "model.units": 128,
-    "model.dropout": 0.25,
-    "model.regularization": 3e-4,
-    "model.learning_rate": 1.5e-4,
-    "trainer.batch_size": 256,
+SEARCHED = {
+    "model.hidden_layers",
+    "model.units",
+    "model.dropout",
+    "model.regularization",
+    "model.learning_rate",
+    "trainer.batch_size",
 }
 
 
-def compose_search(conf_dir=CONF_DIR, *overrides: str):
+def compose_sweep(*overrides: str, conf_dir: Path = CONF_DIR):
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        return compose(config_name="config", overrides=[SEARCH, *overrides], return_hydra_config=True)
+        return validate(compose(config_name="sweep", overrides=list(overrides)))
 
 
-def test_search_config_uses_optuna_over_the_six_settings_of_the_issue():
-    cfg = compose_search()
-    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper") and cfg.hydra.mode.name == "MULTIRUN"
-    assert cfg.hydra.sweeper.direction == "maximize" and cfg.compare.metric.value == "best_val_accuracy"
-    assert set(cfg.hydra.sweeper.params) == set(BEST)
-    check_search_space(list(cfg.hydra.sweeper.params))
-    assert cfg.hydra.sweeper.n_trials <= 20 and list(cfg.trainer.seeds) == [0]
-    assert (cfg.model.optimizer.value, cfg.model.regularizer.value, cfg.model.loss.value) == ("adam", "l2", "mse")
+def test_search_config_searches_the_six_settings_with_one_seed_and_a_median_pruner():
+    cfg = compose_sweep()
+    assert set(cfg.sweep.params) == SEARCHED and cfg.sweep.n_trials == 20 and cfg.trainer.seeds == [0]
+    assert cfg.sweep.direction.value == "maximize" and cfg.compare.metric.value == "best_val_accuracy"
+    assert cfg.sweep.pruner.value == "median" and cfg.model.name == "l2_3layer"
+    assert cfg.sweep.params["model.learning_rate"] == SearchParam(low=1e-4, high=1e-2, log=True)
+    assert not cfg.sweep.params["model.dropout"].integer and cfg.sweep.params["trainer.batch_size"].choices
 
 
-def test_a_search_outside_model_and_trainer_is_refused_at_start_up_by_key():
-    space = {"model.units": "choice(16, 32)", "features.validation_rows": "choice(10, 20)"}
-    with pytest.raises(ConfigError, match=r"hydra.sweeper.params=\['features.validation_rows'\]"):
-        SweepTracking(variant_name="tuned", model_dir="conf/model", search_space=space)
+@pytest.mark.parametrize(
+    ("key", "param", "message"),
+    [
+        ("features.validation_rows", SearchParam(choices=[10]), "sweep.params.features.validation_rows"),
+        ("model.units", SearchParam(low=64, high=16), r"sweep.params.model.units='low=64 high=16'"),
+        ("model.dropout", SearchParam(low=0.0, high=0.5, log=True), "sweep.params.model.dropout.log"),
+        ("model.units", SearchParam(choices=[]), "sweep.params.model.units.choices"),
+    ],
+)
+def test_a_bad_search_space_is_refused_at_start_up_naming_the_key(key, param, message):
+    with pytest.raises(ConfigError, match=message):
+        param.check(key)
 
 
 def test_the_direction_must_suit_the_metric_trials_return():
-    with pytest.raises(
-        ConfigError, match="direction='maximize' is not allowed with compare.metric=best_val_loss: use minimize"
-    ):
-        SweepTracking(variant_name="tuned", model_dir="conf/model", direction="maximize", objective="best_val_loss")
-    SweepTracking(variant_name="tuned", model_dir="conf/model", direction="minimize", objective="best_val_loss")
+    with pytest.raises(ConfigError, match=r"sweep.direction='maximize' is not allowed: minimize \(compare.metric"):
+        compose_sweep("compare.metric=best_val_loss")
+    assert compose_sweep("compare.metric=best_val_loss", "sweep.direction=minimize").sweep.direction.value
 
 
-def test_variant_names_must_be_usable_as_a_config_choice():
-    with pytest.raises(ConfigError, match="variant_name='my tuned'"):
-        SweepTracking(variant_name="my tuned", model_dir="conf/model")
+def test_a_trial_is_the_train_config_with_its_values_folders_parent_and_tags():
+    overrides = trial_overrides("s", 7, {"model.units": 64, "model.dropout": 0.25}, "logs/sweeps", "run123")
+    cfg = compose_sweep(*overrides)
+    assert (cfg.model.name, cfg.model.units, cfg.model.dropout, cfg.model.hidden_layers) == ("trial_7", 64, 0.25, 3)
+    assert cfg.paths.models_dir == "logs/sweeps/s/trial_7/models" and cfg.tracking.parent_run_id == "run123"
+    assert cfg.tracking.tags == {"sweep_study": "s", "sweep_trial": "7"}
 
 
-def test_best_trial_is_written_as_a_model_file_that_trains_as_a_named_variant(tmp_path):
-    variant = variant_config(compose_search(), BEST, "tuned")
+def test_storage_must_be_one_with_heartbeats(tmp_path):
+    sweep = compose_sweep().sweep
+    assert storage_url(None, tmp_path) == f"sqlite:///{tmp_path / 'sweeps.db'}"
+    with pytest.raises(ConfigError, match=r"sweep.storage='journal.log' is not allowed"):
+        open_storage("journal.log", sweep, lambda study, trial: None)
+
+
+class FakeTrial:
+    def __init__(self, prune_after: int):
+        self.reports, self.prune_after = [], prune_after
+
+    def report(self, value, step):
+        self.reports.append((step, value))
+
+    def should_prune(self):
+        return len(self.reports) >= self.prune_after
+
+
+def test_each_epoch_reports_the_best_score_so_far_and_a_pruned_trials_runs_end_finished_tagged():
+    trial = FakeTrial(prune_after=3)
+    hook = pruning_hook(trial, "val_accuracy", maximize=True)
+    hook(0, 1, {"val_accuracy": 0.7})
+    hook(0, 2, {"val_accuracy": 0.6})
+    with pytest.raises(PrunedTrial) as pruned:
+        hook(0, 3, {"val_accuracy": 0.65})
+    assert trial.reports == [(1, 0.7), (2, 0.7), (3, 0.7)]
+    ended, tags = [], {}
+    assert end_unsuccessfully("trial_1", pruned.value, ended.append, tags.__setitem__) is pruned.value
+    assert ended == ["FINISHED"] and tags == {"optuna.state": "PRUNED", "pruned_after_epoch": "3"}
+
+
+def study_in(tmp_path, n_trials: int = 4):
+    sweep = compose_sweep(f"sweep.n_trials={n_trials}").sweep
+    url = storage_url(None, tmp_path)
+    study, parent = open_study(open_storage(url, sweep, lambda s, t: None), url, sweep, lambda: "run-1")
+    return study, parent, sweep, url
+
+
+def test_the_budget_counts_done_running_queued_and_diverged_trials_not_killed_ones(tmp_path):
+    study, parent, sweep, url = study_in(tmp_path, n_trials=3)
+    assert parent == "run-1" and next_step(study, 3) == "run"
+    study.tell(study.ask(), 0.8)
+    diverged = study.ask()
+    diverged.set_user_attr(DIVERGED_ATTR, "loss nan")
+    study.tell(diverged, state=TrialState.FAIL)
+    study.tell(study.ask(), state=TrialState.FAIL)  # killed: not counted, a new trial takes its place
+    assert next_step(study, 3) == "run"
+    running = study.ask()
+    assert next_step(study, 3) == "wait"  # the budget is used, a trial still runs
+    study.tell(running, 0.7)
+    assert next_step(study, 3) == "done"
+    study.enqueue_trial({"model.units": 16})
+    assert next_step(study, 3) == "run"  # a queued retry always runs
+
+
+def test_a_study_reopened_with_another_search_space_is_refused(tmp_path):
+    study_in(tmp_path)
+    sweep = compose_sweep("sweep.direction=minimize", "compare.metric=best_val_loss").sweep
+    url = storage_url(None, tmp_path)
+    with pytest.raises(ConfigError, match="another search space or direction"):
+        open_study(open_storage(url, sweep, lambda s, t: None), url, sweep, lambda: "run-2")
+
+
+def claim_until_done(url: str, n_trials: int, out: str) -> None:
+    """A worker that claims trials the sweep's way (lock, count, ask) and finishes them at once."""
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
+    study = optuna.load_study(study_name="race", storage=storage)
+    mine = []
+    while True:
+        with study_lock(url, "race"):
+            step = next_step(study, n_trials)
+            if step == "done":
+                break
+            trial = study.ask() if step == "run" else None
+        if trial is not None:
+            mine.append(trial.number)
+            study.tell(trial, float(trial.number))
+    Path(out).write_text(json.dumps(mine))
+
+
+def test_two_workers_claim_every_trial_of_the_budget_exactly_once(tmp_path):
+    url = storage_url(None, tmp_path)
+    optuna.create_study(study_name="race", storage=url)
+    outs = [str(tmp_path / f"worker{i}.json") for i in range(2)]
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=claim_until_done, args=(url, 30, out)) for out in outs]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    claimed = [json.loads(Path(out).read_text()) for out in outs]
+    assert sorted(claimed[0] + claimed[1]) == list(range(30)) and all(claimed)
+    assert len(optuna.load_study(study_name="race", storage=url).trials) == 30
+
+
+def test_the_best_trial_written_as_a_model_file_trains_as_a_named_variant(tmp_path):
+    from optuna.trial import create_trial
+
+    from imdb_sentiment.sweep import tuned_yaml
+
+    values = {"model.hidden_layers": 1, "model.units": 128, "model.dropout": 0.25, "trainer.batch_size": 256}
+    best_cfg = compose_sweep(*trial_overrides("s", 4, values, ".", "run"))
+    best = create_trial(value=0.891, params={}, distributions={})
     conf = shutil.copytree(CONF_DIR, tmp_path / "conf")
-    (conf / "model" / "tuned.yaml").write_text(variant_yaml(variant, "a test"))
+    (conf / "model" / "tuned.yaml").write_text(tuned_yaml(best_cfg, best, f"sqlite:///{tmp_path / 'x.db'}"))
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         cfg = validate(compose(config_name="config", overrides=["model=tuned"]))
     assert (cfg.model.name, cfg.model.hidden_layers, cfg.model.units, cfg.model.dropout) == ("tuned", 1, 128, 0.25)
-    assert (cfg.model.regularization, cfg.model.learning_rate) == (3e-4, 1.5e-4)
     assert (cfg.trainer.batch_size, cfg.trainer.patience, cfg.trainer.max_epochs) == (256, 3, 40)  # as in the trials
     assert cfg.trainer.seeds == [0, 1, 2]  # seeds are not part of a variant: it trains with the study's
+    assert "best_val_accuracy 0.8910" in (conf / "model" / "tuned.yaml").read_text()
 
 
 @pytest.mark.slow
@@ -105,60 +227,3 @@ def test_joblib_multirun_trains_every_variant_in_parallel(tmp_path, keras_mirror
         assert json.loads((project / f"reports/train/{variant}/metrics.json").read_text())["seeds"] == 1
         assert (project / f"models/variants/{variant}/seed_0.keras").is_file()
     assert not (project / "multirun").exists() and not (project / "outputs").exists()
-
-
-@pytest.mark.slow
-def test_optuna_sweep_nests_every_trial_under_one_run_and_writes_the_best_variant(tmp_path, keras_mirror):
-    project, overrides = vectorized_project(tmp_path / "project", keras_mirror)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {"MLFLOW_TRACKING_URI": uri}
-    result = run_stage(
-        project,
-        "train",
-        SEARCH,
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        "hydra.sweeper.n_jobs=2",
-        "hydra.sweeper.n_trials=4",
-        "trainer.max_epochs=3",
-        "trainer.eval_batch_size=8",
-        *overrides,
-        env=env,
-    )
-    assert "Joblib.Parallel(n_jobs=2" in result.stderr + result.stdout
-    client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("imdb-sentiment").experiment_id])
-    by_level = {level: [r for r in runs if r.data.tags.get("level") == level] for level in ("sweep", "variant", "seed")}
-    [sweep] = by_level["sweep"]
-    trials, seeds = by_level["variant"], by_level["seed"]
-    assert len(trials) == 4 and len(seeds) == 4 and {r.info.status for r in runs} == {"FINISHED"}
-    assert_overlapped(spans(trials))  # each batch's two trials trained at the same time, in two workers
-    assert all(t.data.tags["mlflow.parentRunId"] == sweep.info.run_id for t in trials)
-    assert {s.data.tags["mlflow.parentRunId"] for s in seeds} == {t.info.run_id for t in trials}
-    assert len({(t.data.params["model.units"], t.data.params["model.dropout"]) for t in trials}) == 4
-    assert sweep.data.params["search.model.units"] == "choice(16, 32, 64, 128)"
-    best_trial = max(trials, key=lambda t: t.data.metrics["best_val_accuracy"])
-    assert sweep.data.metrics["best_best_val_accuracy"] == pytest.approx(best_trial.data.metrics["best_val_accuracy"])
-    assert {a.path for a in client.list_artifacts(sweep.info.run_id)} == {"optimization_results.yaml", "tuned.yaml"}
-
-    tuned = yaml.safe_load((project / "conf/model/tuned.yaml").read_text())
-    assert tuned["model"]["name"] == "tuned"
-    for key in BEST:
-        section, field = key.split(".")
-        assert str(tuned[section][field]) == best_trial.data.params[key], key
-    assert tuned["trainer"]["max_epochs"] == 3  # the trials' own training conditions
-    assert not (project / "models").exists() and not (project / "reports/train").exists()  # trials keep to logs/
-
-    run_stage(
-        project,
-        "train",
-        "model=tuned",
-        "trainer.seeds=[0]",
-        "trainer.max_epochs=2",
-        "trainer.verbose=false",
-        *overrides,
-        env=env,
-    )
-    metrics = json.loads((project / "reports/train/tuned/metrics.json").read_text())
-    seed_runs = json.loads((project / "reports/train/tuned/seeds.json").read_text())
-    assert seed_runs["variant"] == "tuned" and metrics["seeds"] == 1 and list(seed_runs["seeds"]) == ["0"]

@@ -244,35 +244,6 @@ def test_the_commit_is_the_experiments_baseline_or_the_stages_own_folders_head_n
     assert tags["git_commit"] == tags["mlflow.source.git.commit"] == tags["dvc_exp_baseline_rev"] == "a" * 40
 
 
-def test_the_sweeps_run_records_its_process_and_commit(tmp_path, monkeypatch):
-    from omegaconf import OmegaConf
-
-    from imdb_sentiment import sweep
-
-    monkeypatch.setattr(sweep, "raise_on_sigterm", lambda: None)  # pytest keeps its own SIGTERM handling
-    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
-    monkeypatch.chdir(tmp_path)
-    commit = committed_repo(tmp_path / "repo")
-    monkeypatch.chdir(tmp_path / "repo")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    config = OmegaConf.create(
-        {
-            "tracking": {"uri": uri, "experiment_name": "sweeps"},
-            "hydra": {
-                "sweeper": {},
-                "sweep": {"dir": str(tmp_path / "sweep")},
-                "runtime": {"choices": {"model": "base_1layer"}},
-            },
-        }
-    )
-    callback = sweep.SweepTracking("tuned", str(tmp_path / "models"))
-    callback.on_multirun_start(config)
-    tags = MlflowClient(uri).get_run(callback.run_id).data.tags
-    callback.on_multirun_end(config)
-    assert ProcessIdentity.from_tags(tags) == this_process()
-    assert tags["git_commit"] == tags["mlflow.source.git.commit"] == commit
-
-
 # ------------------------------------------------------------------------------- what the MLflow UI shows
 
 

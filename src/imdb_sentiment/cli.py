@@ -66,9 +66,8 @@ def run_stage(cfg: DictConfig, stage: Callable[[Config], T]) -> T:
 
     Exit codes: 2 for an expected error (bad config or input, unreachable store, diverged training),
     130 when interrupted with Ctrl-C, 143 when terminated. In a multirun an expected error is printed in
-    one line and raised to Hydra, which marks the job failed: the Optuna search records a failed trial
-    and goes on; Hydra's basic sweeper stops with exit code 1. Returns what ``stage`` returns (a sweep's
-    objective).
+    one line and raised to Hydra, which marks the job failed: Hydra's basic sweeper stops with exit code 1.
+    Returns what ``stage`` returns.
     """
     raise_on_sigterm()
     remove_stale_temporaries(Path.cwd())  # what a SIGKILLed stage left in the project's scratch folder

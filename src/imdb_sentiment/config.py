@@ -129,6 +129,7 @@ class TrackingConfig:
     uri: str | None = MISSING
     experiment_name: str = MISSING
     parent_run_id: str | None = MISSING  # set by a sweep, so each trial's run nests under the sweep's run
+    tags: dict[str, str] = MISSING  # extra tags on every run of the stage (a sweep's: its study and trial)
 
 
 @dataclass

@@ -102,11 +102,14 @@ def open_run(run_name: str, tags: dict[str, str], parent: mlflow.ActiveRun) -> I
 def end_unsuccessfully(
     run_name: str, exc: BaseException, end: Callable[[str], None], set_tag: Callable[[str, str], None]
 ) -> BaseException:
-    """End a run KILLED (interrupted) or FAILED with the reason; the error to raise: ``exc``, or a report."""
-    status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+    """End a run KILLED (interrupted), FAILED with the reason, or as the exception's ``run_status`` and ``run_tags``
+    say (a pruned trial: FINISHED, tagged). Returns the error to raise: ``exc``, or a report."""
+    status = "KILLED" if isinstance(exc, KeyboardInterrupt) else getattr(exc, "run_status", "FAILED")
+    tags = getattr(exc, "run_tags", None) or {"failure_reason": f"{type(exc).__name__}: {exc}"[:4000]}
     try:
         try:
-            set_tag("failure_reason", f"{type(exc).__name__}: {exc}"[:4000])
+            for key, value in tags.items():
+                set_tag(key, value)
         finally:
             end(status)
     except Exception as end_error:  # the store may be the thing that failed
@@ -140,11 +143,7 @@ NOT_PARAMS = ("paths.", "tracking.", "data.mirror", "data.base_url", "data.retri
 
 def run_params(flat: dict[str, Any]) -> dict[str, Any]:
     """The settings that define a run: the flattened config without :data:`NOT_PARAMS`; lists as strings."""
-    return {
-        key: str(value) if isinstance(value, (list, tuple)) else value
-        for key, value in flat.items()
-        if not key.startswith(NOT_PARAMS)
-    }
+    return {k: str(v) if isinstance(v, (list, tuple)) else v for k, v in flat.items() if not k.startswith(NOT_PARAMS)}
 
 
 def log_params(flat: dict[str, Any], run_id: str | None = None) -> None:

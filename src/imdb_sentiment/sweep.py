@@ -1,172 +1,162 @@
-"""Hyperparameter sweeps: one MLflow run over a Hydra multirun, and its best trial kept as a named variant.
+"""A sweep worker: claim trials from the shared Optuna study, run each as a train run, and, once the budget is
+spent, keep the best trial as a model config file (``conf/model/<sweep.variant_name>.yaml``).
 
-Hydra's Optuna sweeper proposes the trials and a Hydra launcher runs them (one after another in this
-process, or two at a time with the joblib launcher); each trial is an ordinary train stage. This callback
-brackets the multirun: before the first trial it opens the sweep's MLflow run and hands its id to the
-trials (their ``tracking.parent_run_id`` reads :data:`PARENT_RUN_ENV`), so every trial's run nests under
-it whichever process runs it. After the last trial it writes the best trial's settings as a model config
-file, ``<model_dir>/<variant_name>.yaml``, which ``model=<variant_name>`` trains like the study's variants.
+Every worker runs this same loop against the same study (:mod:`imdb_sentiment.sweep_study`), so one process,
+``sweep.workers=N`` processes, or processes on many machines split one budget. Rerunning after every worker
+was killed resumes the study: finished trials are kept, a killed trial is queued again, the budget holds.
+MLflow gets one sweep run, every trial's train run nested under it, whichever worker or machine ran it.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import re
+import socket
+import time
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
+import optuna
 import yaml
-from hydra.experimental.callback import Callback
 from mlflow import MlflowClient
 from mlflow.entities import Param
-from omegaconf import DictConfig, OmegaConf
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
 
-from imdb_sentiment.cli import raise_on_sigterm
-from imdb_sentiment.config import SelectionMetric, TrackingConfig
-from imdb_sentiment.errors import ConfigError
+from imdb_sentiment.config_sweep import SweepAppConfig
+from imdb_sentiment.errors import TrainingDiverged
 from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.outputs import write_text
-from imdb_sentiment.processes import process_tags
-from imdb_sentiment.tracking_store import setup_tracking
+from imdb_sentiment.sweep_study import STORE_FILE, next_step, open_storage, open_study, storage_url, study_lock
+from imdb_sentiment.sweep_trial import STUDY_TAG, compose_trial, run_trial, trial_overrides, trial_runs
+from imdb_sentiment.tracking_store import project_root, setup_tracking
 
 log = logging.getLogger(__name__)
-
-PARENT_RUN_ENV = "IMDB_SWEEP_PARENT_RUN_ID"
-RESULTS_FILE = "optimization_results.yaml"  # what Hydra's Optuna sweeper writes into the sweep folder
-VARIANT_SECTIONS = ("model", "trainer")  # what a model config file may set (conf/model/*.yaml)
 VARIANT_TRAINER_KEYS = ("batch_size", "patience", "max_epochs")  # the trials' training conditions, kept
-VARIANT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+POLL_SECONDS = 2.0  # how often a worker with nothing to claim looks at the others' trials
 
 
-def check_search_space(keys: list[str]) -> None:
-    """Only model.* and trainer.* can be searched: the best trial must fit in a model config file."""
-    outside = [key for key in keys if key.split(".", 1)[0] not in VARIANT_SECTIONS]
-    if outside:
-        raise ConfigError(
-            f"hydra.sweeper.params={outside} is not allowed: a sweep searches keys under "
-            f"{' or '.join(f'{s}.' for s in VARIANT_SECTIONS)} only, so its best trial can be "
-            f"written as a model config"
-        )
+def shown_url(url: str) -> str:
+    """The storage as a log or a file may show it: no password; the project's own SQLite file by its name."""
+    if url == storage_url(None, project_root()):
+        return STORE_FILE
+    return make_url(url).render_as_string(hide_password=True)
 
 
-def variant_config(config: DictConfig, best_params: dict[str, Any], name: str) -> dict[str, dict[str, Any]]:
-    """The sweep's model and trainer settings with the best trial's values: a model file's content."""
-    named = OmegaConf.merge(config.model, {"name": name})  # a trial's name refers to its job: not resolvable here
-    model = OmegaConf.to_container(named, resolve=True, enum_to_str=True)
-    trainer = OmegaConf.to_container(config.trainer, resolve=True, enum_to_str=True)
-    variant = {"model": model, "trainer": {key: trainer[key] for key in VARIANT_TRAINER_KEYS}}
-    for key, value in best_params.items():
-        section, field = key.split(".", 1)
-        variant[section][field] = value
-    return variant
+def end_stale_trial_runs(study: optuna.Study, trial: FrozenTrial) -> None:
+    """A dead worker's trial (failed by its heartbeat): its MLflow runs end KILLED, wherever it ran."""
+    client = MlflowClient()
+    for run in trial_runs(study.study_name, trial.number, status="RUNNING"):
+        client.set_tag(run.info.run_id, "failure_reason", "its sweep worker stopped sending heartbeats")
+        client.set_terminated(run.info.run_id, "KILLED")
+    log.warning("trial %d: its worker died; failed and queued again", trial.number)
 
 
-def variant_yaml(variant: dict[str, dict[str, Any]], provenance: str) -> str:
-    header = f"# @package _global_\n# Written by a sweep: {provenance}\n"
-    return header + yaml.safe_dump(variant, sort_keys=False)
+def sweep_run(cfg: SweepAppConfig, url: str) -> str:
+    """The sweep's MLflow run, opened once per study; trials of every worker nest under it."""
+    sweep = cfg.sweep
+    experiment_id = setup_tracking(cfg.tracking)
+    client = MlflowClient()
+    tags = {**lineage_tags("sweep"), "level": "sweep", STUDY_TAG: sweep.study_name, "study_storage": shown_url(url)}
+    run = client.create_run(experiment_id, run_name=f"sweep-{sweep.study_name}", tags=tags)
+    params = {f"search.{key}": vars(param) for key, param in sweep.params.items()}
+    params.update(n_trials=sweep.n_trials, direction=sweep.direction.value, pruner=sweep.pruner.value)
+    params.update(base_model=cfg.model.name, objective=cfg.compare.metric.value)
+    client.log_batch(run.info.run_id, params=[Param(key, str(value)) for key, value in params.items()])
+    return run.info.run_id
 
 
-class SweepTracking(Callback):
-    """Hydra callback (see ``conf/hparams_search/``): the sweep's MLflow run and its best variant."""
+def tuned_yaml(cfg: SweepAppConfig, best: FrozenTrial, url: str) -> str:
+    """The best trial's model and training settings as a model config file, with where they came from."""
+    model = {**vars(cfg.model), "name": cfg.sweep.variant_name}
+    model = {key: getattr(value, "value", value) for key, value in model.items()}
+    trainer = {key: getattr(cfg.trainer, key) for key in VARIANT_TRAINER_KEYS}
+    header = (
+        f"# @package _global_\n# Written by a sweep: study {cfg.sweep.study_name!r} in {shown_url(url)}, trial "
+        f"{best.number} of {cfg.sweep.n_trials},\n# {cfg.compare.metric.value} {best.value:.4f} on seed(s) "
+        f"{list(cfg.trainer.seeds)}. `python stages/train.py model={cfg.sweep.variant_name}` trains it with\n"
+        f"# the study's seeds; add it to params.yaml's variants to put it in the pipeline.\n"
+    )
+    return header + yaml.safe_dump({"model": model, "trainer": trainer}, sort_keys=False)
 
-    def __init__(
-        self,
-        variant_name: str,
-        model_dir: str,
-        search_space: dict[str, Any] | None = None,
-        direction: str = "maximize",
-        objective: str = SelectionMetric.best_val_accuracy.value,
-    ) -> None:
-        """Check the sweep's settings here: Hydra turns an error raised in a callback's hooks into a warning."""
-        if not VARIANT_NAME.match(variant_name):
-            raise ConfigError(
-                f"hydra.callbacks.sweep_tracking.variant_name={variant_name!r} is not allowed: "
-                f"a name of letters, digits, '_' and '-' that starts with a letter"
-            )
-        self.search_space = dict(search_space or {})
-        check_search_space(list(self.search_space))
-        # what every trial returns (the train stage returns its seeds' mean of it); the enum or its name
-        self.metric = SelectionMetric(str(objective).split(".")[-1])
-        expected = "maximize" if self.metric.maximized else "minimize"
-        if str(direction).split(".")[-1].lower() != expected:
-            raise ConfigError(
-                f"hydra.sweeper.direction={direction!r} is not allowed with "
-                f"compare.metric={self.metric.value}: use {expected}"
-            )
-        self.variant_name, self.model_dir = variant_name, Path(model_dir)
-        self.client: MlflowClient | None = None
-        self.run_id: str | None = None
 
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        raise_on_sigterm()  # a terminated sweep still marks its run (atexit) instead of leaving it RUNNING
-        # the store only: tracking.parent_run_id names the run this hook is about to open
-        experiment_id = setup_tracking(
-            TrackingConfig(uri=config.tracking.uri, experiment_name=config.tracking.experiment_name, parent_run_id=None)
-        )
-        self.client = MlflowClient()
-        sweeper = OmegaConf.select(config, "hydra.sweeper", default={})
-        run = self.client.create_run(
-            experiment_id,
-            run_name=f"sweep-{self.variant_name}",
-            tags={
-                **process_tags(),
-                **lineage_tags("sweep"),
-                "level": "sweep",
-                "sweep_dir": str(config.hydra.sweep.dir),
-            },
-        )
-        self.run_id = run.info.run_id
-        space = {f"search.{key}": value for key, value in self.search_space.items()}
-        settings = {f"sweeper.{key}": sweeper.get(key) for key in ("n_trials", "n_jobs", "direction") if key in sweeper}
-        params = {
-            **space,
-            **settings,
-            "base_model": config.hydra.runtime.choices.get("model"),
-            "objective": self.metric.value,
-        }
-        self.client.log_batch(self.run_id, params=[Param(key, str(value)) for key, value in params.items()])
-        os.environ[PARENT_RUN_ENV] = self.run_id
-        atexit.register(self._end_unfinished)
-        log.info("sweep run %s: every trial's run nests under it", self.run_id)
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self.client is None or self.run_id is None:
-            return
-        results = Path(config.hydra.sweep.dir) / RESULTS_FILE
-        if results.is_file():
-            self._keep_best(config, results)
-        self.client.set_terminated(self.run_id, "FINISHED")
-        os.environ.pop(PARENT_RUN_ENV, None)
-        self.run_id = None
-
-    def _keep_best(self, config: DictConfig, results: Path) -> None:
-        """Write the best trial as a model config file and record it on the sweep's run."""
-        best = OmegaConf.to_container(OmegaConf.load(results))
-        variant = variant_config(config, best["best_params"], self.variant_name)
-        path = self.model_dir / f"{self.variant_name}.yaml"
-        write_text(
-            path,
-            variant_yaml(
-                variant,
-                f"{config.hydra.sweep.dir}, best {self.metric.value} "
-                f"{best['best_value']:.4f} on seed(s) {list(config.trainer.seeds)}",
-            ),
-        )
-        self.client.log_metric(self.run_id, f"best_{self.metric.value}", float(best["best_value"]))
-        self.client.log_artifact(self.run_id, str(results))
-        self.client.log_artifact(self.run_id, str(path))
-        self.client.set_tag(self.run_id, "best_variant_file", str(path))
+def finish(cfg: SweepAppConfig, study: optuna.Study, base: list[str], parent: str, url: str) -> Path | None:
+    """The budget is spent and no trial runs: write the best trial's file, log it, end the sweep run FINISHED."""
+    client = MlflowClient()
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        client.log_metric(parent, f"trials_{state.name.lower()}", states.count(state))
+    path = None
+    if TrialState.COMPLETE in states:
+        best = study.best_trial
+        best_cfg = compose_trial(base, trial_overrides(cfg.sweep.study_name, best.number, best.params, ".", parent))
+        path = Path(cfg.sweep.model_dir) / f"{cfg.sweep.variant_name}.yaml"
+        write_text(path, tuned_yaml(best_cfg, best, url))
+        client.log_metric(parent, f"best_{cfg.compare.metric.value}", best.value)
+        client.log_artifact(parent, str(path))
+        client.set_tag(parent, "best_trial", str(best.number))
         log.info(
-            "best trial (%s %.4f) written to %s: train it with model=%s",
-            self.metric.value,
-            best["best_value"],
+            "best trial %d (%.4f) written to %s: train it with model=%s",
+            best.number,
+            best.value,
             path,
-            self.variant_name,
+            cfg.sweep.variant_name,
         )
+    client.set_terminated(parent, "FINISHED")
+    return path
 
-    def _end_unfinished(self) -> None:
-        """A sweep that stopped early (an error, Ctrl-C, SIGTERM) leaves its run FAILED, not RUNNING forever."""
-        if self.client is not None and self.run_id is not None:
-            self.client.set_terminated(self.run_id, "FAILED")
+
+class Worker:
+    """One process's part of the sweep: claim, train, tell, until the study's budget is spent."""
+
+    def __init__(self, cfg: SweepAppConfig, base_overrides: list[str]):
+        self.cfg, self.base = cfg, base_overrides
+        self.url = storage_url(cfg.sweep.storage, project_root())
+        setup_tracking(cfg.tracking)
+        self.storage = open_storage(self.url, cfg.sweep, end_stale_trial_runs)
+        self.study, self.parent = open_study(self.storage, self.url, cfg.sweep, lambda: sweep_run(cfg, self.url))
+        self.trial: optuna.Trial | None = None
+
+    def run(self) -> Path | None:
+        MlflowClient().update_run(self.parent, status="RUNNING")  # a resumed sweep is under way again
+        try:
+            return self.loop()
+        except BaseException as exc:  # Ctrl-C, SIGTERM, a store that failed: the trial in hand is not lost
+            self.stopped("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
+
+    def loop(self) -> Path | None:
+        while True:
+            with ExitStack() as lock:
+                lock.enter_context(study_lock(self.url, self.cfg.sweep.study_name))
+                step = next_step(self.study, self.cfg.sweep.n_trials)
+                if step == "done":
+                    return finish(self.cfg, self.study, self.base, self.parent, self.url)
+                if step == "run":  # asked under the lock, which the trial releases once it holds its place
+                    self.study.optimize(
+                        lambda trial: self.objective(trial, lock), n_trials=1, catch=(TrainingDiverged,)
+                    )
+                    continue
+            time.sleep(POLL_SECONDS)  # others' trials still run: one may die and be queued again
+
+    def objective(self, trial: optuna.Trial, lock: ExitStack) -> float:
+        lock.close()
+        self.trial = trial
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # shown by optuna-dashboard
+        try:
+            value = run_trial(trial, self.cfg, self.base, self.parent)
+        except (optuna.TrialPruned, TrainingDiverged):
+            self.trial = None  # a result of these settings, not a trial to run again
+            raise
+        self.trial = None
+        return value
+
+    def stopped(self, status: str) -> None:
+        """The trial in hand is queued again; the sweep run ends ``status`` if no other worker runs a trial."""
+        try:
+            if self.trial is not None:
+                self.study.enqueue_trial(self.trial.params, user_attrs={"retry_of": self.trial.number})
+            if not self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                MlflowClient().set_terminated(self.parent, status)
+        except Exception as error:  # the store may be what failed: the original error is the one to report
+            log.warning("could not queue trial %s again or end the sweep run: %s", self.trial, error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,9 +26,22 @@ from imdb_sentiment.run_workers import RunFinisher, epoch_metric_writer, run_fin
 from imdb_sentiment.runs import log_dataset, log_params, open_run, tracked_run
 from imdb_sentiment.summaries import aggregate, history_csv, mean_history, parent_run_metrics, variant_metrics
 from imdb_sentiment.tracking_store import setup_tracking
-from imdb_sentiment.training import SeedResult, SeedTrainer
+from imdb_sentiment.training import EpochHook, SeedResult, SeedTrainer
 
 log = logging.getLogger(__name__)
+SeedEpochHook = Callable[[int, int, dict[str, float]], None]  # (seed, epoch, metrics)
+
+
+def both_hooks(log_epoch: EpochHook, seed: int, extra: SeedEpochHook | None) -> EpochHook:
+    """The epoch's metrics logged first, then handed to ``extra``: a pruned trial's runs hold its last epoch."""
+    if extra is None:
+        return log_epoch
+
+    def hook(epoch: int, metrics: dict[str, float]) -> None:
+        log_epoch(epoch, metrics)
+        extra(seed, epoch, metrics)
+
+    return hook
 
 
 def log_seed_artifacts(run_id: str, result: SeedResult, model_name: str, label: str, example: np.ndarray) -> None:
@@ -69,7 +83,13 @@ class VariantStage:
 
 
 def train_seed_run(
-    stage: VariantStage, seed: int, parent: mlflow.ActiveRun, finisher: RunFinisher, models_tmp: Path, history_tmp: Path
+    stage: VariantStage,
+    seed: int,
+    parent: mlflow.ActiveRun,
+    finisher: RunFinisher,
+    models_tmp: Path,
+    history_tmp: Path,
+    on_epoch_end: SeedEpochHook | None = None,
 ) -> tuple[str, SeedResult]:
     """One seed in its own run: params, dataset and per-epoch metrics here, the DVC outputs, then the run
     handed, still open, to the finisher, which logs its artifacts while the next seed trains and ends it."""
@@ -80,7 +100,7 @@ def train_seed_run(
         log_params({**stage.params, "trainer.seed": seed}, run_id)
         log_dataset(stage.cfg, stage.manifest, "training", run_id)
         with epoch_metric_writer(run_id) as log_epoch:
-            result = stage.seeds.fit(seed, on_epoch_end=log_epoch)
+            result = stage.seeds.fit(seed, on_epoch_end=both_hooks(log_epoch, seed, on_epoch_end))
         result.model.save(models_tmp / f"seed_{seed}.keras")  # before the finisher saves it too
         (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))
         finisher.submit(
@@ -105,8 +125,10 @@ def write_variant_reports(
     return metrics
 
 
-def train_variant(cfg: Config) -> dict:
-    """The train stage: a parent MLflow run for the variant and a nested run per seed."""
+def train_variant(cfg: Config, on_epoch_end: SeedEpochHook | None = None) -> dict:
+    """The train stage: a parent MLflow run for the variant and a nested run per seed.
+
+    ``on_epoch_end(seed, epoch, metrics)`` sees every epoch of every seed (a sweep prunes with it)."""
     keras.utils.disable_interactive_logging()
     train_rows, validation_rows, example, manifest = load_training_rows(cfg)
     variant = cfg.model.name
@@ -119,7 +141,7 @@ def train_variant(cfg: Config) -> dict:
         manifest,
         example,
         flatten(cfg),
-        lineage_tags("train", variant),
+        {**lineage_tags("train", variant), **cfg.tracking.tags},
     )
     with atomic_dir(models_dir) as models_tmp, atomic_dir(reports_dir / "history") as history_tmp:
         with tracked_run(
@@ -131,7 +153,7 @@ def train_variant(cfg: Config) -> dict:
             log_dataset(cfg, manifest, "training")
             with run_finisher() as finisher:  # a seed's artifacts are logged while the next seed trains
                 results = {
-                    seed: train_seed_run(stage, seed, parent, finisher, models_tmp, history_tmp)
+                    seed: train_seed_run(stage, seed, parent, finisher, models_tmp, history_tmp, on_epoch_end)
                     for seed in cfg.trainer.seeds
                 }
             stats = aggregate([r.summary for _, r in results.values()])
