@@ -120,6 +120,7 @@ def test_two_workers_split_the_budget_nest_every_trial_and_show_in_optuna_dashbo
     )
     assert {r.data.tags["sweep_trial"] for r in levels["variant"]} == {str(t.number) for t in finished}
     assert {r.data.tags["optuna.state"] for r in levels["variant"]} <= {"COMPLETE", "PRUNED"}
+    assert sweep.data.tags["mlflow.note.content"].startswith("Optuna study **fixture**: 6 trials")
     assert "process.pid" not in sweep.data.tags  # many processes' run: no later stage may end it as theirs
     assert sweep.data.metrics["best_best_val_accuracy"] == pytest.approx(study.best_value)
     tuned = yaml.safe_load((project / "conf/model/tuned.yaml").read_text())

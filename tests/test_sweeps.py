@@ -115,7 +115,9 @@ def test_each_epoch_reports_the_best_score_so_far_and_a_pruned_trials_runs_end_f
 def study_in(tmp_path, n_trials: int = 4):
     sweep = compose_sweep(f"sweep.n_trials={n_trials}").sweep
     url = storage_url(None, tmp_path)
-    study, parent = open_study(open_storage(url, sweep, lambda s, t: None), url, sweep, lambda: "run-1")
+    storage = open_storage(url, sweep, lambda s, t: None)
+    study, parent = open_study(storage, url, sweep, "best_val_accuracy", lambda: "run-1")
+    assert study.metric_names == ["best_val_accuracy"]
     return study, parent, sweep, url
 
 
@@ -141,7 +143,7 @@ def test_a_study_reopened_with_another_search_space_is_refused(tmp_path):
     sweep = compose_sweep("sweep.direction=minimize", "compare.metric=best_val_loss").sweep
     url = storage_url(None, tmp_path)
     with pytest.raises(ConfigError, match="another search space or direction"):
-        open_study(open_storage(url, sweep, lambda s, t: None), url, sweep, lambda: "run-2")
+        open_study(open_storage(url, sweep, lambda s, t: None), url, sweep, "best_val_loss", lambda: "run-2")
 
 
 def claim_until_done(url: str, n_trials: int, out: str) -> None:

@@ -79,3 +79,14 @@ def version_description(variant: str, accuracy: float, run_id: str, wraps: str |
     """A registered model version's description: the variant, its test accuracy, the run that made it."""
     what = f"Raw-review-text model around {wraps}: " if wraps else ""
     return f"{what}{variant} retrained by run {run_id}; test accuracy {accuracy:.4f} on the test reviews."
+
+
+def sweep_description(cfg) -> str:
+    """The sweep run's: the study, what it searches and how, and where its answer goes (``SweepAppConfig``)."""
+    sweep = cfg.sweep
+    return (
+        f"Optuna study **{sweep.study_name}**: {sweep.n_trials} trials searching {', '.join(sweep.params)} "
+        f"around {cfg.model.name}, each a nested train run on seed(s) {list(cfg.trainer.seeds)} that returns its "
+        f"{cfg.compare.metric.value} ({sweep.direction.value}); pruner {sweep.pruner.value}. The best trial's "
+        f"settings are written to {sweep.model_dir}/{sweep.variant_name}.yaml (an artifact here)."
+    )

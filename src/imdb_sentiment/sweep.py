@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
 from imdb_sentiment.config_sweep import SweepAppConfig
+from imdb_sentiment.descriptions import DESCRIPTION, sweep_description
 from imdb_sentiment.errors import TrainingDiverged
 from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.outputs import write_text
@@ -58,6 +59,7 @@ def sweep_run(cfg: SweepAppConfig, url: str) -> str:
     experiment_id = setup_tracking(cfg.tracking)
     client = MlflowClient()
     tags = {**lineage_tags("sweep"), "level": "sweep", STUDY_TAG: sweep.study_name, "study_storage": shown_url(url)}
+    tags[DESCRIPTION] = sweep_description(cfg)
     run = client.create_run(experiment_id, run_name=f"sweep-{sweep.study_name}", tags=tags)
     params = {f"search.{key}": vars(param) for key, param in sweep.params.items()}
     params.update(n_trials=sweep.n_trials, direction=sweep.direction.value, pruner=sweep.pruner.value)
@@ -114,7 +116,8 @@ class Worker:
         self.url = storage_url(cfg.sweep.storage, project_root())
         setup_tracking(cfg.tracking)
         self.storage = open_storage(self.url, cfg.sweep, end_stale_trial_runs)
-        self.study, self.parent = open_study(self.storage, self.url, cfg.sweep, lambda: sweep_run(cfg, self.url))
+        objective, new_run = cfg.compare.metric.value, lambda: sweep_run(cfg, self.url)
+        self.study, self.parent = open_study(self.storage, self.url, cfg.sweep, objective, new_run)
         self.trial: optuna.Trial | None = None
 
     def run(self) -> Path | None:

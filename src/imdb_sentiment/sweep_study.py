@@ -111,7 +111,7 @@ def search_space_text(sweep: SweepConfig) -> str:
     return repr(sorted((key, vars(param)) for key, param in sweep.params.items()))
 
 
-def open_study(storage: RDBStorage, url: str, sweep: SweepConfig, create_parent_run: Callable[[], str]):
+def open_study(storage: RDBStorage, url: str, sweep: SweepConfig, objective: str, create_parent_run: Callable[[], str]):
     """The study by name, created by the first worker (which opens the sweep's MLflow run), loaded by the rest.
 
     Returns the study and the MLflow run every trial's run nests under. A study created with another search
@@ -129,6 +129,7 @@ def open_study(storage: RDBStorage, url: str, sweep: SweepConfig, create_parent_
                 f"in {url}: name a new study, or run it with its own settings ({stored}, {study.direction.name})"
             )
         if PARENT_RUN_ATTR not in study.user_attrs:
+            study.set_metric_names([objective])  # what optuna-dashboard's plots name their axis
             study.set_user_attr(SPACE_ATTR, space)
             study.set_user_attr(PARENT_RUN_ATTR, create_parent_run())
         worker = study.user_attrs.get(WORKERS_ATTR, 0)
