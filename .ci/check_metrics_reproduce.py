@@ -1,8 +1,10 @@
 """CI's reproduction check: the metrics a fresh `make run` wrote equal the ones committed at HEAD.
 
 The results are committed to git (`cache: false` in dvc.yaml), so `dvc metrics diff HEAD` compares this run
-with the commit's. Training is deterministic, so every metric must agree to float noise (TOLERANCE); wall
-times (`*_seconds`) are left out. HEAD without committed metrics fails too, so nobody mistakes "nothing to
+with the commit's. Training is deterministic on one machine (metrics agree to 1e-9 there), but the float
+kernels differ between CPUs: between the two machines this ran on, l1_3layer's best_val_loss moved by 1.6e-5
+and its std by 1.5e-5, every accuracy was equal. TOLERANCE (absolute) allows 3x that and stays below one
+validation review (1e-4 of accuracy), so a changed prediction still fails. Wall times (`*_seconds`) are left out. HEAD without committed metrics fails too, so nobody mistakes "nothing to
 compare" for "reproduced", unless `--allow-missing` is given (for a branch whose results are not committed
 yet). Run from the project root: `python .ci/check_metrics_reproduce.py [--allow-missing] [--rev REV]`.
 """
@@ -15,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-TOLERANCE = 1e-6
+TOLERANCE = 5e-5
 IGNORED_SUFFIX = "_seconds"
 
 
