@@ -4,9 +4,10 @@ The results are committed to git (`cache: false` in dvc.yaml), so `dvc metrics d
 with the commit's. Training is deterministic on one machine (metrics agree to 1e-9 there), but the float
 kernels differ between CPUs: between the two machines this ran on, l1_3layer's best_val_loss moved by 1.6e-5
 and its std by 1.5e-5, every accuracy was equal. TOLERANCE (absolute) allows 3x that and stays below one
-validation review (1e-4 of accuracy), so a changed prediction still fails. Wall times (`*_seconds`) are left out. HEAD without committed metrics fails too, so nobody mistakes "nothing to
-compare" for "reproduced", unless `--allow-missing` is given (for a branch whose results are not committed
-yet). Run from the project root: `python .ci/check_metrics_reproduce.py [--allow-missing] [--rev REV]`.
+validation review (1e-4 of accuracy), so a changed prediction still fails. Wall times (`*_seconds`) are left
+out. HEAD without committed metrics fails too, so nobody mistakes "nothing to compare" for "reproduced",
+unless `--allow-missing` is given (for a branch whose results are not committed yet).
+Run from the project root: `python .ci/check_metrics_reproduce.py [--allow-missing] [--rev REV]`.
 """
 
 from __future__ import annotations
