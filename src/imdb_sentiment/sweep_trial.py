@@ -19,6 +19,7 @@ from hydra import compose
 from imdb_sentiment.config import validate
 from imdb_sentiment.config_sweep import SearchParam, SweepAppConfig
 from imdb_sentiment.errors import TrainingDiverged
+from imdb_sentiment.sweep_study import DIVERGED_ATTR
 from imdb_sentiment.variant_training import train_variant
 
 STUDY_TAG, TRIAL_TAG, STATE_TAG = "sweep_study", "sweep_trial", "optuna.state"
@@ -91,7 +92,7 @@ def run_trial(trial: optuna.Trial, cfg: SweepAppConfig, base: list[str], parent:
     try:
         metrics = train_variant(trial_cfg, on_epoch_end=hook)
     except TrainingDiverged as exc:
-        trial.set_user_attr("diverged", str(exc))  # a real result of these settings: not retried
+        trial.set_user_attr(DIVERGED_ATTR, str(exc))  # a real result of these settings: not retried
         raise
     tag_trial_runs(cfg.sweep.study_name, trial.number, {STATE_TAG: "COMPLETE"})
     return metrics[metric.value]
