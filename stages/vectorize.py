@@ -1,4 +1,5 @@
-"""DVC stage: multi-hot CSR float32 matrices, labels, the validation split and data statistics."""
+"""DVC stage: multi-hot CSR float32 matrices (words, and bigrams if configured), labels, the bigram vocabulary,
+the validation split and data statistics."""
 
 from pathlib import Path
 
@@ -22,8 +23,8 @@ def vectorize_stage(cfg: Config) -> None:
     vectorize(
         splits,
         num_words,
-        cfg.features.dtype.value,
-        cfg.features.validation_rows,
+        cfg.features,
+        cfg.data.index_from,
         Path(cfg.paths.processed_dir),
         Path(cfg.paths.data_stats),
     )

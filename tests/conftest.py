@@ -84,14 +84,16 @@ def keras_mirror(tmp_path_factory) -> Path:
     return make_keras_imdb(tmp_path_factory.mktemp("mirror"))
 
 
-def fixture_overrides(mirror: Path, num_words: int = 30, validation_rows: int = 16) -> list[str]:
-    """Hydra overrides that point the pipeline at a fixture mirror and trust its digests."""
+def fixture_overrides(mirror: Path, num_words: int = 30, validation_rows: int = 16, bigrams: int = 0) -> list[str]:
+    """Hydra overrides that point the pipeline at a fixture mirror and trust its digests (and, if ``bigrams``,
+    add that many bigram columns)."""
     return [
         f"data.mirror={mirror}",
         f"data.npz_sha256=[{sha256(mirror / 'imdb.npz')}]",
         f"data.word_index_sha256=[{sha256(mirror / 'imdb_word_index.json')}]",
         f"data.num_words={num_words}",
         f"features.validation_rows={validation_rows}",
+        *([f"features.bigrams={bigrams}"] if bigrams else []),
     ]
 
 

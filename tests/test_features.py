@@ -86,3 +86,13 @@ def test_vectorize_refuses_sequences_of_another_vocabulary(vectorized, keras_mir
     result = run_stage(vectorized, "vectorize", *fixture_overrides(keras_mirror, num_words=40), check=False)
     assert result.returncode == 2
     assert "num_words=30" in result.stderr and "dvc repro fetch" in result.stderr
+
+
+def test_multi_hot_leaves_its_input_rows_as_they_were():
+    """scipy's sum_duplicates sorts the column ids in place: on the caller's token array, the bigrams built
+    after the words would pair sorted ids, not neighbours."""
+    rows = Ragged.from_lists([[5, 3, 9, 3], [8, 1]])
+    tokens, offsets = rows.tokens.copy(), rows.offsets.copy()
+    multi_hot(rows, 10)
+    np.testing.assert_array_equal(rows.tokens, tokens)
+    np.testing.assert_array_equal(rows.offsets, offsets)

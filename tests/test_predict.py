@@ -49,10 +49,10 @@ def test_text_to_words_follows_keras_filters():
     assert text_to_words(" \t\n!!") == []
 
 
-def test_ids_shift_ranks_and_map_unknown_and_rare_words_to_oov():
+def test_ids_shift_ranks_map_rare_words_to_oov_and_skip_unknown_ones():
     encoder = ReviewEncoder(WORDS, SETTINGS)
     assert encoder.ids("This film was just brilliant, casting") == [1, 14, 22, 16, 43, 530, 973]
-    assert encoder.ids("the RARE word zyxxy") == [1, 4, 2, 2, 2]  # rank 2500 >= num_words; zyxxy unknown
+    assert encoder.ids("the RARE word zyxxy") == [1, 4, 2]  # rank 2500 >= num_words; "word", zyxxy unknown
     assert encoder.ids("") == [1]
 
 
@@ -61,7 +61,7 @@ def test_encode_gives_multi_hot_rows_within_the_vocabulary():
     matrix = encoder.encode(["the the film", "zyxxy"])
     assert matrix.shape == (2, 1000) and matrix.dtype == np.float32
     assert sorted(matrix[0].indices.tolist()) == [1, 4, 22]
-    assert sorted(matrix[1].indices.tolist()) == [1, 2]
+    assert sorted(matrix[1].indices.tolist()) == [1]  # zyxxy is not in the index: skipped, only the start
 
 
 def test_read_reviews_refuses_empty_and_oversized_input(tmp_path):
@@ -177,10 +177,10 @@ def test_large_inputs_are_scored_in_bounded_memory(tmp_path):
     assert grown_mb < 400
 
 
-def test_non_english_text_is_scored_as_out_of_vocabulary_words():
+def test_non_english_words_are_skipped_as_words_the_index_lacks():
     encoder = ReviewEncoder(WORDS, SETTINGS)
-    assert encoder.ids("Ein wunderbarer Film! 素晴らしい映画。") == [1, 2, 2, 22, 2]  # "film" is English too
-    assert encoder.ids("Überraschend GUT, the film") == [1, 2, 2, 4, 22]
+    assert encoder.ids("Ein wunderbarer Film! 素晴らしい映画。") == [1, 22]  # "film" is English too
+    assert encoder.ids("Überraschend GUT, the film") == [1, 4, 22]
 
 
 def test_a_corrupt_fallback_model_is_a_clear_error(tmp_path, monkeypatch):
@@ -224,6 +224,7 @@ def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, 
         max_reviews=10,
         max_review_chars=100,
         data=data,
+        features=from_yaml("features"),
         paths=SimpleNamespace(raw_dir=str(tmp_path)),
         final=from_yaml("final"),
     )

@@ -35,17 +35,21 @@ def logged_text_model(tmp_path_factory):
 
     from test_config import from_yaml, yaml_config
 
+    from imdb_sentiment.bigrams import BigramVocabulary
     from imdb_sentiment.registry import log_text_model
 
     folder = tmp_path_factory.mktemp("text_model")
     tiny_keras_model(SETTINGS.num_words).save(folder / "model.keras")
     (folder / "imdb_word_index.json").write_text(json.dumps(WORDS))
+    BigramVocabulary.empty(SETTINGS.num_words).save(folder / "bigrams.npz")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.create_experiment("text-model", artifact_location=str(folder / "artifacts"))
     cfg = dataclasses.replace(yaml_config(), data=from_yaml("data", base_url="-", num_words=SETTINGS.num_words))
     with mlflow.start_run(experiment_id=experiment):
-        info = log_text_model(folder / "model.keras", folder / "imdb_word_index.json", cfg, folder, "final-t-text")
+        info = log_text_model(
+            folder / "model.keras", folder / "imdb_word_index.json", folder / "bigrams.npz", cfg, folder, "final-t-text"
+        )
     return uri, info
 
 

@@ -1,14 +1,16 @@
-"""Multi-hot encoding of the review sequences as float32 CSR matrices.
+"""Multi-hot encoding of the review sequences as float32 CSR matrices: words, then bigrams if configured.
 
 The original notebook filled a dense float64 25,000 x 10,000 array with a Python loop (2 GB per split).
 Here the token rows already are a CSR structure: ``(ones, tokens, offsets)`` is a CSR matrix with repeated
-columns, and summing the duplicates then resetting the values to 1 gives the same multi-hot matrix.
+columns, and summing the duplicates then resetting the values to 1 gives the same multi-hot matrix. The
+``features.bigrams`` columns (:mod:`imdb_sentiment.bigrams`) follow the ``num_words`` word columns.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import resource
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,16 +19,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from imdb_sentiment.bigrams import BigramVocabulary, bigram_rows, count_vocabulary
 from imdb_sentiment.errors import DataError
+from imdb_sentiment.feature_manifest import MANIFEST, Manifest, combined_digest, split_digest
 from imdb_sentiment.feature_stats import build_stats
 from imdb_sentiment.outputs import atomic_path, write_json
 from imdb_sentiment.sequences import SPLITS, Ragged, Split
 
 if TYPE_CHECKING:
-    from imdb_sentiment.config import Config
+    from imdb_sentiment.config import Config, FeaturesConfig
 
-MANIFEST = "manifest.json"
 LABELS = "labels.npz"
+BIGRAMS = "bigrams.npz"  # the bigram vocabulary, written even when empty so every reader finds one
 
 
 def multi_hot(sequences: Ragged, num_words: int, dtype: str = "float32") -> sp.csr_matrix:
@@ -37,8 +41,8 @@ def multi_hot(sequences: Ragged, num_words: int, dtype: str = "float32") -> sp.c
     matrix = sp.csr_matrix(
         (
             np.ones(len(sequences.tokens), dtype=dtype),
-            sequences.tokens.astype(index_dtype, copy=False),
-            sequences.offsets.astype(index_dtype),
+            np.array(sequences.tokens, dtype=index_dtype),  # copies: sum_duplicates sorts them in place
+            np.array(sequences.offsets, dtype=index_dtype),
         ),
         shape=(sequences.rows, num_words),
     )
@@ -47,74 +51,65 @@ def multi_hot(sequences: Ragged, num_words: int, dtype: str = "float32") -> sp.c
     return matrix
 
 
-def multi_hot_splits(splits: dict[str, Split], num_words: int, dtype: str = "float32") -> dict[str, sp.csr_matrix]:
-    """Every split at once: scipy's sparse kernels release the GIL, so two threads use both cores."""
+def feature_matrix(
+    sequences: Ragged, num_words: int, vocabulary: BigramVocabulary, first_word: int, dtype: str = "float32"
+) -> sp.csr_matrix:
+    """The word columns, then the vocabulary's bigram columns: what training, predict and serving all use."""
+    words = multi_hot(sequences, num_words, dtype)
+    if vocabulary.size == 0:
+        return words
+    pairs = multi_hot(bigram_rows(sequences, vocabulary, first_word), vocabulary.size, dtype)
+    return sp.hstack([words, pairs], format="csr", dtype=dtype)
+
+
+def feature_splits(
+    splits: dict[str, Split], num_words: int, vocabulary: BigramVocabulary, first_word: int, dtype: str
+) -> dict[str, sp.csr_matrix]:
+    """Every split at once: scipy's sparse kernels and numpy's gathers release the GIL, so two threads use
+    both cores."""
     with ThreadPoolExecutor(max_workers=len(splits)) as pool:
-        matrices = pool.map(lambda split: multi_hot(split.sequences, num_words, dtype), splits.values())
+        matrices = pool.map(
+            lambda split: feature_matrix(split.sequences, num_words, vocabulary, first_word, dtype), splits.values()
+        )
         return dict(zip(splits, matrices, strict=True))
 
 
-@dataclass
-class Manifest:
-    """What the vectorize stage produced: later stages check it against their own config before work."""
-
-    num_words: int
-    dtype: str
-    rows: dict[str, int]
-    validation_rows: int
-    split_digests: dict[str, str]
-    digest: str
-
-    def check(self, num_words: int, validation_rows: int) -> None:
-        if self.num_words != num_words:
-            raise DataError(
-                f"features were built with num_words={self.num_words}, config says {num_words}: "
-                f"re-run the vectorize stage (dvc repro vectorize)"
-            )
-        if not 0 < validation_rows < self.rows["train"]:
-            raise DataError(f"features.validation_rows={validation_rows} must be in (0, {self.rows['train']})")
-        if self.validation_rows != validation_rows:
-            raise DataError(
-                f"features were split with validation_rows={self.validation_rows}, config says "
-                f"{validation_rows}: re-run the vectorize stage (dvc repro vectorize)"
-            )
-
-
-def split_digest(matrix: sp.csr_matrix, labels: np.ndarray) -> str:
-    """sha256 over one split's arrays themselves, so the digest names the data, not the file encoding."""
-    digest = hashlib.sha256()
-    for array in (matrix.indptr, matrix.indices, matrix.data, labels):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
-
-
-def combined_digest(split_digests: dict[str, str]) -> str:
-    """One content hash for the whole vectorized dataset (what MLflow records as the dataset digest)."""
-    return hashlib.sha256("".join(split_digests[name] for name in SPLITS).encode()).hexdigest()
+def time_and_memory(started: float) -> dict[str, float]:
+    """Seconds since ``started`` and the process's peak resident memory so far (Linux reports KiB)."""
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": round(time.perf_counter() - started, 3), "peak_rss_mb": round(peak_kib / 1024, 1)}
 
 
 def vectorize(
-    splits: dict[str, Split], num_words: int, dtype: str, validation_rows: int, out_dir: Path, stats_path: Path
+    splits: dict[str, Split], num_words: int, settings: FeaturesConfig, first_word: int, out_dir: Path, stats_path: Path
 ) -> Manifest:
-    """The vectorize stage: CSR matrices, labels, a manifest with the content digest, and stats."""
-    matrices = multi_hot_splits(splits, num_words, dtype)
+    """The vectorize stage: the bigram vocabulary (training split only), CSR matrices, labels, a manifest with
+    the content digest, and stats (with this call's seconds and the process's peak memory)."""
+    started = time.perf_counter()
+    vocabulary = count_vocabulary(splits["train"].sequences, num_words, first_word, settings.bigrams)
+    matrices = feature_splits(splits, num_words, vocabulary, first_word, settings.dtype.value)
     labels = {name: splits[name].labels.astype(np.float32) for name in SPLITS}
     digests = {name: split_digest(matrices[name], labels[name]) for name in SPLITS}
     manifest = Manifest(
         num_words=num_words,
-        dtype=dtype,
+        bigrams=settings.bigrams,
+        width=num_words + vocabulary.size,
+        dtype=settings.dtype.value,
         rows={name: int(matrices[name].shape[0]) for name in SPLITS},
-        validation_rows=validation_rows,
+        validation_rows=settings.validation_rows,
         split_digests=digests,
         digest=combined_digest(digests),
     )
-    manifest.check(num_words, validation_rows)
+    manifest.check(num_words, settings.validation_rows, settings.bigrams)
+    vocabulary.save(out_dir / BIGRAMS)
     for name in SPLITS:
         with atomic_path(out_dir / f"x_{name}.npz") as tmp, open(tmp, "wb") as handle:
             sp.save_npz(handle, matrices[name], compressed=False)
     with atomic_path(out_dir / LABELS) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **{f"y_{name}": labels[name] for name in SPLITS})
-    write_json(stats_path, build_stats(matrices, labels, validation_rows))
+    stats = build_stats(matrices, labels, settings.validation_rows)
+    stats.update(words=num_words, bigrams=vocabulary.size, vectorize=time_and_memory(started))
+    write_json(stats_path, stats)
     write_json(out_dir / MANIFEST, asdict(manifest))  # written last: its presence means the rest is complete
     return manifest
 
@@ -149,7 +144,9 @@ class Features:
         return self.matrices["test"], self.labels["test"]
 
 
-def load_features(out_dir: Path, num_words: int, validation_rows: int, splits: tuple[str, ...] = SPLITS) -> Features:
+def load_features(
+    out_dir: Path, num_words: int, validation_rows: int, splits: tuple[str, ...] = SPLITS, bigrams: int = 0
+) -> Features:
     """Load ``splits`` and check them against the config and their content digests; never unpickles."""
     manifest_path = out_dir / MANIFEST
     if not manifest_path.is_file():
@@ -158,7 +155,7 @@ def load_features(out_dir: Path, num_words: int, validation_rows: int, splits: t
         manifest = Manifest(**json.loads(manifest_path.read_text()))
     except (ValueError, TypeError) as exc:
         raise DataError(f"{manifest_path}: unreadable manifest ({exc}); re-run the vectorize stage") from exc
-    manifest.check(num_words, validation_rows)
+    manifest.check(num_words, validation_rows, bigrams)
     matrices, labels = {}, {}
     for name in splits:
         try:
@@ -167,7 +164,7 @@ def load_features(out_dir: Path, num_words: int, validation_rows: int, splits: t
                 labels[name] = archive[f"y_{name}"]
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(f"{out_dir}: unreadable features ({exc}); re-run the vectorize stage") from exc
-        shape = (manifest.rows[name], manifest.num_words)
+        shape = (manifest.rows[name], manifest.width)
         if matrices[name].shape != shape or len(labels[name]) != shape[0]:
             raise DataError(f"{out_dir}/x_{name}.npz has shape {matrices[name].shape}, manifest says {shape}")
         if split_digest(matrices[name], labels[name]) != manifest.split_digests[name]:
@@ -179,4 +176,6 @@ def load_features(out_dir: Path, num_words: int, validation_rows: int, splits: t
 
 def load_configured_features(cfg: Config, splits: tuple[str, ...]) -> Features:
     """``splits`` of the features the config's paths, data and features groups name (train and retrain_final)."""
-    return load_features(Path(cfg.paths.processed_dir), cfg.data.num_words, cfg.features.validation_rows, splits)
+    return load_features(
+        Path(cfg.paths.processed_dir), cfg.data.num_words, cfg.features.validation_rows, splits, cfg.features.bigrams
+    )

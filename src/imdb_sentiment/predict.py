@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from imdb_sentiment.errors import DataError, first_line
+from imdb_sentiment.features import BIGRAMS
 from imdb_sentiment.quiet import import_tensorflow
 from imdb_sentiment.review_encoding import EncoderSettings, ReviewEncoder
 from imdb_sentiment.review_input import read_reviews
@@ -72,17 +73,28 @@ def sentiment(label: int) -> str:
     return "positive" if label else "negative"
 
 
+def configured_encoder(cfg) -> ReviewEncoder:
+    """The encoder of the configured data and features: the vectorize stage's bigram vocabulary if any."""
+    settings = EncoderSettings(cfg.data.num_words, cfg.data.index_from, cfg.data.start_char, cfg.data.oov_char)
+    bigrams = Path(cfg.paths.processed_dir) / BIGRAMS if cfg.features.bigrams else None
+    return ReviewEncoder.from_files(Path(cfg.paths.raw_dir) / cfg.data.word_index_file, settings, bigrams)
+
+
 def predict_reviews(cfg) -> list[tuple[int, float, int, str]]:
     """The predict command: score each review; print and return its input line, probability, label and
     review (the printed review cut to its start)."""
     reviews = read_reviews(cfg.text, cfg.file, cfg.max_reviews, cfg.max_review_chars)
-    settings = EncoderSettings(cfg.data.num_words, cfg.data.index_from, cfg.data.start_char, cfg.data.oov_char)
-    encoder = ReviewEncoder.from_files(Path(cfg.paths.raw_dir) / cfg.data.word_index_file, settings)
+    encoder = configured_encoder(cfg)
     import_tensorflow()  # only once the input is known to be usable: TensorFlow takes seconds to load
     import keras
 
     keras.utils.disable_interactive_logging()
     model, source = load_champion(cfg)
+    if model.input_shape[-1] != encoder.width:
+        raise DataError(
+            f"{source} takes {model.input_shape[-1]} columns but features={cfg.features.name} makes "
+            f"{encoder.width}: choose the features the model was trained on"
+        )
     probabilities = predict_proba(model, encoder.encode([review for _, review in reviews]))
     results = [
         (line, float(p), int(p >= cfg.final.threshold), review)

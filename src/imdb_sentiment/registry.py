@@ -24,8 +24,11 @@ TEXT_MODEL_ENTRY = Path(__file__).with_name("text_model_entry.py")
 TEXT_EXAMPLE = ["A wonderful, moving film with a brilliant cast.", "Dull, predictable and far too long."]
 
 
-def log_text_model(keras_model_path: Path, word_index_path: Path, cfg: Config, scratch: Path, name: str):
-    """Log (as ``name``) and register the raw-text pyfunc model (models from code: loading it unpickles nothing)."""
+def log_text_model(
+    keras_model_path: Path, word_index_path: Path, bigrams_path: Path, cfg: Config, scratch: Path, name: str
+):
+    """Log (as ``name``) and register the raw-text pyfunc model (models from code: loading it unpickles nothing),
+    with the word index and bigram vocabulary the Keras model's columns were built from."""
     settings = {
         "num_words": cfg.data.num_words,
         "index_from": cfg.data.index_from,
@@ -43,6 +46,7 @@ def log_text_model(keras_model_path: Path, word_index_path: Path, cfg: Config, s
         artifacts={
             "keras_model": str(keras_model_path),
             "word_index": str(word_index_path),
+            "bigrams": str(bigrams_path),
             "settings": str(settings_path),
         },
         code_paths=[str(Path(__file__).parent)],

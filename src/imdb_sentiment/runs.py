@@ -156,7 +156,7 @@ def log_features_input(
     digest: str,
     processed_dir: Path,
     rows: dict[str, int],
-    num_words: int,
+    columns: int,
     context: str,
     run_id: str | None = None,
     split: str | None = None,
@@ -165,10 +165,10 @@ def log_features_input(
     data's content hash. Returns the dataset, for metrics computed on it (``mlflow.log_metrics(dataset=...)``)."""
     dataset = MetaDataset(
         source=LocalArtifactDatasetSource(str(processed_dir.resolve())),
-        name=f"imdb-multihot-{num_words}" + (f"-{split}" if split else ""),
+        name=f"imdb-multihot-{columns}" + (f"-{split}" if split else ""),
         digest=digest[:MLFLOW_DIGEST_CHARS],
     )
-    tags = {"sha256": digest, "rows": str(rows), "num_words": str(num_words)}
+    tags = {"sha256": digest, "rows": str(rows), "columns": str(columns)}
     if run_id is None:
         mlflow.log_input(dataset, context=context, tags=tags)
     else:  # what mlflow.log_input logs, to a run that is not this thread's active one
@@ -184,7 +184,7 @@ def log_test_dataset(cfg: Config, manifest) -> MetaDataset:
         manifest.split_digests["test"],
         Path(cfg.paths.processed_dir),
         {"test": manifest.rows["test"]},
-        manifest.num_words,
+        manifest.width,
         "testing",
         split="test",
     )
@@ -194,6 +194,4 @@ def log_dataset(cfg: Config, manifest, context: str, run_id: str | None = None) 
     """The configured features, described by their ``features.Manifest``, as the run's dataset input in ``context``.
 
     The manifest is not imported here: that would put the feature code in the closure of every stage that logs."""
-    log_features_input(
-        manifest.digest, Path(cfg.paths.processed_dir), manifest.rows, manifest.num_words, context, run_id
-    )
+    log_features_input(manifest.digest, Path(cfg.paths.processed_dir), manifest.rows, manifest.width, context, run_id)

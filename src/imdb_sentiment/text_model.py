@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from imdb_sentiment.predict import predict_proba, sentiment
 from imdb_sentiment.review_encoding import EncoderSettings, ReviewEncoder
 
-ARTIFACTS = ("keras_model", "word_index", "settings")
+ARTIFACTS = ("keras_model", "word_index", "bigrams", "settings")
 
 
 class ReviewScore(pydantic.BaseModel):
@@ -50,7 +50,10 @@ class ReviewTextModel(mlflow.pyfunc.PythonModel):
 
         settings = json.loads(Path(context.artifacts["settings"]).read_text())
         self.threshold = float(settings.pop("threshold"))
-        self.encoder = ReviewEncoder.from_files(Path(context.artifacts["word_index"]), EncoderSettings(**settings))
+        bigrams = context.artifacts.get("bigrams")  # absent from text models logged before bigram features
+        self.encoder = ReviewEncoder.from_files(
+            Path(context.artifacts["word_index"]), EncoderSettings(**settings), Path(bigrams) if bigrams else None
+        )
         self.model = keras.models.load_model(context.artifacts["keras_model"], compile=False)
 
     def predict(self, context, model_input: list[str], params=None) -> list[ReviewScore]:

@@ -16,7 +16,8 @@ from mlflow import MlflowClient
 from imdb_sentiment.config import Config, flatten
 from imdb_sentiment.csr_batches import CsrRows
 from imdb_sentiment.descriptions import DESCRIPTION, seed_description, variant_description
-from imdb_sentiment.features import Manifest, load_configured_features
+from imdb_sentiment.feature_manifest import Manifest
+from imdb_sentiment.features import load_configured_features
 from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.model_logging import log_keras_model
 from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
