@@ -56,8 +56,8 @@ def test_default_config_composes_and_validates():
     assert cfg.model.name == "base_1layer"
 
 
-def test_study_variants_are_the_four_of_the_notebook():
-    assert sorted(VARIANTS) == ["base_1layer", "l1_3layer", "l2_1layer", "l2_3layer"]
+def test_study_variants_are_the_four_of_the_notebook_and_the_linear_yardstick():
+    assert sorted(VARIANTS) == ["base_1layer", "l1_3layer", "l2_1layer", "l2_3layer", "linear"]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -69,6 +69,7 @@ def test_every_variant_composes_and_sets_its_trainer_values(variant):
         "l2_1layer": (256, 10, 1, 64),
         "l1_3layer": (256, 6, 3, 64),
         "l2_3layer": (256, 3, 3, 64),
+        "linear": (256, 3, 0, 1),
     }[variant]
     assert (cfg.trainer.batch_size, cfg.trainer.patience, cfg.model.hidden_layers, cfg.model.units) == expected
 

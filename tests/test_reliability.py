@@ -87,7 +87,7 @@ def test_failed_write_keeps_the_previous_output(tmp_path, dvc_project):
 bad_model_values = st.one_of(
     st.fixed_dictionaries({"dropout": st.one_of(st.floats(max_value=-1e-9), st.floats(min_value=1.0))}),
     st.fixed_dictionaries({"units": st.integers(max_value=0)}),
-    st.fixed_dictionaries({"hidden_layers": st.integers(max_value=0)}),
+    st.fixed_dictionaries({"hidden_layers": st.integers(max_value=-1)}),
     st.fixed_dictionaries({"learning_rate": st.floats(max_value=0.0)}),
     st.fixed_dictionaries({"regularization": st.floats(max_value=-1e-9)}),
 )

@@ -66,11 +66,14 @@ class DataConfig:
 
 @dataclass
 class FeaturesConfig:
+    name: str = MISSING
     dtype: FeatureDtype = MISSING
     validation_rows: int = MISSING
+    bigrams: int = MISSING  # the most frequent word pairs of the training split added as columns; 0: none
 
     def __post_init__(self) -> None:
         require("features.validation_rows", self.validation_rows, self.validation_rows > 0, "an integer > 0")
+        at_least("features.bigrams", self.bigrams, 0)
 
 
 @dataclass
@@ -88,7 +91,7 @@ class ModelConfig:
     loss: Loss = MISSING
 
     def __post_init__(self) -> None:
-        at_least("model.hidden_layers", self.hidden_layers, 1)
+        at_least("model.hidden_layers", self.hidden_layers, 0)  # 0: a logistic regression (the linear variant)
         at_least("model.units", self.units, 1)
         require("model.dropout", self.dropout, 0.0 <= self.dropout < 1.0, "a number in [0, 1)")
         require("model.regularization", self.regularization, self.regularization >= 0, "a number >= 0")
@@ -147,9 +150,12 @@ class FinalConfig:
     text_model_name: str = MISSING
     alias: str = MISSING
     threshold: float = MISSING
+    notebook_variant: str = MISSING  # the notebook's own final choice, retrained beside ours
+    notebook_epochs: int = MISSING
 
     def __post_init__(self) -> None:
         require("final.threshold", self.threshold, 0.0 < self.threshold < 1.0, "a number in (0, 1)")
+        at_least("final.notebook_epochs", self.notebook_epochs, 1)
 
 
 @dataclass

@@ -32,7 +32,11 @@ review vectors, labelled positive or negative.
 def network(cfg: Config) -> str:
     """The variant's network in one line: layers, units, activation, regularisation, optimiser and loss."""
     model = cfg.model
-    parts = [f"{model.hidden_layers} hidden layer(s) of {model.units} {model.activation.value} units"]
+    parts = [
+        f"{model.hidden_layers} hidden layer(s) of {model.units} {model.activation.value} units"
+        if model.hidden_layers
+        else "no hidden layer (a logistic regression)"
+    ]
     if model.regularizer.value != "none":
         parts.append(f"{model.regularizer.value} regularisation {model.regularization:g}")
     if model.dropout:
@@ -42,10 +46,17 @@ def network(cfg: Config) -> str:
     return ", ".join(parts)
 
 
+def features(cfg: Config) -> str:
+    """The feature set in a few words: its name, the words and any bigrams."""
+    bigrams = f" + {cfg.features.bigrams:,} bigrams" if cfg.features.bigrams else ""
+    return f"`{cfg.features.name}` ({cfg.data.num_words:,} words{bigrams})"
+
+
 def variant_description(cfg: Config) -> str:
     seeds = ", ".join(str(seed) for seed in cfg.trainer.seeds)
     return (
-        f"Variant **{cfg.model.name}**: {network(cfg)}; batch {cfg.trainer.batch_size}, up to "
+        f"Variant **{cfg.model.name}** on features {features(cfg)}: {network(cfg)}; "
+        f"batch {cfg.trainer.batch_size}, up to "
         f"{cfg.trainer.max_epochs} epochs, patience {cfg.trainer.patience} on {cfg.trainer.monitor.value}. "
         f"Trained over seeds {seeds} (one nested run each). Each metric is the mean over the seeds, "
         f"`<name>_std` its standard deviation."
@@ -69,7 +80,7 @@ def final_description(cfg: Config, epochs: int, train_rows: int, test_rows: int,
     )
     return (
         f"**{cfg.model.name}** (chosen by compare) retrained from scratch with seed {cfg.final.seed} for {epochs} "
-        f"epochs on {train_rows} training reviews ({on}). Test ({test_rows} reviews): "
+        f"epochs on {train_rows} training reviews ({on}), features {features(cfg)}. Test ({test_rows} reviews): "
         f"accuracy {metrics['test_accuracy']:.4f}, ROC AUC {metrics['test_roc_auc']:.4f}, F1 "
         f"{metrics['test_f1']:.4f}, loss {metrics['test_loss']:.4f}."
     )

@@ -30,7 +30,8 @@ def _regularizer(cfg: ModelConfig, fused: bool) -> keras.regularizers.Regularize
 
 def build_model(cfg: ModelConfig, num_words: int, sparse: bool, fast_path: bool = True) -> keras.Model:
     """The variant's network; ``sparse=True`` gives the training graph (with the speed layer's pieces when
-    ``fast_path``, stock Keras layers otherwise), ``False`` the portable one."""
+    ``fast_path``, stock Keras layers otherwise), ``False`` the portable one. ``model.hidden_layers: 0`` is a
+    logistic regression, the configured penalty on its one weight vector."""
     fused = sparse and fast_path
     inputs = keras.Input(shape=(num_words,), sparse=sparse, name=INPUT_NAME)
     hidden = inputs
@@ -44,7 +45,14 @@ def build_model(cfg: ModelConfig, num_words: int, sparse: bool, fast_path: bool 
         )(hidden)
         if cfg.dropout > 0:
             hidden = keras.layers.Dropout(cfg.dropout, name=f"dropout_{index}")(hidden)
-    outputs = keras.layers.Dense(1, activation=cfg.output_activation.value, name="output")(hidden)
+    linear = cfg.hidden_layers == 0  # a logistic regression: the input straight to the output, penalised there
+    output_class = fast.SparseDense if (fused and linear) else keras.layers.Dense
+    outputs = output_class(
+        1,
+        activation=cfg.output_activation.value,
+        kernel_regularizer=_regularizer(cfg, fused) if linear else None,
+        name="output",
+    )(hidden)
     return keras.Model(inputs, outputs, name=cfg.name)
 
 
