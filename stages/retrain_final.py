@@ -1,4 +1,5 @@
-"""DVC stage: retrain the variant compare chose, evaluate it on the test reviews, register it."""
+"""DVC stage: retrain the variant compare chose, evaluate it on the test reviews, register it; then score it
+against the other retraining protocol and the notebook's own choice on the same reviews."""
 
 from pathlib import Path
 
@@ -18,8 +19,12 @@ def retrain_stage(cfg: Config) -> None:
     from imdb_sentiment.final import retrain_final
 
     choice = read_choice(Path(cfg.paths.choice))
-    overrides = winner_overrides(list(HydraConfig.get().overrides.task), choice["variant"])
-    retrain_final(validate(compose(config_name="config", overrides=overrides)), choice)
+    task = list(HydraConfig.get().overrides.task)
+    winner, notebook = (
+        validate(compose(config_name="config", overrides=winner_overrides(task, variant)))
+        for variant in (choice["variant"], cfg.final.notebook_variant)
+    )
+    retrain_final(winner, choice, notebook)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

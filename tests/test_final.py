@@ -98,7 +98,7 @@ def test_the_test_split_is_logged_as_a_testing_input_with_its_own_digest(registr
     from imdb_sentiment.runs import log_dataset, log_test_dataset
 
     digests = {"train": "a" * 64, "test": "b" * 64}
-    manifest = SimpleNamespace(digest="c" * 64, split_digests=digests, rows={"train": 40, "test": 30}, num_words=30)
+    manifest = SimpleNamespace(digest="c" * 64, split_digests=digests, rows={"train": 40, "test": 30}, width=30)
     with mlflow.start_run() as run:
         log_dataset(yaml_config(), manifest, "training")
         test_split = log_test_dataset(yaml_config(), manifest)

@@ -23,9 +23,11 @@ from imdb_sentiment.descriptions import DESCRIPTION, final_description
 from imdb_sentiment.error_analysis import error_table
 from imdb_sentiment.errors import DataError
 from imdb_sentiment.evaluation import binary_metrics, confusion, predictions_csv, roc_curve
-from imdb_sentiment.features import Manifest, load_configured_features
+from imdb_sentiment.feature_manifest import Manifest
+from imdb_sentiment.features import BIGRAMS, load_configured_features
 from imdb_sentiment.final_figures import write_final_figures
 from imdb_sentiment.final_reports import write_final_reports
+from imdb_sentiment.final_side_by_side import protocol_rows, side_by_side
 from imdb_sentiment.lineage import lineage_tags
 from imdb_sentiment.model_logging import log_keras_model
 from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
@@ -44,7 +46,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FinalData:
-    train: CsrRows  # the rows final.train_on names, as TF constants
+    rows: dict[TrainOn, CsrRows]  # both protocols' training rows, as TF constants
+    train: CsrRows  # the rows final.train_on names
     x_test: sp.csr_matrix
     y_test: np.ndarray
     manifest: Manifest
@@ -53,11 +56,9 @@ class FinalData:
 def load_final_data(cfg: Config) -> FinalData:
     """The training rows and the test split; the features object is dropped (TensorFlow holds the rows now)."""
     features = load_configured_features(cfg, splits=("train", "test"))
-    train = CsrRows.from_csr(
-        *(features.partial_train if cfg.final.train_on is TrainOn.partial else features.full_train)
-    )
+    rows = protocol_rows(features)
     (x_test, y_test), manifest = features.test, features.manifest
-    return FinalData(train, x_test, y_test, manifest)
+    return FinalData(rows, rows[cfg.final.train_on], x_test, y_test, manifest)
 
 
 def train_final(cfg: Config, data: FinalData, epochs: int, run_id: str) -> SeedResult:
@@ -138,10 +139,11 @@ def log_models(
     example = data.x_test[:INPUT_EXAMPLE_ROWS].toarray()
     name = f"final-{cfg.model.name}"
     keras_info = log_keras_model(
-        result.model, data.manifest.num_words, example, name, registered_model_name=cfg.final.registered_model_name
+        result.model, data.manifest.width, example, name, registered_model_name=cfg.final.registered_model_name
     )
     word_index = Path(cfg.paths.raw_dir) / cfg.data.word_index_file
-    text_info = log_text_model(keras_path, word_index, cfg, scratch, name=f"{name}-text")
+    bigrams = Path(cfg.paths.processed_dir) / BIGRAMS
+    text_info = log_text_model(keras_path, word_index, bigrams, cfg, scratch, name=f"{name}-text")
     test_split = log_test_dataset(cfg, data.manifest)
     scores = {key: value for key, value in metrics.items() if key.startswith("test_")}
     for info in (keras_info, text_info):
@@ -151,8 +153,9 @@ def log_models(
     return versions
 
 
-def retrain_final(cfg: Config, choice: dict) -> dict:
-    """The retrain_final stage: train from scratch, evaluate on test, write, register and promote on merit."""
+def retrain_final(cfg: Config, choice: dict, notebook_cfg: Config) -> dict:
+    """The retrain_final stage: train from scratch, evaluate on test, write, register and promote on merit; then
+    the other protocol and the notebook's choice on the same test reviews (:mod:`final_side_by_side`)."""
     keras.utils.disable_interactive_logging()
     if choice["variant"] != cfg.model.name:
         raise DataError(f"best.json chose {choice['variant']} but the config composed {cfg.model.name}")
@@ -171,9 +174,15 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
         promoted, message = promote_final(cfg.final, keras_version, text_version, metrics["test_accuracy"])
         log.info(message)
         mlflow.set_tags({"registry": message, "promoted": str(promoted)})
+        beside, sentence = side_by_side(cfg, notebook_cfg, data.rows, epochs, data.y_test, data.x_test, prob)
+        mlflow.log_metrics(beside)
+        mlflow.set_tag("notebook_comparison", sentence)
     record = {
         "variant": cfg.model.name,
         "train_on": cfg.final.train_on.value,
+        "features": cfg.features.name,
+        "notebook_variant": notebook_cfg.model.name,
+        "notebook_comparison": sentence,
         "run_id": run.info.run_id,
         "registered_version": keras_version,
         "promoted": promoted,
@@ -181,5 +190,5 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     }
     if diagram_note:
         record["architecture_diagram"] = diagram_note
-    write_final_reports(Path(cfg.paths.final_reports), metrics, record, data.y_test, prob)
-    return {**metrics, **record}
+    write_final_reports(Path(cfg.paths.final_reports), metrics, record, beside, data.y_test, prob)
+    return {**metrics, **record, **beside}

@@ -32,8 +32,12 @@ def final_metrics(metrics: dict) -> dict[str, float]:
     return {key: metrics[key] for key in METRIC_KEYS}
 
 
-def write_final_reports(reports_dir: Path, metrics: dict, run: dict, y: np.ndarray, prob: np.ndarray) -> None:
-    """``metrics.json`` (numbers), ``run.json`` (variant, run id, registry outcome) and ``roc.csv``."""
+def write_final_reports(
+    reports_dir: Path, metrics: dict, run: dict, side_by_side: dict, y: np.ndarray, prob: np.ndarray
+) -> None:
+    """``metrics.json`` (numbers), ``side_by_side.json`` (both protocols' and the notebook's numbers),
+    ``run.json`` (variant, run id, registry outcome, the notebook comparison in words) and ``roc.csv``."""
     write_json(reports_dir / "metrics.json", final_metrics(metrics))
+    write_json(reports_dir / "side_by_side.json", side_by_side)
     write_json(reports_dir / "run.json", run)
     write_text(reports_dir / "roc.csv", roc_csv(y, prob))
