@@ -87,7 +87,7 @@ def test_reports_and_figures(tmp_path):
     choice = choose(results, SelectionMetric.best_val_accuracy)
     rows = summary_rows(rank(results, SelectionMetric.best_val_accuracy))
     assert [row["variant"] for row in rows] == ["l2_3layer", "l1_3layer"]
-    markdown = summary_markdown(rows, choice)
+    markdown = summary_markdown(rows, choice, "`multihot` (10,000 words)")
     assert "| l2_3layer | 2 | 0.8750 ± 0.0071 |" in markdown and "**Chosen: l2_3layer, 3 epochs.**" in markdown
     figures = study_figures(results, ["l1_3layer", "l2_3layer"])
     assert set(figures) == {

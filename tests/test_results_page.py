@@ -58,23 +58,52 @@ NUMBERS = {
 }
 
 
-def reports(tmp_path: Path, summary=SUMMARY, best=BEST, metrics=None, run=None) -> Path:
-    """A reports folder as compare and retrain_final leave it (numbers in metrics.json, words in run.json)."""
+SIDE_BY_SIDE = {
+    "test_accuracy_partial": 0.8800,
+    "test_accuracy_full": 0.8850,
+    "train_rows_partial": 15000,
+    "train_rows_full": 25000,
+    "notebook_test_accuracy": 0.8690,
+    "ours_minus_notebook": 0.0110,
+    "ours_minus_notebook_low": 0.0070,
+    "ours_minus_notebook_high": 0.0150,
+    "mcnemar_p_value": 0.0001,
+    "only_ours_right": 900,
+    "only_notebook_right": 625,
+}
+STATS = {"words": 10000, "bigrams": 0, "vectorize": {"seconds": 0.45, "peak_rss_mb": 150.0}}
+RUN = {
+    "variant": "base_1layer",
+    "train_on": "partial",
+    "features": "multihot",
+    "notebook_variant": "l2_3layer",
+    "notebook_comparison": "On the same 25,000 test reviews, base_1layer (McNemar sentence from run.json).",
+    "run_id": "abc123",
+}
+
+
+def reports(tmp_path: Path, summary=SUMMARY, best=BEST, metrics=None, run=None, side_by_side=None, stats=None) -> Path:
+    """A reports folder as vectorize, compare and retrain_final leave it (numbers in metrics.json and
+    side_by_side.json, words in run.json)."""
     root = tmp_path / "reports"
-    for folder in ("compare/plots", "final/plots"):
+    for folder in ("compare/plots", "final/plots", "data"):
         (root / folder).mkdir(parents=True)
     (root / "compare/plots/train_val_loss.png").write_bytes(b"png")
     (root / "final/plots/roc_curve.png").write_bytes(b"png")
     (root / "compare/summary.json").write_text(json.dumps(summary))
     (root / "compare/best.json").write_text(json.dumps(best))
     (root / "final/metrics.json").write_text(json.dumps(metrics or NUMBERS))
-    default_run = {"variant": best["variant"], "train_on": "partial", "run_id": "abc123"}
-    (root / "final/run.json").write_text(json.dumps(run or default_run))
+    (root / "final/run.json").write_text(json.dumps(run or {**RUN, "variant": best["variant"]}))
+    (root / "final/side_by_side.json").write_text(json.dumps(side_by_side or SIDE_BY_SIDE))
+    (root / "data/stats.json").write_text(json.dumps(stats or STATS))
     return root
 
 
 def page(root: Path) -> str:
-    return results_page(read_inputs(root / "compare", root / "compare/best.json", root / "final", root / "README.md"))
+    inputs = read_inputs(
+        root / "compare", root / "compare/best.json", root / "final", root / "data/stats.json", root / "README.md"
+    )
+    return results_page(inputs)
 
 
 def test_the_page_has_the_table_winner_protocol_test_metrics_and_figures(tmp_path):
@@ -85,7 +114,13 @@ def test_the_page_has_the_table_winner_protocol_test_metrics_and_figures(tmp_pat
     assert "| 2 | l2_3layer | 3 | 0.8790 ± 0.0030 |" in text and "| 0.0060 | 2.0× |" in text  # 0.006 / 0.003
     assert "**base_1layer**, retrained for 7 epochs. base_1layer has the highest" in text
     assert "The lead is 2.0× the seed spread." in text
-    assert "on **15,000 rows**, `final.train_on: partial` (partial: the training reviews minus" in text
+    assert "base_1layer was retrained from scratch for 7 epochs" in text
+    assert (
+        "| **partial**: the training reviews minus the validation split, as the notebook did | 15,000 | **0.8800** |"
+        in text
+    )
+    assert "| full: every training review, the validation split included | 25,000 | 0.8850 |" in text
+    assert "`full` scores 0.0050 higher on this run; the pipeline uses `partial`" in text
     assert "MLflow run `abc123`" in text
     assert "| test_accuracy | 0.8800 |" in text and "| test_roc_auc | 0.9490 |" in text
     assert "| train_rows | 15,000 |" in text and "| epochs | 7 |" in text
@@ -114,10 +149,38 @@ def test_a_lead_within_the_spread_and_agreement_with_the_notebook_are_said_so(tm
 
 
 def test_text_fields_come_from_run_json(tmp_path):
-    run = {"variant": "base_1layer", "train_on": "full", "run_id": "r-new", "registry": "kept @champion"}
+    run = {**RUN, "train_on": "full", "run_id": "r-new", "registry": "kept @champion"}
     text = page(reports(tmp_path, metrics={**NUMBERS, "train_rows": 25000}, run=run))
-    assert "on **25,000 rows**, `final.train_on: full` (full: every training review" in text
+    assert "| **full**: every training review, the validation split included | 25,000 | **0.8850** |" in text
+    assert "`full` scores 0.0050 higher on this run; the pipeline uses it." in text
     assert "MLflow run `r-new`. Registry: kept @champion." in text
+
+
+def test_the_notebook_choice_re_run_sits_beside_ours_with_the_paired_test(tmp_path):
+    text = page(reports(tmp_path))
+    assert "| | notebook (published) | notebook's choice, re-run here | this pipeline |" in text
+    assert "| variant | l2_3layer | l2_3layer | base_1layer |" in text
+    assert "| training rows | 15,000 | 15,000 | 15,000 |" in text
+    assert "| test accuracy | 0.8673 | 0.8690 | 0.8800 |" in text
+    assert RUN["notebook_comparison"] in text
+
+
+def test_the_targets_say_which_features_ran_and_whether_each_was_met(tmp_path):
+    text = page(reports(tmp_path))
+    assert "This run's features: `multihot`, 10,000 words (no bigrams)." in text
+    assert "| final test accuracy, words only | ≥ 0.885 | 0.8800 (not met) |" in text
+    assert "| final test accuracy, with bigrams | ≥ 0.9 | other features |" in text
+    assert "| ≤ 1 s, ≤ 500 MB | 0.45 s, 150 MB peak |" in text
+    bigram_run = reports(
+        tmp_path / "b",
+        metrics={**NUMBERS, "test_accuracy": 0.9012},
+        run={**RUN, "features": "multihot_bigrams"},
+        stats={**STATS, "bigrams": 50000},
+    )
+    text = page(bigram_run)
+    assert "This run's features: `multihot_bigrams`, 10,000 words + 50,000 bigrams of the training reviews." in text
+    assert "| final test accuracy, with bigrams | ≥ 0.9 | 0.9012 (met) |" in text
+    assert "| final test accuracy, words only | ≥ 0.885 | other features |" in text
 
 
 def test_a_missing_input_names_the_stage_to_run(tmp_path):
@@ -136,12 +199,13 @@ def test_the_stage_writes_the_page_and_logs_it_to_the_final_run(tmp_path, monkey
     cfg = yaml_config()
     mlflow.set_tracking_uri(uri)
     run_id = MlflowClient(uri).create_run(MlflowClient(uri).create_experiment("e", str(tmp_path / "a"))).info.run_id
-    root = reports(tmp_path, run={"run_id": run_id, "variant": "base_1layer", "train_on": "partial"})
+    root = reports(tmp_path, run={**RUN, "run_id": run_id})
     paths = dataclasses.replace(
         cfg.paths,
         compare_reports=str(root / "compare"),
         choice=str(root / "compare/best.json"),
         final_reports=str(root / "final"),
+        data_stats=str(root / "data/stats.json"),
         results_page=str(root / "README.md"),
     )
     tracking = dataclasses.replace(cfg.tracking, uri=uri)

@@ -37,12 +37,12 @@ def summary_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def summary_markdown(rows: list[dict], choice: Choice) -> str:
+def summary_markdown(rows: list[dict], choice: Choice, features: str) -> str:
     header = "| variant | seeds | " + " | ".join(SUMMARY_COLUMNS) + " |"
     lines = [
         "# Variant comparison",
         "",
-        f"Ranked by mean {choice.metric} (mean ± std across seeds).",
+        f"Ranked by mean {choice.metric} (mean ± std across seeds). Features: {features}.",
         "",
         header,
         "|" + "---|" * (len(SUMMARY_COLUMNS) + 2),
@@ -64,6 +64,7 @@ def compare_variants(cfg: Config) -> Choice:
     import mlflow
 
     from imdb_sentiment.descriptions import DESCRIPTION
+    from imdb_sentiment.descriptions import features as feature_words
     from imdb_sentiment.lineage import lineage_tags
     from imdb_sentiment.runs import tracked_run
     from imdb_sentiment.tracking_store import setup_tracking
@@ -77,7 +78,7 @@ def compare_variants(cfg: Config) -> Choice:
         for name, figure in study_figures(results, cfg.compare.runner_up_plots).items():
             figure.savefig(plots_tmp / name, dpi=100)
     write_text(out / "summary.csv", summary_csv(rows))
-    summary = summary_markdown(rows, choice)
+    summary = summary_markdown(rows, choice, feature_words(cfg))
     write_text(out / "summary.md", summary)
     write_json(out / "summary.json", rows)
     write_json(Path(cfg.paths.choice), asdict(choice))
@@ -90,6 +91,7 @@ def compare_variants(cfg: Config) -> Choice:
     }
     with tracked_run("compare", tags):
         mlflow.log_params({"compare.metric": choice.metric, "compare.variants": ",".join(cfg.compare.variants)})
+        mlflow.log_params({"features.name": cfg.features.name, "features.bigrams": cfg.features.bigrams})
         mlflow.log_metrics({"chosen_epochs": choice.epochs, f"chosen_{choice.metric}": choice.value})
         mlflow.log_artifacts(str(out))
     return choice

@@ -16,6 +16,8 @@ class PageInputs:
     best: dict  # compare's choice (best.json)
     metrics: dict  # the final model's test metrics
     run: dict  # the final run's text fields (run.json)
+    side_by_side: dict  # both protocols' and the notebook's choice's test numbers (side_by_side.json)
+    stats: dict  # the vectorize stage's stats.json: the features and the stage's time and memory
     figures: list[str]  # the figures' paths, relative to the page
 
 
@@ -25,13 +27,15 @@ def read_json(path: Path, stage: str):
     return json.loads(path.read_text())
 
 
-def read_inputs(compare_reports: Path, choice: Path, final_reports: Path, page: Path) -> PageInputs:
+def read_inputs(compare_reports: Path, choice: Path, final_reports: Path, data_stats: Path, page: Path) -> PageInputs:
     plots = sorted((compare_reports / "plots").glob("*.png")) + sorted((final_reports / "plots").glob("*.png"))
     return PageInputs(
         summary=read_json(compare_reports / "summary.json", "compare"),
         best=read_json(choice, "compare"),
         metrics=read_json(final_reports / "metrics.json", "retrain_final"),
         run=read_json(final_reports / "run.json", "retrain_final"),
+        side_by_side=read_json(final_reports / "side_by_side.json", "retrain_final"),
+        stats=read_json(data_stats, "vectorize"),
         figures=[Path(os.path.relpath(p, page.parent)).as_posix() for p in plots],
     )
 
