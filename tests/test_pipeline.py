@@ -89,10 +89,11 @@ def test_the_results_page_is_a_stage_after_retrain_final_that_reads_its_outputs(
     paths, names = yaml_config().paths, list(stages)
     assert names.index("report") > names.index("retrain_final")
     report, final = stages["report"], stages["retrain_final"]
-    assert report["cmd"] == "python stages/report.py"
+    assert report["cmd"] == "python stages/report.py features=${features}"
     assert report["outs"] == [{paths.results_page: {"cache": False}}]
     compare, final_reports = Path(paths.compare_reports), Path(paths.final_reports)
     read = {str(compare / "summary.json"), paths.choice, str(compare / "plots"), str(final_reports / "metrics.json")}
+    read |= {str(final_reports / "side_by_side.json"), paths.data_stats}
     assert read | {str(final_reports / "plots")} <= set(report["deps"])
     written_by_final = {next(iter(p)) if isinstance(p, dict) else p for p in final["outs"] + final["metrics"]}
     assert {str(final_reports / name) for name in ("metrics.json", "plots", "run.json")} <= written_by_final

@@ -29,11 +29,12 @@ def test_the_plan_runs_upstream_first_the_longest_train_stage_first_and_the_rest
     write_metrics(project, "base_1layer", 2.0)
     write_metrics(project, "l2_3layer", 9.0)
     write_metrics(project, "l2_1layer", 3.0, seeds=4)  # 12 s in all, against 27 s and 6 s
+    write_metrics(project, "linear", 1.0)
     monkeypatch.chdir(project)
     steps = repro.plan()
     assert steps.upstream == ["fetch", "vectorize"]
     # l1_3layer has no metrics yet (never ran): unknown goes first
-    assert steps.group == ["train@l1_3layer", "train@l2_3layer", "train@l2_1layer", "train@base_1layer"]
+    assert steps.group == ["train@l1_3layer", "train@l2_3layer", "train@l2_1layer", "train@base_1layer", "train@linear"]
     assert steps.downstream == ["compare", "retrain_final", "report"]
 
 
