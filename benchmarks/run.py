@@ -3,7 +3,8 @@
 Each contender runs in its own subprocess, so peak RSS is its own. Results print as a table and go to
 benchmarks/results.json. Usage (from the project root, with the data fetched: `dvc repro vectorize`):
 
-    python benchmarks/run.py                      # vectorize + train-epoch benchmarks (ours with fast_path on and off)
+    python benchmarks/run.py                      # vectorize (words; + 50k bigrams) + train-epoch benchmarks (ours
+                                                  # with fast_path on and off)
     python benchmarks/run.py --pipeline           # also time `dvc repro` and `make run` (trains everything twice)
     python benchmarks/run.py --against REV        # this commit against REV, side by side: epochs, MLflow share,
                                                   # dvc repro, make run, lines of code (each in a fresh worktree)
@@ -29,6 +30,7 @@ RESULTS = ROOT / "benchmarks" / "results.json"
 SEQUENCES = ROOT / "data" / "interim" / "sequences.npz"
 PROCESSED = ROOT / "data" / "processed"
 NUM_WORDS, VALIDATION_ROWS, EPOCHS = 10000, 10000, 8
+BIGRAMS, FIRST_WORD = 50000, 3  # conf/features/multihot_bigrams.yaml; data.index_from
 
 
 def peak_rss_mb() -> float:
@@ -53,11 +55,14 @@ def child_vectorize(method: str) -> dict:
         lists = [[split.sequences.row(i).tolist() for i in range(split.sequences.rows)] for split in splits.values()]
         started = time.perf_counter()
         matrices = [notebook_vectorize_sequences(rows, num_words) for rows in lists]
-    else:
-        from imdb_sentiment.features import multi_hot_splits
+    else:  # ours: the vectorize stage's encoding, words only or with the training split's BIGRAMS bigrams
+        from imdb_sentiment.bigrams import count_vocabulary
+        from imdb_sentiment.features import feature_splits
 
         started = time.perf_counter()
-        matrices = multi_hot_splits(splits, num_words)
+        size = BIGRAMS if method == "bigrams" else 0
+        vocabulary = count_vocabulary(splits["train"].sequences, num_words, FIRST_WORD, size)
+        matrices = feature_splits(splits, num_words, vocabulary, FIRST_WORD, "float32")
     seconds = time.perf_counter() - started
     del matrices
     return {"seconds": seconds}
@@ -575,6 +580,13 @@ def main() -> None:
             )
             print(table[-1], flush=True)
         results["rows"].append(row)
+        if child[0] == "vectorize":  # the bigram option beside the words-only encoding
+            row["ours_bigrams"] = bigrams = run_child("vectorize", "bigrams")
+            table.append(
+                f"{'  + 50k bigrams':<24} {'':>10} {bigrams['seconds']:>8.3f} s {'':>7} {'':>11} "
+                f"{bigrams['peak_rss_mb']:>7.0f} MB  ({bigrams['seconds'] / ours['seconds']:.1f}x the words-only time)"
+            )
+            print(table[-1], flush=True)
     results["tracking"] = tracking = {}
     for writer in args.epoch_writers:
         tracking[writer] = run = run_child("tracking", "l2_3layer", args.tracking_seeds, writer)

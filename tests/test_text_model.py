@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 from conftest import free_port
 from test_predict import SETTINGS, WORDS, tiny_keras_model
@@ -28,6 +29,21 @@ def test_text_model_predict_is_type_hinted_so_mlflow_validates_its_input():
     assert "Add type hints" not in result.stderr and "Warning" not in result.stderr, result.stderr
 
 
+JUST_BRILLIANT = (WORDS["just"] + 3, WORDS["brilliant"] + 3)  # the one bigram column, 1000
+
+
+def bigram_model(path: Path) -> None:
+    """A model on 1,000 words + 1 bigram whose only weight is on the bigram "just brilliant": it scores
+    sigmoid(5) when the two words are neighbours in that order, 0.5 otherwise."""
+    import keras
+
+    model = tiny_keras_model(SETTINGS.num_words + 1)
+    kernel = np.zeros((SETTINGS.num_words + 1, 1), dtype=np.float32)
+    kernel[SETTINGS.num_words] = 5.0
+    model.layers[-1].set_weights([kernel, np.zeros(1, dtype=np.float32)])
+    keras.models.save_model(model, path)
+
+
 @pytest.fixture(scope="module")
 def logged_text_model(tmp_path_factory):
     """A tiny text model logged with log_text_model into a throw-away SQLite store: (store uri, model info)."""
@@ -39,9 +55,9 @@ def logged_text_model(tmp_path_factory):
     from imdb_sentiment.registry import log_text_model
 
     folder = tmp_path_factory.mktemp("text_model")
-    tiny_keras_model(SETTINGS.num_words).save(folder / "model.keras")
+    bigram_model(folder / "model.keras")
     (folder / "imdb_word_index.json").write_text(json.dumps(WORDS))
-    BigramVocabulary.empty(SETTINGS.num_words).save(folder / "bigrams.npz")
+    BigramVocabulary(np.array([JUST_BRILLIANT]), np.array([1]), SETTINGS.num_words).save(folder / "bigrams.npz")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.create_experiment("text-model", artifact_location=str(folder / "artifacts"))
@@ -127,10 +143,12 @@ def post(url: str, payload) -> tuple[int, dict]:
 def test_served_text_model_scores_review_strings_with_label_names(server):
     from imdb_sentiment.predict import sentiment
 
-    status, body = post(server, {"inputs": ["the film was just brilliant", "zyxxy\x85casting"]})
+    status, body = post(server, {"inputs": ["the film was just brilliant", "zyxxy\x85casting", "brilliant, just"]})
     assert status == 200, body
     predictions = body["predictions"]
-    assert len(predictions) == 2 and all(set(p) == {"probability", "label", "sentiment"} for p in predictions)
+    assert len(predictions) == 3 and all(set(p) == {"probability", "label", "sentiment"} for p in predictions)
+    # the bigram column is set from the raw text: "just brilliant" in that order, not the same words reversed
+    assert [round(p["probability"], 4) for p in predictions] == [round(1 / (1 + np.exp(-5.0)), 4), 0.5, 0.5]
     for p in predictions:
         assert isinstance(p["probability"], float) and 0 <= p["probability"] <= 1
         assert p["label"] == int(p["probability"] >= 0.5) and p["sentiment"] == sentiment(p["label"])
