@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-MIN_TEST_ACCURACY = 0.87  # the notebook reported 0.8673; this pipeline's winner scores ~0.88
+MIN_TEST_ACCURACY = 0.885  # the notebook reported 0.8673; the linear winner on all 25,000 rows scores 0.8876
 REVIEW = "A wonderful, moving film with a brilliant cast and a story that stays with you."
 PRINTED_DIGITS = 4  # the CLI prints probabilities to 4 decimals
 

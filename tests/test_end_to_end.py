@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def shrink_training(project: Path, variants: list[str]) -> None:
     """Two variants, one seed, a few epochs: the same pipeline, sized for a test."""
-    (project / "params.yaml").write_text(yaml.safe_dump({"variants": variants}))
+    (project / "params.yaml").write_text(yaml.safe_dump({"variants": variants, "features": "multihot"}))
     trainer_file = project / "conf/trainer/default.yaml"
     trainer = yaml.safe_load(trainer_file.read_text())
     trainer.update(seeds=[0, 1], max_epochs=6, eval_batch_size=16, verbose=False)
