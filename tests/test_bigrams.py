@@ -12,7 +12,7 @@ import pytest
 from conftest import run_stage, vectorized_project
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_predict import REAL_MIRROR
+from test_predict import REAL_MIRROR, real_keras_arrays
 
 from imdb_sentiment.bigrams import BigramVocabulary, bigram_rows, count_vocabulary, most_frequent
 from imdb_sentiment.features import BIGRAMS, feature_matrix, load_features
@@ -131,19 +131,7 @@ def test_raw_text_encodes_to_the_rows_the_sequences_give():
 def test_real_raw_test_reviews_score_as_their_vectorized_rows(tmp_path):
     """Raw test reviews through the predict/serving encoder, and the same reviews' rows as the vectorize stage
     builds them (50,000 bigrams of the real training split), give the same probabilities under one model."""
-    from test_config import from_yaml
-
-    from imdb_sentiment.data import load_trusted_npz
-
-    cfg = from_yaml(
-        "data",
-        base_url="-",
-        npz_sha256=[
-            "6814c0beea01878740d178d45caaf84fa878f5f452bd5f6bb6b5e3add8655f32",
-            "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f",
-        ],
-    )
-    arrays = load_trusted_npz(REAL_MIRROR / "imdb.npz", cfg)
+    arrays = real_keras_arrays()
     settings = EncoderSettings(num_words=10000, index_from=3, start_char=1, oov_char=2)
 
     def ids(ranks) -> list[int]:

@@ -122,11 +122,8 @@ def test_real_reviews_with_unicode_line_separators_stay_one_review_each(tmp_path
     assert read_reviews(None, str(reviews), len(with_nel), 100_000) == list(enumerate(with_nel, start=1))
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not (REAL_MIRROR / "aclImdb_v1_labelled_text.tar.gz").exists(), reason="no real mirror")
-def test_tokenising_raw_reviews_reproduces_the_keras_sequences():
-    """The raw aclImdb texts, tokenised our way, give exactly the rank sequences in imdb.npz."""
-    word_index = json.loads((REAL_MIRROR / "imdb_word_index.json").read_text())
+def real_keras_arrays() -> dict:
+    """The real mirror's imdb.npz arrays (raw word ranks), read as the fetch stage reads them."""
     cfg = from_yaml(
         "data",
         base_url="-",
@@ -135,7 +132,15 @@ def test_tokenising_raw_reviews_reproduces_the_keras_sequences():
             "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f",
         ],
     )
-    arrays = load_trusted_npz(REAL_MIRROR / "imdb.npz", cfg)
+    return load_trusted_npz(REAL_MIRROR / "imdb.npz", cfg)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REAL_MIRROR / "aclImdb_v1_labelled_text.tar.gz").exists(), reason="no real mirror")
+def test_tokenising_raw_reviews_reproduces_the_keras_sequences():
+    """The raw aclImdb texts, tokenised our way, give exactly the rank sequences in imdb.npz."""
+    word_index = json.loads((REAL_MIRROR / "imdb_word_index.json").read_text())
+    arrays = real_keras_arrays()
     rows = [line.split("\t") for line in (REAL_MIRROR / "imdb_npz_row_sources.tsv").read_text().splitlines()[1:]]
     wanted = {path: int(row) for split, row, _, path in rows if split == "train" and int(row) % 997 == 0}
     encoder = ReviewEncoder(word_index, EncoderSettings(num_words=10**9, index_from=0, start_char=0, oov_char=-1))
