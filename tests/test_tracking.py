@@ -292,5 +292,5 @@ def test_variant_seed_and_final_descriptions_say_what_the_run_is():
     assert "seed 1" in seed_description(cfg, 1) and "32 tanh units" in seed_description(cfg, 1)
     scores = {"test_accuracy": 0.88, "test_roc_auc": 0.95, "test_f1": 0.87, "test_loss": 0.09}
     final = final_description(cfg, 7, 15000, 25000, scores)
-    for part in ("base_1layer", "7 epochs", "15000 training reviews", "partial", "25000 reviews", "accuracy 0.8800"):
+    for part in ("base_1layer", "7 epochs", "15000 training reviews", "full: the", "25000 reviews", "accuracy 0.8800"):
         assert part in final, part
