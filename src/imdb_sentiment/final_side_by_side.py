@@ -16,6 +16,7 @@ import numpy as np
 
 from imdb_sentiment.config import Config, TrainOn
 from imdb_sentiment.csr_batches import CsrRows
+from imdb_sentiment.evaluation import binary_metrics
 from imdb_sentiment.features import Features
 from imdb_sentiment.predict import predict_proba
 from imdb_sentiment.significance import describe, paired_test
@@ -36,23 +37,20 @@ def test_probabilities(cfg: Config, rows: CsrRows, epochs: int, x_test) -> np.nd
     return predict_proba(result.model, x_test)
 
 
-def accuracy(y: np.ndarray, prob: np.ndarray, threshold: float) -> float:
-    return float(np.mean((prob >= threshold) == (y >= 0.5)))
-
-
 def side_by_side(
     cfg: Config, notebook_cfg: Config, rows: dict[TrainOn, CsrRows], epochs: int, y_test, x_test, ours: np.ndarray
 ) -> tuple[dict, str]:
     """The numbers of ``side_by_side.json`` and the results page's sentence on the notebook's choice."""
     threshold, protocol = cfg.final.threshold, cfg.final.train_on
     other = TrainOn.full if protocol is TrainOn.partial else TrainOn.partial
-    accuracies = {
-        protocol: accuracy(y_test, ours, threshold),
-        other: accuracy(y_test, test_probabilities(cfg, rows[other], epochs, x_test), threshold),
-    }
+    under_other = test_probabilities(cfg, rows[other], epochs, x_test)
     notebook = test_probabilities(notebook_cfg, rows[protocol], cfg.final.notebook_epochs, x_test)
     labels = (y_test >= 0.5).astype(int)
     test = paired_test(labels, (ours >= threshold).astype(int), (notebook >= threshold).astype(int))
+    accuracies = {  # ours: the paired test's own count; the other protocol's: the final metrics' function
+        protocol: test.accuracy_a,
+        other: binary_metrics(y_test, under_other, threshold, cfg.model.loss)["test_accuracy"],
+    }
     numbers = {f"test_accuracy_{on.value}": accuracies[on] for on in TrainOn}
     numbers.update({f"train_rows_{on.value}": rows[on].rows for on in TrainOn})
     numbers.update(
