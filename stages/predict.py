@@ -1,7 +1,8 @@
 """Score new reviews with the champion model: a probability and a label per review.
 
-Reads `text=...` or `file=...` (one review per line, UTF-8) and prints a table on stdout. The model is
-models:/<final.registered_model_name>@<final.alias> from MLflow's registry, else models/final/model.keras.
+Reads `text=...` or `file=...` (one review per line, UTF-8) and prints a table on stdout. The model is the
+champion text model, models:/<final.text_model_name>@<final.alias> from MLflow's registry, encoding text with
+the vocabulary it was trained on; else models/final/model.keras.
 
 Examples:
   python stages/predict.py text="A wonderful, moving film"

@@ -117,7 +117,7 @@ def test_predict_command_scores_text_and_files(pipeline, tmp_path):
 
 def test_predict_falls_back_to_the_last_final_model(pipeline):
     project, _, _ = pipeline
-    result = run_stage(project, "predict", "text=w1 w2", "final.registered_model_name=nobody")
+    result = run_stage(project, "predict", "text=w1 w2", "final.text_model_name=nobody")
     assert result.stdout.startswith(f"# model: {Path('models/final/model.keras')}")
     assert "cannot be loaded" in result.stderr
 

@@ -233,7 +233,8 @@ def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, 
         paths=SimpleNamespace(raw_dir=str(tmp_path)),
         final=from_yaml("final"),
     )
-    monkeypatch.setattr(predict, "load_champion", lambda cfg: (tiny_keras_model(data.num_words), "tiny"))
+    champion = (tiny_keras_model(data.num_words), predict.configured_encoder(cfg), "tiny")
+    monkeypatch.setattr(predict, "load_champion", lambda cfg: champion)
     results = predict.predict_reviews(cfg)
     assert [(line, label, review) for line, _, label, review in results] == [
         (1, int(results[0][1] >= 0.5), "the film\x85was just brilliant"),

@@ -80,6 +80,38 @@ def test_logged_signature_comes_from_the_type_hints_and_names_the_output_fields(
     }
 
 
+@pytest.mark.slow
+def test_predict_reads_text_with_the_champions_vocabulary_not_the_configured_features(logged_text_model, tmp_path):
+    """A champion trained on bigrams (say in a DVC experiment) scores text with its own bigrams, even when
+    the configured features are the words alone and no word index is on disk."""
+    from types import SimpleNamespace
+
+    from test_config import from_yaml
+
+    from imdb_sentiment.predict import predict_reviews
+
+    uri, info = logged_text_model
+    final = from_yaml("final")
+    mlflow.MlflowClient(uri).set_registered_model_alias(
+        final.text_model_name, final.alias, info.registered_model_version
+    )
+    cfg = SimpleNamespace(
+        text="The film was just brilliant.",
+        file=None,
+        max_reviews=10,
+        max_review_chars=1000,
+        model_uri=None,
+        data=from_yaml("data", base_url="-", num_words=SETTINGS.num_words),
+        features=from_yaml("features"),
+        paths=from_yaml("paths", raw_dir=str(tmp_path / "nothing"), final_models=str(tmp_path / "nothing")),
+        final=final,
+        tracking=from_yaml("tracking", uri=uri),
+    )
+    assert cfg.features.bigrams == 0
+    [(_, probability, label, _)] = predict_reviews(cfg)
+    assert round(probability, 4) == round(1 / (1 + np.exp(-5.0)), 4) and label == 1
+
+
 @contextmanager
 def served(model_uri: str, tracking_uri: str, cwd: Path | None = None) -> Iterator[str]:
     """`mlflow models serve` of a model on 127.0.0.1, stopped by its process group: its invocations URL."""

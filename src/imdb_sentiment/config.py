@@ -176,7 +176,7 @@ class PredictAppConfig(Config):
 
     text: str | None = MISSING
     file: str | None = MISSING
-    model_uri: str | None = MISSING  # null: models:/<final.registered_model_name>@<final.alias>
+    model_uri: str | None = MISSING  # a Keras model; null: models:/<final.text_model_name>@<final.alias>
     max_reviews: int = MISSING
     max_review_chars: int = MISSING
 

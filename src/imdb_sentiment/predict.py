@@ -1,7 +1,7 @@
 """The predict command: score raw reviews with the registry's champion model (or the last retrained one).
 
-The reviews are read by :mod:`imdb_sentiment.review_input` and encoded by :mod:`imdb_sentiment.review_encoding`
-before TensorFlow is imported, so bad input fails fast.
+The reviews are read and checked by :mod:`imdb_sentiment.review_input` before TensorFlow is imported, so bad
+input fails fast; they are encoded by the champion's own :class:`~imdb_sentiment.review_encoding.ReviewEncoder`.
 """
 
 from __future__ import annotations
@@ -32,18 +32,26 @@ def predict_proba(model, x: sp.csr_matrix, rows: int = PREDICT_ROWS) -> np.ndarr
     return out
 
 
-def load_champion(cfg) -> tuple[object, str]:
-    """The registry's champion Keras model, or the last retrained model on disk when there is none."""
-    import keras
+def load_champion(cfg) -> tuple[object, ReviewEncoder, str]:
+    """The Keras model to score with, the encoder that builds its columns, and where the model came from.
+
+    By default the registry's champion text model: its word index and bigram vocabulary travel with it, so
+    a champion trained on other features (say bigrams, from a DVC experiment) still reads text as it was
+    trained to. ``model_uri`` names a Keras model instead, encoded with the configured features; with
+    neither, the last retrained model on disk, which the workspace's own vocabulary built.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from imdb_sentiment.tracking_store import setup_tracking
 
-    uri = cfg.model_uri or f"models:/{cfg.final.registered_model_name}@{cfg.final.alias}"
+    if cfg.model_uri:
+        return load_keras(cfg.model_uri), configured_encoder(cfg), cfg.model_uri
+    uri = f"models:/{cfg.final.text_model_name}@{cfg.final.alias}"
     try:
         setup_tracking(cfg.tracking)
-        return mlflow.keras.load_model(uri), uri
+        text_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+        return text_model.model, text_model.encoder, uri
     except (MlflowException, OSError) as exc:
         fallback = Path(cfg.paths.final_models) / "model.keras"
         if not fallback.is_file():
@@ -52,13 +60,23 @@ def load_champion(cfg) -> tuple[object, str]:
                 f"does not exist; run the pipeline first (dvc repro)"
             ) from exc
         log.warning("%s cannot be loaded (%s); using %s", uri, first_line(exc), fallback)
-        try:
-            return keras.models.load_model(fallback, compile=False), str(fallback)
-        except Exception as load_error:  # Keras raises ValueError, OSError, zipfile errors… for a bad file
-            raise DataError(
-                f"{fallback} cannot be loaded ({type(load_error).__name__}: "
-                f"{first_line(load_error)[:200]}); re-run retrain_final"
-            ) from load_error
+        return load_keras(str(fallback)), configured_encoder(cfg), str(fallback)
+
+
+def load_keras(uri: str):
+    """A Keras model from an MLflow URI (models:/, runs:/) or a .keras file, or a DataError naming it."""
+    import keras
+    import mlflow
+
+    try:
+        if Path(uri).is_file():
+            return keras.models.load_model(uri, compile=False)
+        return mlflow.keras.load_model(uri)
+    except Exception as exc:  # Keras and MLflow raise ValueError, OSError, zipfile errors… for a bad model
+        raise DataError(
+            f"{uri} cannot be loaded ({type(exc).__name__}: {first_line(exc)[:200]}); "
+            f"re-run retrain_final, or name another model with model_uri="
+        ) from exc
 
 
 def preview(review: str, width: int = 70) -> str:
@@ -84,12 +102,11 @@ def predict_reviews(cfg) -> list[tuple[int, float, int, str]]:
     """The predict command: score each review; print and return its input line, probability, label and
     review (the printed review cut to its start)."""
     reviews = read_reviews(cfg.text, cfg.file, cfg.max_reviews, cfg.max_review_chars)
-    encoder = configured_encoder(cfg)
     import_tensorflow()  # only once the input is known to be usable: TensorFlow takes seconds to load
     import keras
 
     keras.utils.disable_interactive_logging()
-    model, source = load_champion(cfg)
+    model, encoder, source = load_champion(cfg)
     if model.input_shape[-1] != encoder.width:
         raise DataError(
             f"{source} takes {model.input_shape[-1]} columns but features={cfg.features.name} makes "
