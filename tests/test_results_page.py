@@ -169,18 +169,22 @@ def test_the_targets_say_which_features_ran_and_whether_each_was_met(tmp_path):
     text = page(reports(tmp_path))
     assert "This run's features: `multihot`, 10,000 words (no bigrams)." in text
     assert "| final test accuracy, words only | ≥ 0.885 | 0.8800 (not met) |" in text
-    assert "| final test accuracy, with bigrams | ≥ 0.9 | other features |" in text
-    assert "| ≤ 1 s, ≤ 500 MB | 0.45 s, 150 MB peak |" in text
+    not_run = "not run with these features: `dvc exp run -S features=multihot_bigrams`"
+    assert f"| final test accuracy, with bigrams | ≥ 0.9 | {not_run} |" in text
+    vectorize = "| vectorize stage (in process), 10,000 words + 50,000 bigrams | ≤ 1 s, ≤ 500 MB |"
+    assert f"{vectorize} {not_run}; these features: 0.45 s, 150 MB peak |" in text
     bigram_run = reports(
         tmp_path / "b",
         metrics={**NUMBERS, "test_accuracy": 0.9012},
         run={**RUN, "features": "multihot_bigrams"},
-        stats={**STATS, "bigrams": 50000},
+        stats={**STATS, "bigrams": 50000, "vectorize": {"seconds": 1.2, "peak_rss_mb": 480}},
     )
     text = page(bigram_run)
     assert "This run's features: `multihot_bigrams`, 10,000 words + 50,000 bigrams of the training reviews." in text
     assert "| final test accuracy, with bigrams | ≥ 0.9 | 0.9012 (met) |" in text
-    assert "| final test accuracy, words only | ≥ 0.885 | other features |" in text
+    words_not_run = "not run with these features: `dvc exp run -S features=multihot`"
+    assert f"| final test accuracy, words only | ≥ 0.885 | {words_not_run} |" in text
+    assert f"{vectorize} 1.20 s, 480 MB peak (not met) |" in text
 
 
 def test_a_missing_input_names_the_stage_to_run(tmp_path):
