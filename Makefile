@@ -3,7 +3,7 @@
 # `make help` lists every target.
 VENV ?= .venv
 PYTHON ?= python3
-JOBS ?= 2
+JOBS ?=  # empty: imdb_sentiment.repro's default, the cores + 1
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup ## the whole pipeline, as dvc repro, with the train stages JOBS at a time
-	python -m imdb_sentiment.repro --jobs $(JOBS)
+	python -m imdb_sentiment.repro $(if $(strip $(JOBS)),--jobs $(JOBS))
 
 test: setup ## the fast tests (what CI runs first)
 	pytest
