@@ -101,7 +101,7 @@ def test_predict_command_scores_text_and_files(pipeline, tmp_path):
     project, _, _ = pipeline
     result = run_stage(project, "predict", "text=w1 w2 w3, w4!")
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "# model: models:/imdb-sentiment@champion"
+    assert lines[0] == "# model: models:/imdb-sentiment-text@champion"
     assert lines[1] == "line\tprobability\tlabel\treview"
     line, probability, label, review = lines[2].split("\t")
     assert line == "1" and 0 <= float(probability) <= 1 and label in {"positive", "negative"}
