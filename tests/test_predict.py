@@ -250,3 +250,22 @@ def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, 
             ("negative", "positive")[label],
             " ".join(review.split()),
         ]
+
+
+def test_a_model_file_of_another_width_than_the_configured_features_names_both(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from imdb_sentiment.predict import load_champion
+
+    (tmp_path / "imdb_word_index.json").write_text(json.dumps(WORDS))
+    path = tmp_path / "wide.keras"
+    tiny_keras_model(SETTINGS.num_words + 5).save(path)
+    cfg = SimpleNamespace(
+        model_uri=str(path),
+        data=from_yaml("data", base_url="-", num_words=SETTINGS.num_words),
+        features=from_yaml("features"),
+        paths=SimpleNamespace(raw_dir=str(tmp_path), processed_dir=str(tmp_path)),
+    )
+    expected = f"wide.keras takes {SETTINGS.num_words + 5} columns but features=multihot makes {SETTINGS.num_words}"
+    with pytest.raises(DataError, match=expected):
+        load_champion(cfg)

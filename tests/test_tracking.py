@@ -193,6 +193,28 @@ def test_a_stage_start_ends_the_runs_of_ended_processes_on_this_host_and_nothing
     ]
 
 
+def test_a_run_its_process_finished_and_left_after_the_search_keeps_its_status(tmp_path, sleeper, monkeypatch):
+    """The race CI hit with four trainings at once: a stage's search sees another stage's run RUNNING, that
+    stage ends it FINISHED and exits, then the liveness check finds its process gone. The run stays FINISHED."""
+    process, live = sleeper
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("race")
+    finishing = running_run(client, experiment_id, "finishing", live.tags())
+    has_ended = ProcessIdentity.has_ended
+
+    def owner_finishes_and_exits(identity: ProcessIdentity) -> bool:
+        client.set_terminated(finishing, "FINISHED")
+        process.kill()
+        process.wait()
+        return has_ended(identity)
+
+    monkeypatch.setattr(ProcessIdentity, "has_ended", owner_finishes_and_exits)
+    setup_tracking(TrackingConfig(uri=uri, experiment_name="race", parent_run_id=None))
+    run = client.get_run(finishing)
+    assert run.info.status == "FINISHED" and "failure_reason" not in run.data.tags
+
+
 def test_the_check_runs_once_per_store_and_experiment_in_a_process(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     experiment_id = setup_tracking(TrackingConfig(uri=uri, experiment_name="once", parent_run_id=None))

@@ -46,7 +46,7 @@ def load_champion(cfg) -> tuple[object, ReviewEncoder, str]:
     from imdb_sentiment.tracking_store import setup_tracking
 
     if cfg.model_uri:
-        return load_keras(cfg.model_uri), configured_encoder(cfg), cfg.model_uri
+        return keras_with_configured_features(cfg, cfg.model_uri)
     uri = f"models:/{cfg.final.text_model_name}@{cfg.final.alias}"
     try:
         setup_tracking(cfg.tracking)
@@ -60,7 +60,21 @@ def load_champion(cfg) -> tuple[object, ReviewEncoder, str]:
                 f"does not exist; run the pipeline first (dvc repro)"
             ) from exc
         log.warning("%s cannot be loaded (%s); using %s", uri, first_line(exc), fallback)
-        return load_keras(str(fallback)), configured_encoder(cfg), str(fallback)
+        return keras_with_configured_features(cfg, str(fallback))
+
+
+def keras_with_configured_features(cfg, uri: str) -> tuple[object, ReviewEncoder, str]:
+    """A Keras model that carries no vocabulary, read with the configured features: they must give its width.
+
+    (The champion text model needs no such check: its encoder is the one it was trained with.)
+    """
+    model, encoder = load_keras(uri), configured_encoder(cfg)
+    if model.input_shape[-1] != encoder.width:
+        raise DataError(
+            f"{uri} takes {model.input_shape[-1]} columns but features={cfg.features.name} makes "
+            f"{encoder.width}: choose the features the model was trained on"
+        )
+    return model, encoder, uri
 
 
 def load_keras(uri: str):
@@ -107,11 +121,6 @@ def predict_reviews(cfg) -> list[tuple[int, float, int, str]]:
 
     keras.utils.disable_interactive_logging()
     model, encoder, source = load_champion(cfg)
-    if model.input_shape[-1] != encoder.width:
-        raise DataError(
-            f"{source} takes {model.input_shape[-1]} columns but features={cfg.features.name} makes "
-            f"{encoder.width}: choose the features the model was trained on"
-        )
     probabilities = predict_proba(model, encoder.encode([review for _, review in reviews]))
     results = [
         (line, float(p), int(p >= cfg.final.threshold), review)

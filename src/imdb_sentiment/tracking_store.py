@@ -134,6 +134,9 @@ def end_runs_of_ended_processes(experiment_id: str) -> list[str]:
     runs on this host are checked (elsewhere liveness is unknown), and only runs that recorded their
     process (:mod:`imdb_sentiment.processes`); the runs of live processes (other stages, queue workers,
     a launcher's trials) are left alone. One search of the store: a few ms.
+
+    A run is re-read once its owner is known to be gone: an owner that ended it FINISHED and exited after the
+    search (a concurrent stage finishing as this one starts) must keep its status; a dead owner writes no more.
     """
     me = this_process()
     if me is None:
@@ -148,6 +151,8 @@ def end_runs_of_ended_processes(experiment_id: str) -> list[str]:
     for run in running:
         owner = ProcessIdentity.from_tags(run.data.tags)
         if owner is None or not owner.has_ended():
+            continue
+        if client.get_run(run.info.run_id).info.status != "RUNNING":
             continue
         client.set_tag(
             run.info.run_id, "failure_reason", f"process {owner.pid} on {owner.host} ended without closing the run"
