@@ -10,6 +10,7 @@ import pytest
 from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
 
+from imdb_sentiment import results_page
 from imdb_sentiment.config import validate
 from imdb_sentiment.error_analysis import (
     confident_errors,
@@ -39,6 +40,7 @@ def test_the_figures_are_written_as_non_empty_pngs(tmp_path):
     for name in FIGURES:
         data = (tmp_path / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000, name
+    assert set(FIGURES) <= set(results_page.FIGURES)  # the results page says what each one shows
 
 
 def test_decoding_undoes_index_from_and_start_char_and_marks_unknown_ids():

@@ -31,6 +31,10 @@ FIGURES = {
     "architecture.png": "the final model's layers",
     "confusion_matrix.png": "the final model's confusion matrix on the test reviews",
     "roc_curve.png": "the final model's ROC curve on the test reviews",
+    "pr_curve.png": "the final model's precision-recall curve on the test reviews",
+    "calibration_curve.png": "the final model's calibration on the test reviews: fraction positive per probability bin",
+    "probability_histogram.png": "the final model's predicted probabilities on the test reviews, by true class",
+    "learning_curve.png": "the final model's training loss and accuracy per epoch, and the epoch it saved",
 }
 
 
