@@ -56,6 +56,22 @@ def test_bigram_rows_list_each_rows_known_pairs_in_order(train, other):
         assert found.row(i).tolist() == [column[pair] for pair in pairs if pair in column]
 
 
+@settings(max_examples=150, deadline=None)
+@given(rows_of_ids, rows_of_ids)
+def test_the_feature_matrix_is_each_rows_words_then_its_known_pairs_past_the_word_columns(train, other):
+    vocabulary = count_vocabulary(Ragged.from_lists(train), 12, FIRST_WORD, 8)
+    matrix = feature_matrix(Ragged.from_lists(other), 12, vocabulary, FIRST_WORD)
+    column = {tuple(pair): k for k, pair in enumerate(vocabulary.pairs.tolist())}
+    expected = np.zeros((len(other), 12 + vocabulary.size), dtype=np.float32)
+    for i, row in enumerate(other):
+        expected[i, row] = 1
+        for pair in zip(row, row[1:], strict=False):
+            if pair in column:
+                expected[i, 12 + column[pair]] = 1
+    np.testing.assert_array_equal(matrix.toarray(), expected)
+    assert matrix.has_canonical_format and matrix.dtype == np.float32
+
+
 def test_rank_lookup_finds_every_vocabulary_code_and_misses_the_rest():
     rng = np.random.default_rng(0)
     num_words = 300

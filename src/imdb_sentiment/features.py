@@ -55,11 +55,10 @@ def feature_matrix(
     sequences: Ragged, num_words: int, vocabulary: BigramVocabulary, first_word: int, dtype: str = "float32"
 ) -> sp.csr_matrix:
     """The word columns, then the vocabulary's bigram columns: what training, predict and serving all use."""
-    words = multi_hot(sequences, num_words, dtype)
     if vocabulary.size == 0:
-        return words
-    pairs = multi_hot(bigram_rows(sequences, vocabulary, first_word), vocabulary.size, dtype)
-    return sp.hstack([words, pairs], format="csr", dtype=dtype)
+        return multi_hot(sequences, num_words, dtype)
+    pairs = bigram_rows(sequences, vocabulary, first_word)
+    return multi_hot(sequences.followed_by(pairs, num_words), num_words + vocabulary.size, dtype)
 
 
 def feature_splits(

@@ -53,6 +53,19 @@ class Ragged:
         shift = np.repeat(self.offsets[:-1][order] - offsets[:-1], lengths)
         return Ragged(self.tokens[np.arange(offsets[-1]) + shift], offsets)
 
+    def followed_by(self, other: Ragged, shift: int) -> Ragged:
+        """Each row, then the same row of ``other`` with ``shift`` added: the bigram columns after the word ones
+        in a single CSR build, with no second matrix to stack (docs/performance.md)."""
+        offsets = self.offsets + other.offsets
+        starts = np.zeros(len(self.tokens) + len(other.tokens) + 1, dtype=np.int8)
+        np.add.at(starts, offsets[:-1], 1)  # add.at: an empty row's start is the next row's start
+        np.add.at(starts, offsets[:-1] + self.lengths, -1)
+        mine = np.cumsum(starts[:-1], dtype=np.int8).view(bool)  # 1 from a row's start to the end of its own
+        tokens = np.empty(len(mine), dtype=self.tokens.dtype)
+        tokens[mine] = self.tokens
+        tokens[~mine] = other.tokens + shift
+        return Ragged(tokens, offsets)
+
     def prepend(self, value: int) -> Ragged:
         """Put ``value`` at the start of every row (Keras's ``start_char``)."""
         offsets = self.offsets + np.arange(self.rows + 1)
