@@ -95,7 +95,7 @@ def test_the_test_split_is_logged_as_a_testing_input_with_its_own_digest(registr
 
     from test_config import yaml_config
 
-    from imdb_sentiment.runs import log_dataset, log_test_dataset
+    from imdb_sentiment.dataset_inputs import log_dataset, log_test_dataset
 
     digests = {"train": "a" * 64, "test": "b" * 64}
     manifest = SimpleNamespace(digest="c" * 64, split_digests=digests, rows={"train": 40, "test": 30}, width=30)

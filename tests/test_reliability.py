@@ -160,8 +160,19 @@ def runs_of(uri: str):
     return client, client.search_runs([experiment.experiment_id]) if experiment else []
 
 
+@pytest.fixture
+def ctrl_c_reaches_children():
+    """Children start with SIGINT as in a terminal. Where pytest runs as a script's background job, SIGINT is
+    ignored and an exec'd child keeps it ignored (Python then installs no KeyboardInterrupt); a handler of
+    this process's own is reset to the default in each child instead."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
 def test_interrupted_training_ends_killed_and_leaves_no_complete_output(vectorized, tmp_path, signum, code):
     project, overrides = vectorized
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from imdb_sentiment.config import Config, TrainOn, flatten
 from imdb_sentiment.csr_batches import CsrRows
+from imdb_sentiment.dataset_inputs import log_dataset, log_test_dataset
 from imdb_sentiment.descriptions import DESCRIPTION, final_description
 from imdb_sentiment.error_analysis import error_table
 from imdb_sentiment.errors import DataError
@@ -36,7 +37,7 @@ from imdb_sentiment.plots import confusion_figure, roc_figure
 from imdb_sentiment.predict import predict_proba
 from imdb_sentiment.registry import describe_versions, log_text_model, promote_final
 from imdb_sentiment.run_workers import epoch_metric_writer
-from imdb_sentiment.runs import log_dataset, log_params, log_test_dataset, tracked_run
+from imdb_sentiment.runs import log_params, tracked_run
 from imdb_sentiment.summaries import history_csv
 from imdb_sentiment.tracking_store import setup_tracking
 from imdb_sentiment.training import SeedResult, train_seed

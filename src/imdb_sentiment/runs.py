@@ -1,4 +1,4 @@
-"""The run lifecycle and what every run carries: end status, params and the dataset input.
+"""The run lifecycle and what every run carries: its end status and params (its dataset input: dataset_inputs).
 
 :func:`tracked_run` ends a run FINISHED, KILLED or FAILED (with the reason), and turns a store that fails
 mid-run into an exact report of what was logged last (:func:`note_logged`, called by every writer).
@@ -9,16 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.data.meta_dataset import MetaDataset
-from mlflow.data.sources import LocalArtifactDatasetSource
-from mlflow.entities import Dataset, DatasetInput, InputTag
 from mlflow.utils.mlflow_tags import (
-    MLFLOW_DATASET_CONTEXT,
     MLFLOW_PARENT_RUN_ID,
     MLFLOW_SOURCE_NAME,
     MLFLOW_SOURCE_TYPE,
@@ -29,11 +24,10 @@ from imdb_sentiment.errors import TrackingError, first_line
 from imdb_sentiment.processes import process_tags
 
 if TYPE_CHECKING:
-    from imdb_sentiment.config import Config
+    pass
 
 log = logging.getLogger(__name__)
 
-MLFLOW_DIGEST_CHARS = 32  # MLflow stores dataset digests in a 36-character column
 STORE_ERROR_MODULES = {"mlflow", "requests", "urllib3", "sqlalchemy", "sqlite3"}
 _last_logged = ["nothing yet"]
 
@@ -150,48 +144,3 @@ def log_params(flat: dict[str, Any], run_id: str | None = None) -> None:
     """The run-defining settings of the resolved config (:func:`run_params`), to the active run or ``run_id``."""
     mlflow.log_params(run_params(flat), run_id=run_id)
     note_logged("the params")
-
-
-def log_features_input(
-    digest: str,
-    processed_dir: Path,
-    rows: dict[str, int],
-    columns: int,
-    context: str,
-    run_id: str | None = None,
-    split: str | None = None,
-) -> MetaDataset:
-    """Record the vectorized data (one ``split`` of it, if given) as the run's dataset input; its digest is the
-    data's content hash. Returns the dataset, for metrics computed on it (``mlflow.log_metrics(dataset=...)``)."""
-    dataset = MetaDataset(
-        source=LocalArtifactDatasetSource(str(processed_dir.resolve())),
-        name=f"imdb-multihot-{columns}" + (f"-{split}" if split else ""),
-        digest=digest[:MLFLOW_DIGEST_CHARS],
-    )
-    tags = {"sha256": digest, "rows": str(rows), "columns": str(columns)}
-    if run_id is None:
-        mlflow.log_input(dataset, context=context, tags=tags)
-    else:  # what mlflow.log_input logs, to a run that is not this thread's active one
-        input_tags = [InputTag(key, value) for key, value in {**tags, MLFLOW_DATASET_CONTEXT: context}.items()]
-        MlflowClient().log_inputs(run_id, datasets=[DatasetInput(Dataset(**dataset.to_dict()), input_tags)])
-    note_logged("the dataset input")
-    return dataset
-
-
-def log_test_dataset(cfg: Config, manifest) -> MetaDataset:
-    """The test split alone, as the active run's dataset input in context ``testing`` (digest: the split's own)."""
-    return log_features_input(
-        manifest.split_digests["test"],
-        Path(cfg.paths.processed_dir),
-        {"test": manifest.rows["test"]},
-        manifest.width,
-        "testing",
-        split="test",
-    )
-
-
-def log_dataset(cfg: Config, manifest, context: str, run_id: str | None = None) -> None:
-    """The configured features, described by their ``features.Manifest``, as the run's dataset input in ``context``.
-
-    The manifest is not imported here: that would put the feature code in the closure of every stage that logs."""
-    log_features_input(manifest.digest, Path(cfg.paths.processed_dir), manifest.rows, manifest.width, context, run_id)

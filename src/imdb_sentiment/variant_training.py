@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 
 from imdb_sentiment.config import Config, flatten
 from imdb_sentiment.csr_batches import CsrRows
+from imdb_sentiment.dataset_inputs import log_dataset
 from imdb_sentiment.descriptions import DESCRIPTION, seed_description, variant_description
 from imdb_sentiment.feature_manifest import Manifest
 from imdb_sentiment.features import load_configured_features
@@ -24,7 +25,7 @@ from imdb_sentiment.models import INPUT_EXAMPLE_ROWS, model_summary
 from imdb_sentiment.outputs import atomic_dir, write_json, write_text
 from imdb_sentiment.plots import history_figures
 from imdb_sentiment.run_workers import RunFinisher, epoch_metric_writer, run_finisher
-from imdb_sentiment.runs import log_dataset, log_params, open_run, tracked_run
+from imdb_sentiment.runs import log_params, open_run, tracked_run
 from imdb_sentiment.summaries import aggregate, history_csv, mean_history, parent_run_metrics, variant_metrics
 from imdb_sentiment.tracking_store import setup_tracking
 from imdb_sentiment.training import EpochHook, SeedResult, SeedTrainer
