@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
@@ -22,9 +22,6 @@ from mlflow.utils.mlflow_tags import (
 
 from imdb_sentiment.errors import TrackingError, first_line
 from imdb_sentiment.processes import process_tags
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
