@@ -1,9 +1,9 @@
 # Two commands for a fresh clone: `make run` (set up .venv, then the pipeline) and `make test`.
-# `make run` gives what `dvc repro` gives, with the train stages JOBS at a time (imdb_sentiment/repro.py).
+# `make run` gives what `dvc repro` gives, with the train stages JOBS at a time (imdb_sentiment/runtime/repro.py).
 # `make help` lists every target.
 VENV ?= .venv
 PYTHON ?= python3
-JOBS ?=  # empty: imdb_sentiment.repro's default, the cores + 1
+JOBS ?=  # empty: imdb_sentiment.runtime.repro's default, the cores + 1
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup ## the whole pipeline, as dvc repro, with the train stages JOBS at a time
-	python -m imdb_sentiment.repro $(if $(strip $(JOBS)),--jobs $(JOBS))
+	python -m imdb_sentiment.runtime.repro $(if $(strip $(JOBS)),--jobs $(JOBS))
 
 test: setup ## the fast tests (what CI runs first)
 	pytest
@@ -32,9 +32,10 @@ test: setup ## the fast tests (what CI runs first)
 test-slow: setup ## the slow tests: real data, whole pipeline on a fixture, servers, sweeps, DVC queue
 	pytest -m slow
 
-lint: setup ## ruff: lint and formatting check (configured in pyproject.toml; CI runs it)
+lint: setup ## ruff's lint and format check, and import-linter's layers (configured in pyproject.toml; CI runs it)
 	ruff check .
 	ruff format --check .
+	lint-imports
 
 format: setup ## ruff: fix what lint can fix, then format
 	ruff check --fix .

@@ -48,7 +48,7 @@ def notebook_vectorize_sequences(sequences, dimension=NUM_WORDS):
 
 
 def child_vectorize(method: str) -> dict:
-    from imdb_sentiment.sequences import load_sequences
+    from imdb_sentiment.data.sequences import load_sequences
 
     splits, num_words = load_sequences(SEQUENCES)
     if method == "notebook":  # the notebook's input: Python lists of ids, as keras.datasets.imdb returns
@@ -56,8 +56,8 @@ def child_vectorize(method: str) -> dict:
         started = time.perf_counter()
         matrices = [notebook_vectorize_sequences(rows, num_words) for rows in lists]
     else:  # ours: the vectorize stage's encoding, words only or with the training split's BIGRAMS bigrams
-        from imdb_sentiment.bigrams import count_vocabulary
-        from imdb_sentiment.features import feature_splits
+        from imdb_sentiment.data.bigrams import count_vocabulary
+        from imdb_sentiment.data.features import feature_splits
 
         started = time.perf_counter()
         size = BIGRAMS if method == "bigrams" else 0
@@ -76,8 +76,8 @@ def child_train(method: str, variant: str) -> dict:
     """One seed, EPOCHS epochs, no early stopping; per-epoch wall time including validation."""
     from hydra import compose, initialize_config_dir
 
-    from imdb_sentiment.config import validate
-    from imdb_sentiment.features import load_features
+    from imdb_sentiment.config.schema import validate
+    from imdb_sentiment.data.features import load_features
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         fast_path = "false" if method == "stock" else "true"  # stock: trainer.fast_path=false, the same CSR batches
@@ -93,7 +93,7 @@ def child_train(method: str, variant: str) -> dict:
     if method == "notebook":
         import keras
 
-        from imdb_sentiment.models import build_model
+        from imdb_sentiment.model.networks import build_model
 
         keras.utils.set_random_seed(0)
         model = build_model(cfg.model, NUM_WORDS, sparse=False)  # plain Dense layers, Keras's own optimizer
@@ -114,8 +114,8 @@ def child_train(method: str, variant: str) -> dict:
     else:
         from dataclasses import replace
 
-        from imdb_sentiment.csr_batches import CsrRows
-        from imdb_sentiment.training import train_seed
+        from imdb_sentiment.model.batches import CsrRows
+        from imdb_sentiment.model.training import train_seed
 
         trainer = replace(cfg.trainer, max_epochs=EPOCHS, patience=EPOCHS)
         train, validation = CsrRows.from_csr(x_train, y_train), CsrRows.from_csr(x_val, y_val)
@@ -199,7 +199,7 @@ class MlflowTimer:
         import mlflow
         import mlflow.models
 
-        from imdb_sentiment import run_workers
+        from imdb_sentiment.tracking import run_workers
 
         for name in MLFLOW_CALLS:
             setattr(mlflow, name, self(getattr(mlflow, name)))
@@ -278,9 +278,9 @@ def child_tracking(variant: str, seeds: str = "", epoch_writer: str = "thread") 
     timer.install()
     from hydra import compose, initialize_config_dir
 
-    from imdb_sentiment import variant_training
-    from imdb_sentiment.config import validate
-    from imdb_sentiment.variant_training import train_variant
+    from imdb_sentiment.config.schema import validate
+    from imdb_sentiment.study import train as variant_training
+    from imdb_sentiment.study.train import train_variant
 
     writer_timings: dict = {"epoch_calls": [], "closes": []}
     factory = (
@@ -301,7 +301,7 @@ def child_tracking(variant: str, seeds: str = "", epoch_writer: str = "thread") 
     ]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = validate(compose(config_name="config", overrides=overrides))
-    from imdb_sentiment.tracking_store import setup_tracking
+    from imdb_sentiment.tracking.store import setup_tracking
 
     setup_tracking(cfg.tracking)  # create the store first: in a project it exists after the first stage
     timer.spent, timer.by_call = 0.0, {}
@@ -395,7 +395,7 @@ def time_pipeline(tree: Path = ROOT) -> dict:
     serial = time_commands(DVC + ["--force", "--downstream", "vectorize"], tree=tree)
     side_by_side = time_commands(
         DVC + ["--force", "--single-item", "vectorize"],
-        [sys.executable, "-m", "imdb_sentiment.repro", "--force-train"],
+        [sys.executable, "-m", "imdb_sentiment.runtime.repro", "--force-train"],
         tree=tree,
     )
     return {

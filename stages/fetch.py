@@ -6,8 +6,8 @@ import hydra
 from omegaconf import DictConfig
 
 from imdb_sentiment.cli import run_and_exit, run_stage
-from imdb_sentiment.config import Config
-from imdb_sentiment.data import fetch
+from imdb_sentiment.config.schema import Config
+from imdb_sentiment.data.fetch import fetch
 
 
 def fetch_stage(cfg: Config) -> None:

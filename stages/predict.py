@@ -16,11 +16,11 @@ import hydra
 from omegaconf import DictConfig
 
 from imdb_sentiment.cli import quote_free_text, run_and_exit, run_stage
-from imdb_sentiment.config import PredictAppConfig
+from imdb_sentiment.config.schema import PredictAppConfig
 
 
 def predict_stage(cfg: PredictAppConfig) -> None:
-    from imdb_sentiment.predict import predict_reviews  # TensorFlow loads only once the config is valid
+    from imdb_sentiment.serve.predict import predict_reviews  # TensorFlow loads only once the config is valid
 
     predict_reviews(cfg)
 

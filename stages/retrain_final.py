@@ -8,15 +8,15 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from imdb_sentiment.choice import read_choice, winner_overrides
 from imdb_sentiment.cli import run_and_exit, run_stage
-from imdb_sentiment.config import Config, validate
-from imdb_sentiment.quiet import import_tensorflow
+from imdb_sentiment.config.schema import Config, validate
+from imdb_sentiment.final.choice import read_choice, winner_overrides
+from imdb_sentiment.runtime.quiet import import_tensorflow
 
 
 def retrain_stage(cfg: Config) -> None:
     import_tensorflow()  # only once the config is valid, and without its start-up banners
-    from imdb_sentiment.final import retrain_final
+    from imdb_sentiment.final.retrain import retrain_final
 
     choice = read_choice(Path(cfg.paths.choice))
     task = list(HydraConfig.get().overrides.task)

@@ -20,8 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from imdb_sentiment.cli import run_and_exit, run_stage
-from imdb_sentiment.config_sweep import SweepAppConfig
-from imdb_sentiment.quiet import import_tensorflow
+from imdb_sentiment.config.sweep import SweepAppConfig
+from imdb_sentiment.runtime.quiet import import_tensorflow
 
 
 def user_overrides() -> list[str]:
@@ -31,11 +31,11 @@ def user_overrides() -> list[str]:
 
 def sweep_stage(cfg: SweepAppConfig) -> None:
     if cfg.sweep.workers > 1:
-        from imdb_sentiment.sweep_workers import run_workers
+        from imdb_sentiment.sweep.workers import run_workers
 
         sys.exit(run_workers(cfg.sweep.workers, sys.argv, HydraConfig.get().runtime.output_dir))
     import_tensorflow()  # only once the config is valid, and without its start-up banners
-    from imdb_sentiment.sweep import Worker
+    from imdb_sentiment.sweep.worker import Worker
 
     Worker(cfg, user_overrides()).run()
 

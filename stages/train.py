@@ -13,14 +13,14 @@ import hydra
 from omegaconf import DictConfig
 
 from imdb_sentiment.cli import run_and_exit, run_stage
-from imdb_sentiment.config import Config
-from imdb_sentiment.quiet import import_tensorflow
+from imdb_sentiment.config.schema import Config
+from imdb_sentiment.runtime.quiet import import_tensorflow
 
 
 def train_stage(cfg: Config) -> float:
     """Train the variant; return the seeds' mean of the metric compare ranks by."""
     import_tensorflow()  # only once the config is valid, and without its start-up banners
-    from imdb_sentiment.variant_training import train_variant
+    from imdb_sentiment.study.train import train_variant
 
     metrics = train_variant(cfg)
     return metrics[cfg.compare.metric.value]

@@ -7,10 +7,10 @@ import hydra
 from omegaconf import DictConfig
 
 from imdb_sentiment.cli import run_and_exit, run_stage
-from imdb_sentiment.config import Config
-from imdb_sentiment.errors import DataError
-from imdb_sentiment.features import vectorize
-from imdb_sentiment.sequences import load_sequences
+from imdb_sentiment.config.schema import Config
+from imdb_sentiment.data.features import vectorize
+from imdb_sentiment.data.sequences import load_sequences
+from imdb_sentiment.runtime.errors import DataError
 
 
 def vectorize_stage(cfg: Config) -> None:

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_predict import REAL_MIRROR, real_keras_arrays
 
-from imdb_sentiment.bigrams import BigramVocabulary, bigram_rows, count_vocabulary, most_frequent
-from imdb_sentiment.features import BIGRAMS, feature_matrix, load_features
-from imdb_sentiment.review_encoding import EncoderSettings, ReviewEncoder
-from imdb_sentiment.sequences import Ragged, load_sequences
+from imdb_sentiment.data.bigrams import BigramVocabulary, bigram_rows, count_vocabulary, most_frequent
+from imdb_sentiment.data.features import BIGRAMS, feature_matrix, load_features
+from imdb_sentiment.data.sequences import Ragged, load_sequences
+from imdb_sentiment.data.text import EncoderSettings, ReviewEncoder
 
 FIRST_WORD = 3  # ids below are padding, start and OOV
 rows_of_ids = st.lists(st.lists(st.integers(0, 11), max_size=12), min_size=1, max_size=20)

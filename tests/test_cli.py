@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from imdb_sentiment import cli
 from imdb_sentiment.cli import quote_free_text
-from imdb_sentiment.errors import TrainingDiverged
+from imdb_sentiment.runtime.errors import TrainingDiverged
 
 
 def composed_text(value: str) -> str:

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import MISSING, OmegaConf
 
-from imdb_sentiment.config import (
+from imdb_sentiment.config.schema import (
     Config,
     ConfigError,
     Loss,

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_config import from_yaml
 
-from imdb_sentiment.config import DataConfig
-from imdb_sentiment.data import fetch, load_trusted_npz
-from imdb_sentiment.errors import DataError
-from imdb_sentiment.sequences import Ragged, load_sequences
+from imdb_sentiment.config.schema import DataConfig
+from imdb_sentiment.data.fetch import fetch, load_trusted_npz
+from imdb_sentiment.data.sequences import Ragged, load_sequences
+from imdb_sentiment.runtime.errors import DataError
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
@@ -139,7 +139,7 @@ def test_even_a_trusted_file_may_only_rebuild_numpy_arrays(tmp_path):
         import io  # noqa: E401
         import zipfile
 
-        from imdb_sentiment.data import _read_npy  # noqa: F401
+        from imdb_sentiment.data.fetch import _read_npy  # noqa: F401
 
         _read_npy(io.BytesIO(zipfile.ZipFile(mirror / "imdb.npz").read("x_train.npy")))
     assert not marker.exists()
@@ -216,7 +216,7 @@ def test_real_mirror_decodes_to_the_published_sequences(tmp_path, monkeypatch):
     from conftest import CONF_DIR
     from hydra import compose, initialize_config_dir
 
-    from imdb_sentiment.config import validate
+    from imdb_sentiment.config.schema import validate
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = validate(compose(config_name="config", overrides=[f"data.mirror={REAL_MIRROR}"]))

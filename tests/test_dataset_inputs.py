@@ -15,7 +15,7 @@ from mlflow.protos.databricks_pb2 import BAD_REQUEST
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from test_config import yaml_config
 
-from imdb_sentiment.dataset_inputs import log_dataset
+from imdb_sentiment.tracking.datasets import log_dataset
 
 MANIFEST = SimpleNamespace(digest="c" * 64, rows={"train": 40, "test": 30}, width=30)
 LOST_RACE = sqlalchemy.exc.IntegrityError(

@@ -11,9 +11,9 @@ from conftest import fixture_overrides, run_stage, vectorized_project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imdb_sentiment.errors import DataError
-from imdb_sentiment.features import load_features, multi_hot
-from imdb_sentiment.sequences import Ragged, load_sequences
+from imdb_sentiment.data.features import load_features, multi_hot
+from imdb_sentiment.data.sequences import Ragged, load_sequences
+from imdb_sentiment.runtime.errors import DataError
 
 
 def vectorize_sequences(sequences, dimension=10000):

@@ -6,10 +6,10 @@ import mlflow
 import numpy as np
 import pytest
 
-from imdb_sentiment.choice import winner_overrides
-from imdb_sentiment.config import Loss
-from imdb_sentiment.evaluation import binary_metrics, roc_auc, roc_curve
-from imdb_sentiment.registry import promote
+from imdb_sentiment.config.schema import Loss
+from imdb_sentiment.final.choice import winner_overrides
+from imdb_sentiment.final.evaluate import binary_metrics, roc_auc, roc_curve
+from imdb_sentiment.tracking.registry import promote
 
 
 def test_metrics_on_a_known_example():
@@ -95,7 +95,7 @@ def test_the_test_split_is_logged_as_a_testing_input_with_its_own_digest(registr
 
     from test_config import yaml_config
 
-    from imdb_sentiment.dataset_inputs import log_dataset, log_test_dataset
+    from imdb_sentiment.tracking.datasets import log_dataset, log_test_dataset
 
     digests = {"train": "a" * 64, "test": "b" * 64}
     manifest = SimpleNamespace(digest="c" * 64, split_digests=digests, rows={"train": 40, "test": 30}, width=30)
@@ -113,7 +113,7 @@ def test_the_test_split_is_logged_as_a_testing_input_with_its_own_digest(registr
 def test_registered_versions_are_described_with_variant_accuracy_and_run(registry):
     from test_config import from_yaml
 
-    from imdb_sentiment.registry import describe_versions
+    from imdb_sentiment.tracking.registry import describe_versions
 
     registry.create_registered_model("m-text")
     keras_version = new_version(registry)

@@ -10,9 +10,10 @@ import pytest
 from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
 
-from imdb_sentiment import results_page
-from imdb_sentiment.config import validate
-from imdb_sentiment.error_analysis import (
+from imdb_sentiment.config.schema import validate
+from imdb_sentiment.data.sequences import Ragged, Split, save_sequences
+from imdb_sentiment.data.text import EncoderSettings
+from imdb_sentiment.final.error_analysis import (
     confident_errors,
     decode,
     error_table,
@@ -20,10 +21,9 @@ from imdb_sentiment.error_analysis import (
     escape_cell,
     reverse_index,
 )
-from imdb_sentiment.errors import DataError
-from imdb_sentiment.final_figures import write_final_figures
-from imdb_sentiment.review_encoding import EncoderSettings
-from imdb_sentiment.sequences import Ragged, Split, save_sequences
+from imdb_sentiment.final.figures import write_final_figures
+from imdb_sentiment.report import page as results_page
+from imdb_sentiment.runtime.errors import DataError
 
 SETTINGS = EncoderSettings(num_words=9, index_from=3, start_char=1, oov_char=2)
 WORD_INDEX = {"the": 1, "film": 2, "was": 3, "great": 4, "dull": 5, "rare": 6}  # rare: 6 + 3 >= num_words

@@ -12,12 +12,12 @@ import scipy.sparse as sp
 import tensorflow as tf
 from test_config import VARIANTS, compose_config, from_yaml
 
-from imdb_sentiment import models
-from imdb_sentiment.config import Activation, Loss, Optimizer, Regularizer, validate
-from imdb_sentiment.csr_batches import CsrRows, sparse_batches
-from imdb_sentiment.fast_path import FusedAdam, FusedL2, FusedRMSprop, SparseDense
-from imdb_sentiment.models import build_model, compile_model, inference_model, make_optimizer
-from imdb_sentiment.training import SeedTrainer
+from imdb_sentiment.config.schema import Activation, Loss, Optimizer, Regularizer, validate
+from imdb_sentiment.model import networks as models
+from imdb_sentiment.model.batches import CsrRows, sparse_batches
+from imdb_sentiment.model.fast_path import FusedAdam, FusedL2, FusedRMSprop, SparseDense
+from imdb_sentiment.model.networks import build_model, compile_model, inference_model, make_optimizer
+from imdb_sentiment.model.training import SeedTrainer
 
 
 def random_csr(rows: int, cols: int, density: float = 0.2, seed: int = 0) -> sp.csr_matrix:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imdb_sentiment import outputs, scratch
+from imdb_sentiment.runtime import outputs, scratch
 
 SRC = Path(outputs.__file__).resolve().parents[1]
 
@@ -86,7 +86,7 @@ def test_without_a_dvc_project_temporaries_are_hidden_beside_the_output(tmp_path
 def killed_inside(code: str, cwd: Path) -> None:
     """Run ``code`` in a fresh interpreter that SIGKILLs itself where the code says ``die()``."""
     prelude = (
-        "import os, signal\nfrom pathlib import Path\nfrom imdb_sentiment import outputs\n"
+        "import os, signal\nfrom pathlib import Path\nfrom imdb_sentiment.runtime import outputs\n"
         "def die():\n    os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     result = subprocess.run(

@@ -105,7 +105,7 @@ def test_changing_code_a_stage_runs_makes_dvc_rerun_it(project, keras_mirror):
     """``feature_stats`` runs only in vectorize, so only vectorize reruns; the Hydra root file runs in all."""
     point_at_fixture(project, keras_mirror)
     dvc(project, "repro", "vectorize", env={"IMDB_MIRROR": str(keras_mirror)})
-    module = project / "src/imdb_sentiment/feature_stats.py"
+    module = project / "src/imdb_sentiment/data/stats.py"
     original = module.read_text()
     assert "def build_stats(" in original
     module.write_text(original.replace("def build_stats(", "def build_stats(  # changed\n", 1))

@@ -9,10 +9,10 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from imdb_sentiment.final_figures import final_figures
-from imdb_sentiment.plots import confusion_figure, history_figures, roc_figure
-from imdb_sentiment.ranking import VariantResult
-from imdb_sentiment.study_figures import study_figures
+from imdb_sentiment.final.figures import final_figures
+from imdb_sentiment.study.figures import study_figures
+from imdb_sentiment.study.plots import confusion_figure, history_figures, roc_figure
+from imdb_sentiment.study.ranking import VariantResult
 
 FIGURES_OUT = Path(__file__).resolve().parents[1] / ".pytest_cache" / "figures"  # to look at them by eye
 

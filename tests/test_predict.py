@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_config import from_yaml
 
-from imdb_sentiment.data import load_trusted_npz
-from imdb_sentiment.errors import DataError
-from imdb_sentiment.review_encoding import EncoderSettings, ReviewEncoder, text_to_words
-from imdb_sentiment.review_input import read_reviews
+from imdb_sentiment.data.fetch import load_trusted_npz
+from imdb_sentiment.data.text import EncoderSettings, ReviewEncoder, text_to_words
+from imdb_sentiment.runtime.errors import DataError
+from imdb_sentiment.serve.review_input import read_reviews
 
 WORDS = {
     "the": 1,
@@ -191,7 +191,7 @@ def test_non_english_words_are_skipped_as_words_the_index_lacks():
 def test_a_corrupt_fallback_model_is_a_clear_error(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from imdb_sentiment.predict import load_champion
+    from imdb_sentiment.serve.predict import load_champion
 
     (tmp_path / "models" / "final").mkdir(parents=True)
     (tmp_path / "models" / "final" / "model.keras").write_bytes(b"not a keras file")
@@ -217,7 +217,7 @@ def tiny_keras_model(num_words: int):
 def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, monkeypatch, capsys):
     from types import SimpleNamespace
 
-    from imdb_sentiment import predict
+    from imdb_sentiment.serve import predict
 
     (tmp_path / "imdb_word_index.json").write_text(json.dumps(WORDS))
     reviews = tmp_path / "reviews.txt"
@@ -255,7 +255,7 @@ def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, 
 def test_a_model_file_of_another_width_than_the_configured_features_names_both(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from imdb_sentiment.predict import load_champion
+    from imdb_sentiment.serve.predict import load_champion
 
     (tmp_path / "imdb_word_index.json").write_text(json.dumps(WORDS))
     path = tmp_path / "wide.keras"

@@ -6,10 +6,10 @@ import os
 import subprocess
 import sys
 
-from imdb_sentiment.quiet import DEFAULTED, without_banners
+from imdb_sentiment.runtime.quiet import DEFAULTED, without_banners
 
 IMPORT_TENSORFLOW = (
-    "import sys; from imdb_sentiment.quiet import import_tensorflow; print('before', file=sys.stderr);"
+    "import sys; from imdb_sentiment.runtime.quiet import import_tensorflow; print('before', file=sys.stderr);"
     " import_tensorflow(); import keras; print('after', file=sys.stderr)"
 )
 

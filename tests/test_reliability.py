@@ -21,12 +21,12 @@ from omegaconf import OmegaConf
 from overlap import assert_overlapped, spans
 from test_config import from_yaml, yaml_config
 
-from imdb_sentiment.config import Activation, ConfigError, Loss, Optimizer, Regularizer, TrackingConfig, validate
-from imdb_sentiment.errors import TrackingError
-from imdb_sentiment.outputs import atomic_dir, atomic_path, write_json
-from imdb_sentiment.processes import ProcessIdentity, start_time
-from imdb_sentiment.scratch import SCRATCH
-from imdb_sentiment.tracking_store import setup_tracking
+from imdb_sentiment.config.schema import Activation, ConfigError, Loss, Optimizer, Regularizer, TrackingConfig, validate
+from imdb_sentiment.runtime.errors import TrackingError
+from imdb_sentiment.runtime.outputs import atomic_dir, atomic_path, write_json
+from imdb_sentiment.runtime.processes import ProcessIdentity, start_time
+from imdb_sentiment.runtime.scratch import SCRATCH
+from imdb_sentiment.tracking.store import setup_tracking
 
 FAST = ["trainer.eval_batch_size=8", "trainer.batch_size=8", "trainer.seeds=[0]"]
 
@@ -446,8 +446,8 @@ def test_store_failing_mid_run_says_what_was_logged_and_writes_no_output(tmp_pat
     """The store accepts the run, params and some epochs, then fails: a one-line report, no outputs."""
     import sqlalchemy.exc
 
-    from imdb_sentiment.run_workers import epoch_metric_writer
-    from imdb_sentiment.runs import log_params, tracked_run
+    from imdb_sentiment.tracking.run_workers import epoch_metric_writer
+    from imdb_sentiment.tracking.runs import log_params, tracked_run
 
     setup_tracking(TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="x", parent_run_id=None))
     real_log_batch = MlflowClient.log_batch

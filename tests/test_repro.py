@@ -16,7 +16,7 @@ from conftest import make_project, run
 from test_end_to_end import reproduced_fixture_pipeline, shrink_training
 from test_pipeline import dvc, point_at_fixture
 
-from imdb_sentiment import repro
+from imdb_sentiment.runtime import repro
 
 
 def write_metrics(project: Path, variant: str, seconds: float, seeds: int = 3) -> None:
@@ -45,7 +45,7 @@ def test_an_unknown_group_is_refused_with_the_stages_there_are(project, monkeypa
 
 
 def runner(project: Path, *args: str, env: dict, check: bool = True):
-    return run([sys.executable, "-m", "imdb_sentiment.repro", *args], project, env=env, check=check)
+    return run([sys.executable, "-m", "imdb_sentiment.runtime.repro", *args], project, env=env, check=check)
 
 
 @pytest.mark.slow
@@ -132,7 +132,7 @@ def test_sigterm_reaches_the_running_stages_which_end_their_runs_killed(tmp_path
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "imdb_sentiment.repro", "--jobs", "2"],
+        [sys.executable, "-m", "imdb_sentiment.runtime.repro", "--jobs", "2"],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from test_config import yaml_config
 
-from imdb_sentiment.errors import DataError
-from imdb_sentiment.results_inputs import read_inputs
-from imdb_sentiment.results_page import NOTEBOOK, results_page, write_results_page
+from imdb_sentiment.report.inputs import read_inputs
+from imdb_sentiment.report.page import NOTEBOOK, results_page, write_results_page
+from imdb_sentiment.runtime.errors import DataError
 
 
 def row(variant: str, accuracy: float, accuracy_std: float, best_epoch: float) -> dict:

@@ -16,31 +16,41 @@ SOURCE = ROOT / "src" / PACKAGE
 # Files every stage reads whatever its work: the root config, the group list and the paths it writes to.
 COMPOSED_BY_EVERY_STAGE = ("conf/config.yaml", "conf/pipeline.yaml", "conf/paths/default.yaml")
 # Loaded by file path, not imported: MLflow runs it to build the text model (registry.log_text_model).
-LOADED_BY_PATH = {"registry": ["text_model_entry"]}
+LOADED_BY_PATH = {"tracking.registry": ["serve.text_model_entry"]}
+
+
+def module_file(module: str) -> Path:
+    """The file of a dotted module name inside the package (``""`` is the package itself)."""
+    path = SOURCE.joinpath(*module.split(".")) if module else SOURCE
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
 def project_imports(path: Path) -> set[str]:
-    """The package modules ``path`` imports anywhere in its body, as module names inside the package."""
+    """The package modules ``path`` imports anywhere in its body, as dotted names inside the package, with the
+    packages that contain them (importing ``a.b`` runs ``a/__init__.py`` first)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE:
             module = node.module.removeprefix(PACKAGE).lstrip(".")
-            found.update([module] if module else [alias.name for alias in node.names])
+            for alias in node.names:
+                child = f"{module}.{alias.name}".lstrip(".")
+                found.add(child if module_file(child).exists() else module)
         elif isinstance(node, ast.Import):
             found.update(a.name.removeprefix(f"{PACKAGE}.") for a in node.names if a.name.startswith(f"{PACKAGE}."))
-    return {name.split(".")[0] for name in found}
+    parents = {".".join(name.split(".")[:i]) for name in found for i in range(1, name.count(".") + 1)}
+    return found | parents
 
 
 def code_closure(entry_point: Path) -> set[str]:
     """Every project file a stage's entry point can execute, relative to the project root."""
-    pending, seen = list(project_imports(entry_point)) + ["__init__"], set()
+    pending, seen = list(project_imports(entry_point)) + [""], set()
     while pending:
         module = pending.pop()
         if module in seen:
             continue
         seen.add(module)
-        pending += [*project_imports(SOURCE / f"{module}.py"), *LOADED_BY_PATH.get(module, [])]
-    return {entry_point.relative_to(ROOT).as_posix()} | {f"src/{PACKAGE}/{m}.py" for m in seen}
+        pending += [*project_imports(module_file(module)), *LOADED_BY_PATH.get(module, [])]
+    return {entry_point.relative_to(ROOT).as_posix()} | {module_file(m).relative_to(ROOT).as_posix() for m in seen}
 
 
 def stages() -> dict[str, dict]:
@@ -107,21 +117,22 @@ def test_the_import_graph_is_read_from_function_bodies_too():
     """retrain_final imports final (and through it most modules) inside its stage function: they count."""
     closure = code_closure(ROOT / "stages/retrain_final.py")
     for module in (
-        "training",
-        "models",
-        "plots",
-        "tracking_store",
-        "runs",
-        "run_workers",
-        "model_logging",
-        "registry",
-        "evaluation",
-        "choice",
-        "features",
-        "config",
-        "text_model_entry",
+        "model.training",
+        "model.networks",
+        "study.plots",
+        "tracking.store",
+        "tracking.runs",
+        "tracking.run_workers",
+        "tracking.model_logging",
+        "tracking.registry",
+        "final.evaluate",
+        "final.choice",
+        "data.features",
+        "config.schema",
+        "serve.text_model_entry",
+        "serve",
     ):
-        assert f"src/{PACKAGE}/{module}.py" in closure
+        assert module_file(module).relative_to(ROOT).as_posix() in closure
 
 
 if __name__ == "__main__":  # rewrite dvc.yaml's code deps from the import graph

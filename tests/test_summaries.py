@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imdb_sentiment.config import Monitor
-from imdb_sentiment.summaries import aggregate, mean_history, summarize, variant_metrics
+from imdb_sentiment.config.schema import Monitor
+from imdb_sentiment.model.summaries import aggregate, mean_history, summarize, variant_metrics
 
 
 def test_summaries_take_every_value_at_the_best_epoch_of_the_monitor_and_aggregate_across_seeds():

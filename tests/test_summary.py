@@ -8,8 +8,8 @@ import shutil
 import pytest
 from test_config import compose_config
 
-from imdb_sentiment.config import validate
-from imdb_sentiment.models import build_model, model_summary
+from imdb_sentiment.config.schema import validate
+from imdb_sentiment.model.networks import build_model, model_summary
 
 
 @pytest.fixture

@@ -16,10 +16,9 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 from overlap import assert_overlapped, spans
 
-from imdb_sentiment.config import ConfigError, validate
-from imdb_sentiment.config_sweep import SearchParam
-from imdb_sentiment.runs import end_unsuccessfully
-from imdb_sentiment.sweep_study import (
+from imdb_sentiment.config.schema import ConfigError, validate
+from imdb_sentiment.config.sweep import SearchParam
+from imdb_sentiment.sweep.study import (
     DIVERGED_ATTR,
     next_step,
     open_storage,
@@ -27,7 +26,8 @@ from imdb_sentiment.sweep_study import (
     storage_url,
     study_lock,
 )
-from imdb_sentiment.sweep_trial import PrunedTrial, pruning_hook, trial_overrides
+from imdb_sentiment.sweep.trial import PrunedTrial, pruning_hook, trial_overrides
+from imdb_sentiment.tracking.runs import end_unsuccessfully
 
 SEARCHED = {
     "model.hidden_layers",
@@ -182,7 +182,7 @@ def test_two_workers_claim_every_trial_of_the_budget_exactly_once(tmp_path):
 def test_the_best_trial_written_as_a_model_file_trains_as_a_named_variant(tmp_path):
     from optuna.trial import create_trial
 
-    from imdb_sentiment.sweep import tuned_yaml
+    from imdb_sentiment.sweep.worker import tuned_yaml
 
     values = {"model.hidden_layers": 1, "model.units": 128, "model.dropout": 0.25, "trainer.batch_size": 256}
     best_cfg = compose_sweep(*trial_overrides("s", 4, values, ".", "run"))

@@ -24,7 +24,7 @@ from test_predict import SETTINGS, WORDS, tiny_keras_model
 def test_text_model_predict_is_type_hinted_so_mlflow_validates_its_input():
     """MLflow warns "Add type hints to the `predict` method" for an unhinted predict (once per process, when
     the class is defined, so in retrain_final too); with the hint it checks every input against it."""
-    code = "import warnings; warnings.simplefilter('always'); import imdb_sentiment.text_model"
+    code = "import warnings; warnings.simplefilter('always'); import imdb_sentiment.serve.text_model"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "Add type hints" not in result.stderr and "Warning" not in result.stderr, result.stderr
 
@@ -51,8 +51,8 @@ def logged_text_model(tmp_path_factory):
 
     from test_config import from_yaml, yaml_config
 
-    from imdb_sentiment.bigrams import BigramVocabulary
-    from imdb_sentiment.registry import log_text_model
+    from imdb_sentiment.data.bigrams import BigramVocabulary
+    from imdb_sentiment.tracking.registry import log_text_model
 
     folder = tmp_path_factory.mktemp("text_model")
     bigram_model(folder / "model.keras")
@@ -88,7 +88,7 @@ def test_predict_reads_text_with_the_champions_vocabulary_not_the_configured_fea
 
     from test_config import from_yaml
 
-    from imdb_sentiment.predict import predict_reviews
+    from imdb_sentiment.serve.predict import predict_reviews
 
     uri, info = logged_text_model
     final = from_yaml("final")
@@ -173,7 +173,7 @@ def post(url: str, payload) -> tuple[int, dict]:
 
 @pytest.mark.slow
 def test_served_text_model_scores_review_strings_with_label_names(server):
-    from imdb_sentiment.predict import sentiment
+    from imdb_sentiment.serve.predict import sentiment
 
     status, body = post(server, {"inputs": ["the film was just brilliant", "zyxxy\x85casting", "brilliant, just"]})
     assert status == 200, body

@@ -13,13 +13,13 @@ import sqlalchemy.exc
 from conftest import run
 from mlflow import MlflowClient
 
-from imdb_sentiment.config import TrackingConfig
-from imdb_sentiment.errors import TrackingError
-from imdb_sentiment.lineage import lineage_tags
-from imdb_sentiment.processes import ProcessIdentity, start_time, this_process
-from imdb_sentiment.run_workers import epoch_metric_writer, run_finisher
-from imdb_sentiment.runs import open_run, tracked_run
-from imdb_sentiment.tracking_store import setup_tracking
+from imdb_sentiment.config.schema import TrackingConfig
+from imdb_sentiment.runtime.errors import TrackingError
+from imdb_sentiment.runtime.processes import ProcessIdentity, start_time, this_process
+from imdb_sentiment.tracking.lineage import lineage_tags
+from imdb_sentiment.tracking.run_workers import epoch_metric_writer, run_finisher
+from imdb_sentiment.tracking.runs import open_run, tracked_run
+from imdb_sentiment.tracking.store import setup_tracking
 
 
 @pytest.fixture
@@ -181,14 +181,14 @@ def test_a_stage_start_ends_the_runs_of_ended_processes_on_this_host_and_nothing
         client, experiment_id, "elsewhere", ProcessIdentity("another-host", dead.pid, dead.started).tags()
     )
     untagged = running_run(client, experiment_id, "untagged", {})
-    with caplog.at_level(logging.WARNING, "imdb_sentiment.tracking_store"):
+    with caplog.at_level(logging.WARNING, "imdb_sentiment.tracking.store"):
         setup_tracking(TrackingConfig(uri=uri, experiment_name="orphans", parent_run_id=None))
     for run_id in orphans:
         run = client.get_run(run_id)
         assert run.info.status == "KILLED" and run.info.end_time
         assert run.data.tags["failure_reason"] == f"process {dead.pid} on {dead.host} ended without closing the run"
     assert {client.get_run(r).info.status for r in (alive, elsewhere, untagged)} == {"RUNNING"}
-    assert [r.getMessage() for r in caplog.records if r.name == "imdb_sentiment.tracking_store"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "imdb_sentiment.tracking.store"] == [
         "ended 2 run(s) as KILLED, left RUNNING by a process that is gone: v, v-seed0"
     ]
 
@@ -270,7 +270,7 @@ def test_the_commit_is_the_experiments_baseline_or_the_stages_own_folders_head_n
 
 
 def test_the_experiment_is_marked_model_training_and_described_and_an_edited_description_is_kept(tmp_path):
-    from imdb_sentiment.descriptions import DESCRIPTION, EXPERIMENT_DESCRIPTION, EXPERIMENT_KIND
+    from imdb_sentiment.tracking.descriptions import DESCRIPTION, EXPERIMENT_DESCRIPTION, EXPERIMENT_KIND
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     experiment_id = setup_tracking(TrackingConfig(uri=uri, experiment_name="kind", parent_run_id=None))
@@ -285,8 +285,8 @@ def test_the_experiment_is_marked_model_training_and_described_and_an_edited_des
 def test_params_are_the_settings_that_define_a_run_not_paths_the_store_or_a_mirror():
     from test_config import yaml_config
 
-    from imdb_sentiment.config import flatten
-    from imdb_sentiment.runs import run_params
+    from imdb_sentiment.config.schema import flatten
+    from imdb_sentiment.tracking.runs import run_params
 
     params = run_params(flatten(yaml_config()))
     assert not [key for key in params if key.startswith(("paths.", "tracking.")) or "mirror" in key]
@@ -296,7 +296,7 @@ def test_params_are_the_settings_that_define_a_run_not_paths_the_store_or_a_mirr
 
 
 def test_a_variant_run_logs_its_seeds_metric_names_the_mean_plain_and_the_std_beside():
-    from imdb_sentiment.summaries import aggregate, parent_run_metrics
+    from imdb_sentiment.model.summaries import aggregate, parent_run_metrics
 
     seeds = [{"best_val_accuracy": 0.8, "best_epoch": 3.0}, {"best_val_accuracy": 0.9, "best_epoch": 5.0}]
     logged = parent_run_metrics(aggregate(seeds))
@@ -307,7 +307,7 @@ def test_a_variant_run_logs_its_seeds_metric_names_the_mean_plain_and_the_std_be
 def test_variant_seed_and_final_descriptions_say_what_the_run_is():
     from test_config import yaml_config
 
-    from imdb_sentiment.descriptions import final_description, seed_description, variant_description
+    from imdb_sentiment.tracking.descriptions import final_description, seed_description, variant_description
 
     cfg = yaml_config()
     assert "base_1layer" in variant_description(cfg) and "seeds 0, 1, 2" in variant_description(cfg)

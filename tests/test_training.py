@@ -11,10 +11,10 @@ from conftest import run_stage, vectorized_project
 from mlflow import MlflowClient
 from test_config import compose_config, from_yaml
 
-from imdb_sentiment.config import Loss, Optimizer, Regularizer, validate
-from imdb_sentiment.csr_batches import CsrRows
-from imdb_sentiment.features import load_features
-from imdb_sentiment.training import SeedTrainer, train_seed
+from imdb_sentiment.config.schema import Loss, Optimizer, Regularizer, validate
+from imdb_sentiment.data.features import load_features
+from imdb_sentiment.model.batches import CsrRows
+from imdb_sentiment.model.training import SeedTrainer, train_seed
 
 FAST = [
     "trainer.max_epochs=4",
@@ -264,8 +264,8 @@ def test_bad_value_fails_before_training_or_tracking(project):
 
 def test_default_store_is_sqlite_at_the_dvc_root(tmp_path, monkeypatch):
     """Queued DVC experiments run in a temporary copy; DVC_ROOT points at the real project."""
-    from imdb_sentiment.config import TrackingConfig
-    from imdb_sentiment.tracking_store import setup_tracking
+    from imdb_sentiment.config.schema import TrackingConfig
+    from imdb_sentiment.tracking.store import setup_tracking
 
     real_root = tmp_path / "real"
     real_root.mkdir()

@@ -7,7 +7,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from imdb_sentiment.model_logging import model_requirements
+from imdb_sentiment.tracking.model_logging import model_requirements
 
 
 def test_mlflow_16183_keras_log_model_with_an_input_example_still_fails(tmp_path):

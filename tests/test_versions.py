@@ -16,11 +16,11 @@ from packaging.version import Version
 
 # package -> the module that relies on its internals, and what it uses
 INTERNALS = {
-    "keras": "src/imdb_sentiment/fast_path.py relies on Keras's TF backend handing update_step tf.Variables "
+    "keras": "src/imdb_sentiment/model/fast_path.py relies on Keras's TF backend handing update_step tf.Variables "
     "(keras.Variable.value) whose handles its fused tf.raw_ops kernels take",
-    "tensorflow-cpu": "src/imdb_sentiment/fast_path.py calls the CSR and fused optimizer kernels through tf.raw_ops",
-    "mlflow": "src/imdb_sentiment/model_logging.py works around the Keras flavour's input-example bug (mlflow#16183)",
-    "dvc": "src/imdb_sentiment/repro.py reads DVC's pipeline graph (Repo.index.graph, stage.addressing)",
+    "tensorflow-cpu": "model/fast_path.py calls the CSR and fused optimizer kernels through tf.raw_ops",
+    "mlflow": "tracking/model_logging.py works around the Keras flavour's input-example bug (mlflow#16183)",
+    "dvc": "src/imdb_sentiment/runtime/repro.py reads DVC's pipeline graph (Repo.index.graph, stage.addressing)",
 }
 # import name -> distribution name, where they differ
 DISTRIBUTIONS = {"yaml": "PyYAML", "sklearn": "scikit-learn", "tensorflow": "tensorflow-cpu", "hydra": "hydra-core"}

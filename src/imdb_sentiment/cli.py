@@ -16,10 +16,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from imdb_sentiment.config import Config, validate
-from imdb_sentiment.errors import PipelineError
-from imdb_sentiment.quiet import set_quiet_defaults
-from imdb_sentiment.scratch import remove_stale_temporaries
+from imdb_sentiment.config.schema import Config, validate
+from imdb_sentiment.runtime.errors import PipelineError
+from imdb_sentiment.runtime.quiet import set_quiet_defaults
+from imdb_sentiment.runtime.scratch import remove_stale_temporaries
 
 log = logging.getLogger("imdb_sentiment")
 set_quiet_defaults()  # before any stage imports TensorFlow or MLflow

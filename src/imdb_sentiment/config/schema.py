@@ -1,0 +1,195 @@
+"""Structured-config schema for every Hydra group: types and checks, no values.
+
+Every value lives in the YAML under ``conf/`` and each field here is ``MISSING``, so a key no file sets fails
+at start-up, named, instead of falling back to a default that drifts from the YAML. An unknown key or a value
+of the wrong type fails at composition with its full name; range checks run in ``__post_init__`` (validate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+# The enums and helpers are re-exported: every config name is imported from this module.
+from imdb_sentiment.config.choices import (  # noqa: F401
+    Activation,
+    FeatureDtype,
+    Loss,
+    Monitor,
+    Optimizer,
+    Regularizer,
+    SelectionMetric,
+    TrainOn,
+)
+from imdb_sentiment.config.paths import PathsConfig  # noqa: F401
+from imdb_sentiment.config.tools import at_least, dvc_param, flatten, require, validate  # noqa: F401
+from imdb_sentiment.runtime.errors import ConfigError  # noqa: F401
+
+
+@dataclass
+class DataConfig:
+    base_url: str = MISSING
+    npz_file: str = MISSING
+    npz_sha256: list[str] = MISSING
+    word_index_file: str = MISSING
+    word_index_sha256: list[str] = MISSING
+    mirror: str | None = MISSING
+    timeout_s: float = MISSING
+    retries: int = MISSING
+    num_words: int = MISSING
+    seed: int = MISSING
+    start_char: int = MISSING
+    oov_char: int = MISSING
+    index_from: int = MISSING
+    skip_top: int = MISSING
+
+    def __post_init__(self) -> None:
+        reserved = max(self.start_char, self.oov_char, self.index_from)
+        require(
+            "data.num_words",
+            self.num_words,
+            self.num_words > reserved,
+            f"an integer > {reserved} (ids below index_from are reserved for padding, start and OOV)",
+        )
+        at_least("data.index_from", self.index_from, 0)
+        require("data.skip_top", self.skip_top, 0 <= self.skip_top < self.num_words, "an integer in [0, num_words)")
+        require("data.timeout_s", self.timeout_s, self.timeout_s > 0, "a number of seconds > 0")
+        at_least("data.retries", self.retries, 0)
+
+    def trusted_digests(self, name: str) -> tuple[str, list[str]]:
+        """The config key that lists the trusted digests of file ``name``, and those digests."""
+        key = {self.npz_file: "npz_sha256", self.word_index_file: "word_index_sha256"}[name]
+        return f"data.{key}", [digest.lower() for digest in getattr(self, key)]
+
+
+@dataclass
+class FeaturesConfig:
+    name: str = MISSING
+    dtype: FeatureDtype = MISSING
+    validation_rows: int = MISSING
+    bigrams: int = MISSING  # the most frequent word pairs of the training split added as columns; 0: none
+
+    def __post_init__(self) -> None:
+        require("features.validation_rows", self.validation_rows, self.validation_rows > 0, "an integer > 0")
+        at_least("features.bigrams", self.bigrams, 0)
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    hidden_layers: int = MISSING
+    units: int = MISSING
+    activation: Activation = MISSING
+    output_activation: Activation = MISSING
+    regularizer: Regularizer = MISSING
+    regularization: float = MISSING
+    dropout: float = MISSING
+    optimizer: Optimizer = MISSING
+    learning_rate: float | None = MISSING
+    loss: Loss = MISSING
+
+    def __post_init__(self) -> None:
+        at_least("model.hidden_layers", self.hidden_layers, 0)  # 0: a logistic regression (the linear variant)
+        at_least("model.units", self.units, 1)
+        require("model.dropout", self.dropout, 0.0 <= self.dropout < 1.0, "a number in [0, 1)")
+        require("model.regularization", self.regularization, self.regularization >= 0, "a number >= 0")
+        require(
+            "model.learning_rate",
+            self.learning_rate,
+            self.learning_rate is None or self.learning_rate > 0,
+            "null (the optimizer's Keras default) or a number > 0",
+        )
+
+
+@dataclass
+class TrainerConfig:
+    seeds: list[int] = MISSING
+    max_epochs: int = MISSING
+    batch_size: int = MISSING
+    eval_batch_size: int = MISSING
+    patience: int = MISSING
+    monitor: Monitor = MISSING
+    restore_best_weights: bool = MISSING
+    steps_per_execution: int = MISSING
+    deterministic: bool = MISSING
+    fast_path: bool = MISSING  # the speed layer (imdb_sentiment.model.fast_path); false: stock Keras pieces
+    verbose: bool = MISSING
+
+    def __post_init__(self) -> None:
+        distinct = len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds)
+        require("trainer.seeds", self.seeds, distinct, "a non-empty list of distinct integers")
+        at_least("trainer.max_epochs", self.max_epochs, 1)
+        at_least("trainer.batch_size", self.batch_size, 1)
+        at_least("trainer.eval_batch_size", self.eval_batch_size, 1)
+        at_least("trainer.patience", self.patience, 0)
+        at_least("trainer.steps_per_execution", self.steps_per_execution, 1)
+
+
+@dataclass
+class TrackingConfig:
+    uri: str | None = MISSING
+    experiment_name: str = MISSING
+    parent_run_id: str | None = MISSING  # set by a sweep, so each trial's run nests under the sweep's run
+    tags: dict[str, str] = MISSING  # extra tags on every run of the stage (a sweep's: its study and trial)
+
+
+@dataclass
+class CompareConfig:
+    variants: list[str] = MISSING
+    metric: SelectionMetric = MISSING
+    runner_up_plots: list[str] = MISSING
+
+
+@dataclass
+class FinalConfig:
+    train_on: TrainOn = MISSING
+    seed: int = MISSING
+    registered_model_name: str = MISSING
+    text_model_name: str = MISSING
+    alias: str = MISSING
+    threshold: float = MISSING
+    notebook_variant: str = MISSING  # the notebook's own final choice, retrained beside ours
+    notebook_epochs: int = MISSING
+
+    def __post_init__(self) -> None:
+        require("final.threshold", self.threshold, 0.0 < self.threshold < 1.0, "a number in (0, 1)")
+        at_least("final.notebook_epochs", self.notebook_epochs, 1)
+
+
+@dataclass
+class Config:
+    paths: PathsConfig = MISSING
+    data: DataConfig = MISSING
+    features: FeaturesConfig = MISSING
+    model: ModelConfig = MISSING
+    trainer: TrainerConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    compare: CompareConfig = MISSING
+    final: FinalConfig = MISSING
+
+
+@dataclass
+class PredictAppConfig(Config):
+    """``stages/predict.py``'s config: the pipeline's, plus what to score (``text=...`` or ``file=...``)."""
+
+    text: str | None = MISSING
+    file: str | None = MISSING
+    model_uri: str | None = MISSING  # a Keras model; null: models:/<final.text_model_name>@<final.alias>
+    max_reviews: int = MISSING
+    max_review_chars: int = MISSING
+
+    def __post_init__(self) -> None:
+        at_least("max_reviews", self.max_reviews, 1)
+        at_least("max_review_chars", self.max_review_chars, 1)
+
+
+def register_configs() -> None:
+    """Store the schema so ``conf/config.yaml`` can list ``base_config`` first in its defaults."""
+    ConfigStore.instance().store(name="base_config", node=Config)
+    ConfigStore.instance().store(name="predict_base", node=PredictAppConfig)
+    OmegaConf.register_new_resolver("dvc_param", dvc_param, replace=True)
+
+
+register_configs()

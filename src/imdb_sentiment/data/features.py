@@ -1,0 +1,180 @@
+"""Multi-hot encoding of the review sequences as float32 CSR matrices: words, then bigrams if configured.
+
+The original notebook filled a dense float64 25,000 x 10,000 array with a Python loop (2 GB per split).
+Here the token rows already are a CSR structure: ``(ones, tokens, offsets)`` is a CSR matrix with repeated
+columns, and summing the duplicates then resetting the values to 1 gives the same multi-hot matrix. The
+``features.bigrams`` columns (:mod:`imdb_sentiment.data.bigrams`) follow the ``num_words`` word columns.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+from imdb_sentiment.data.bigrams import BigramVocabulary, bigram_rows, count_vocabulary
+from imdb_sentiment.runtime.errors import DataError
+from imdb_sentiment.data.manifest import MANIFEST, Manifest, combined_digest, split_digest
+from imdb_sentiment.data.stats import build_stats
+from imdb_sentiment.runtime.outputs import atomic_path, write_json
+from imdb_sentiment.data.sequences import SPLITS, Ragged, Split
+
+if TYPE_CHECKING:
+    from imdb_sentiment.config.schema import Config, FeaturesConfig
+
+LABELS = "labels.npz"
+BIGRAMS = "bigrams.npz"  # the bigram vocabulary, written even when empty so every reader finds one
+
+
+def multi_hot(sequences: Ragged, num_words: int, dtype: str = "float32") -> sp.csr_matrix:
+    """Rows of token ids -> a CSR matrix with 1 in every column a row mentions."""
+    if len(sequences.tokens) and (sequences.tokens.min() < 0 or sequences.tokens.max() >= num_words):
+        raise DataError(f"token ids outside [0, {num_words}): the sequences do not match data.num_words")
+    index_dtype = np.int32 if len(sequences.tokens) < np.iinfo(np.int32).max else np.int64
+    matrix = sp.csr_matrix(
+        (
+            np.ones(len(sequences.tokens), dtype=dtype),
+            np.array(sequences.tokens, dtype=index_dtype),  # copies: sum_duplicates sorts them in place
+            np.array(sequences.offsets, dtype=index_dtype),
+        ),
+        shape=(sequences.rows, num_words),
+    )
+    matrix.sum_duplicates()  # sorts each row's columns and merges repeats, in scipy's C++ code
+    matrix.data[:] = 1
+    return matrix
+
+
+def feature_matrix(
+    sequences: Ragged, num_words: int, vocabulary: BigramVocabulary, first_word: int, dtype: str = "float32"
+) -> sp.csr_matrix:
+    """The word columns, then the vocabulary's bigram columns: what training, predict and serving all use."""
+    if vocabulary.size == 0:
+        return multi_hot(sequences, num_words, dtype)
+    pairs = bigram_rows(sequences, vocabulary, first_word)
+    return multi_hot(sequences.followed_by(pairs, num_words), num_words + vocabulary.size, dtype)
+
+
+def feature_splits(
+    splits: dict[str, Split], num_words: int, vocabulary: BigramVocabulary, first_word: int, dtype: str
+) -> dict[str, sp.csr_matrix]:
+    """Every split at once: scipy's sparse kernels and numpy's gathers release the GIL, so two threads use
+    both cores."""
+    with ThreadPoolExecutor(max_workers=len(splits)) as pool:
+        matrices = pool.map(
+            lambda split: feature_matrix(split.sequences, num_words, vocabulary, first_word, dtype), splits.values()
+        )
+        return dict(zip(splits, matrices, strict=True))
+
+
+def time_and_memory(started: float) -> dict[str, float]:
+    """Seconds since ``started`` and the process's peak resident memory so far (Linux reports KiB)."""
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": round(time.perf_counter() - started, 3), "peak_rss_mb": round(peak_kib / 1024, 1)}
+
+
+def vectorize(
+    splits: dict[str, Split], num_words: int, settings: FeaturesConfig, first_word: int, out_dir: Path, stats_path: Path
+) -> Manifest:
+    """The vectorize stage: the bigram vocabulary (training split only), CSR matrices, labels, a manifest with
+    the content digest, and stats (with this call's seconds and the process's peak memory)."""
+    started = time.perf_counter()
+    vocabulary = count_vocabulary(splits["train"].sequences, num_words, first_word, settings.bigrams)
+    matrices = feature_splits(splits, num_words, vocabulary, first_word, settings.dtype.value)
+    labels = {name: splits[name].labels.astype(np.float32) for name in SPLITS}
+    digests = {name: split_digest(matrices[name], labels[name]) for name in SPLITS}
+    manifest = Manifest(
+        num_words=num_words,
+        bigrams=settings.bigrams,
+        width=num_words + vocabulary.size,
+        dtype=settings.dtype.value,
+        rows={name: int(matrices[name].shape[0]) for name in SPLITS},
+        validation_rows=settings.validation_rows,
+        split_digests=digests,
+        digest=combined_digest(digests),
+    )
+    manifest.check(num_words, settings.validation_rows, settings.bigrams)
+    vocabulary.save(out_dir / BIGRAMS)
+    for name in SPLITS:
+        with atomic_path(out_dir / f"x_{name}.npz") as tmp, open(tmp, "wb") as handle:
+            sp.save_npz(handle, matrices[name], compressed=False)
+    with atomic_path(out_dir / LABELS) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **{f"y_{name}": labels[name] for name in SPLITS})
+    stats = build_stats(matrices, labels, settings.validation_rows)
+    stats.update(words=num_words, bigrams=vocabulary.size, vectorize=time_and_memory(started))
+    write_json(stats_path, stats)
+    write_json(out_dir / MANIFEST, asdict(manifest))  # written last: its presence means the rest is complete
+    return manifest
+
+
+@dataclass
+class Features:
+    """The vectorized data as later stages use it, with the seed's validation split applied.
+
+    Only the splits a stage asked for are loaded (training never holds the test matrix in memory).
+    """
+
+    manifest: Manifest
+    matrices: dict[str, sp.csr_matrix]
+    labels: dict[str, np.ndarray]
+
+    @property
+    def validation(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        n = self.manifest.validation_rows
+        return self.matrices["train"][:n], self.labels["train"][:n]
+
+    @property
+    def partial_train(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        n = self.manifest.validation_rows
+        return self.matrices["train"][n:], self.labels["train"][n:]
+
+    @property
+    def full_train(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        return self.matrices["train"], self.labels["train"]
+
+    @property
+    def test(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        return self.matrices["test"], self.labels["test"]
+
+
+def load_features(
+    out_dir: Path, num_words: int, validation_rows: int, splits: tuple[str, ...] = SPLITS, bigrams: int = 0
+) -> Features:
+    """Load ``splits`` and check them against the config and their content digests; never unpickles."""
+    manifest_path = out_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise DataError(f"{manifest_path} is missing: run the vectorize stage first (dvc repro vectorize)")
+    try:
+        manifest = Manifest(**json.loads(manifest_path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{manifest_path}: unreadable manifest ({exc}); re-run the vectorize stage") from exc
+    manifest.check(num_words, validation_rows, bigrams)
+    matrices, labels = {}, {}
+    for name in splits:
+        try:
+            matrices[name] = sp.load_npz(out_dir / f"x_{name}.npz").tocsr()
+            with np.load(out_dir / LABELS, allow_pickle=False) as archive:
+                labels[name] = archive[f"y_{name}"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"{out_dir}: unreadable features ({exc}); re-run the vectorize stage") from exc
+        shape = (manifest.rows[name], manifest.width)
+        if matrices[name].shape != shape or len(labels[name]) != shape[0]:
+            raise DataError(f"{out_dir}/x_{name}.npz has shape {matrices[name].shape}, manifest says {shape}")
+        if split_digest(matrices[name], labels[name]) != manifest.split_digests[name]:
+            raise DataError(
+                f"{out_dir}: the {name} split's content digest differs from the manifest; re-run the vectorize stage"
+            )
+    return Features(manifest, matrices, labels)
+
+
+def load_configured_features(cfg: Config, splits: tuple[str, ...]) -> Features:
+    """``splits`` of the features the config's paths, data and features groups name (train and retrain_final)."""
+    return load_features(
+        Path(cfg.paths.processed_dir), cfg.data.num_words, cfg.features.validation_rows, splits, cfg.features.bigrams
+    )

@@ -1,0 +1,92 @@
+"""A seed's numbers and a variant's: the best-epoch summary, the mean and spread over seeds, the history CSV.
+
+Plain numbers in, plain numbers out, without TensorFlow: the rule for "best" is defined once here, and the
+stages that only read results (compare) need nothing of the training stack.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+
+from imdb_sentiment.config.schema import Monitor
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+METRIC_MEANS = ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds")
+METRIC_SPREADS = ("best_val_accuracy", "best_val_loss")  # the spread compare weighs a lead against
+
+
+def summarize(history: dict[str, list[float]], monitor: Monitor, seconds: float) -> dict[str, float]:
+    """A seed's numbers, all taken at its best epoch: the one rule that ties the study together.
+
+    The best epoch is the epoch with the best ``monitor`` (lowest ``val_loss`` or highest ``val_accuracy``;
+    the first one on ties), the epoch early stopping keeps (``trainer.restore_best_weights``). Its
+    ``val_accuracy`` and ``val_loss`` are what compare ranks by, and the median best epoch over seeds is the
+    number of epochs retrain_final trains for. Epochs count from 1.
+    """
+    values = np.asarray(history[monitor.value])
+    best = int(np.argmax(values) if monitor.maximized else np.argmin(values))
+    return {
+        "best_val_accuracy": float(history["val_accuracy"][best]),
+        "best_val_loss": float(history["val_loss"][best]),
+        "best_epoch": best + 1,
+        "epochs_run": len(values),
+        "train_seconds": seconds,
+    }
+
+
+def aggregate(summaries: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation across seeds of each summary metric (std 0 for one seed)."""
+    ddof = 1 if len(summaries) > 1 else 0
+    return {
+        key: {
+            "mean": float(np.mean([s[key] for s in summaries])),
+            "std": float(np.std([s[key] for s in summaries], ddof=ddof)),
+        }
+        for key in summaries[0]
+    }
+
+
+def parent_run_metrics(stats: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The seeds' mean under the seed runs' own metric names, ``<name>_std`` beside: one column ranks both."""
+    return {
+        name: value
+        for key, values in stats.items()
+        for name, value in ((key, values["mean"]), (f"{key}_std", values["std"]))
+    }
+
+
+def variant_metrics(summaries: list[dict[str, float]]) -> dict[str, float]:
+    """A variant's DVC metrics: a few flat numbers (means, the two spreads, the seed count), nothing else.
+
+    ``dvc exp show`` and ``dvc metrics diff`` make a column of every key, so each seed's numbers and the run
+    ids live in ``seeds.json`` instead; a flat file of numbers also diffs cleanly between commits.
+    """
+    named = parent_run_metrics(aggregate(summaries))
+    metrics = {key: named[key] for key in (*METRIC_MEANS, *(f"{key}_std" for key in METRIC_SPREADS))}
+    return {**metrics, "seeds": len(summaries)}
+
+
+def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Per epoch, the mean over the seeds that ran it (early stopping ends seeds at different epochs).
+
+    One curve per variant is what the study's overlaid DVC plots draw; the seeds' own curves stay beside it.
+    """
+    longest = max(len(next(iter(h.values()))) for h in histories)
+    return {
+        key: [float(np.mean([h[key][e] for h in histories if len(h[key]) > e])) for e in range(longest)]
+        for key in histories[0]
+    }
+
+
+def history_csv(history: dict[str, list[float]]) -> str:
+    """The per-epoch history as CSV with an ``epoch`` column (what DVC plots reads)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    keys = list(history)
+    writer.writerow(["epoch", *keys])
+    for epoch, values in enumerate(zip(*(history[key] for key in keys), strict=True), start=1):
+        writer.writerow([epoch, *(f"{value:.6g}" for value in values)])
+    return buffer.getvalue()

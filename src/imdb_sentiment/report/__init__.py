@@ -1,0 +1,1 @@
+"""The results page: the study's answer written from the stages' outputs."""

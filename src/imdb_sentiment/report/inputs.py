@@ -1,0 +1,59 @@
+"""The results page's inputs: compare's and retrain_final's files read back, and the numbers derived from them."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from imdb_sentiment.runtime.errors import DataError
+
+
+@dataclass
+class PageInputs:
+    summary: list[dict]  # compare's rows, one per variant: <key>_mean and <key>_std
+    best: dict  # compare's choice (best.json)
+    metrics: dict  # the final model's test metrics
+    run: dict  # the final run's text fields (run.json)
+    side_by_side: dict  # both protocols' and the notebook's choice's test numbers (side_by_side.json)
+    stats: dict  # the vectorize stage's stats.json: the features and the stage's time and memory
+    figures: list[str]  # the figures' paths, relative to the page
+
+
+def read_json(path: Path, stage: str):
+    if not path.is_file():
+        raise DataError(f"{path} is missing: run the {stage} stage (dvc repro {stage})")
+    return json.loads(path.read_text())
+
+
+def read_inputs(compare_reports: Path, choice: Path, final_reports: Path, data_stats: Path, page: Path) -> PageInputs:
+    plots = sorted((compare_reports / "plots").glob("*.png")) + sorted((final_reports / "plots").glob("*.png"))
+    return PageInputs(
+        summary=read_json(compare_reports / "summary.json", "compare"),
+        best=read_json(choice, "compare"),
+        metrics=read_json(final_reports / "metrics.json", "retrain_final"),
+        run=read_json(final_reports / "run.json", "retrain_final"),
+        side_by_side=read_json(final_reports / "side_by_side.json", "retrain_final"),
+        stats=read_json(data_stats, "vectorize"),
+        figures=[Path(os.path.relpath(p, page.parent)).as_posix() for p in plots],
+    )
+
+
+def ranked(inputs: PageInputs) -> list[dict]:
+    """The variants best first by the choice's metric (accuracy up, loss down), as compare ranked them."""
+    key, sign = f"{inputs.best['metric']}_mean", (-1 if "accuracy" in inputs.best["metric"] else 1)
+    return sorted(inputs.summary, key=lambda row: sign * row[key])
+
+
+def gap(winner: dict, row: dict, metric: str) -> tuple[float, float]:
+    """How far ``row`` is behind the winner on ``metric``, and the seed spread: the larger std of the two."""
+    return abs(winner[f"{metric}_mean"] - row[f"{metric}_mean"]), max(winner[f"{metric}_std"], row[f"{metric}_std"])
+
+
+def times_spread(lead: float, spread: float) -> str:
+    return f"{lead / spread:.1f}×" if spread > 0 else "no spread"
+
+
+def cell(row: dict, key: str, digits: int) -> str:
+    return f"{row[f'{key}_mean']:.{digits}f} ± {row[f'{key}_std']:.{digits}f}"

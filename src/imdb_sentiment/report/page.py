@@ -1,0 +1,187 @@
+"""The results page, ``reports/README.md``: written by the report stage from compare's and retrain_final's files.
+
+Every number on the page is read from those files (``reports/compare/summary.json``, ``best.json``,
+``reports/final/metrics.json``, ``side_by_side.json`` and ``run.json``, and the vectorize stage's
+``reports/data/stats.json``) or computed from them; only the original notebook's published result is written
+here, in :data:`NOTEBOOK`, and the study's targets in :mod:`imdb_sentiment.report.answers`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from imdb_sentiment.config.schema import Config
+from imdb_sentiment.report.answers import notebook_rerun_section, protocol_section, targets_section
+from imdb_sentiment.report.inputs import PageInputs, cell, gap, ranked, read_inputs, times_spread
+from imdb_sentiment.runtime.outputs import write_text
+
+log = logging.getLogger(__name__)
+
+# What the original notebook concluded (one run per variant): its choice, its epochs and its test accuracy.
+NOTEBOOK = {"variant": "l2_3layer", "epochs": 8, "test_accuracy": 0.8673}
+TEST_METRICS = ("test_accuracy", "test_f1", "test_precision", "test_recall", "test_roc_auc", "test_loss")
+FIGURES = {
+    "train_val_loss.png": "training vs validation loss, one panel per variant",
+    "train_val_accuracy.png": "training vs validation accuracy, one panel per variant",
+    "val_loss_all.png": "validation loss of every variant",
+    "val_accuracy_all.png": "validation accuracy of every variant",
+    "pair_val_loss.png": "validation loss, L1 vs L2 (the notebook's comparison)",
+    "pair_val_accuracy.png": "validation accuracy, L1 vs L2 (the notebook's comparison)",
+    "architecture.png": "the final model's layers",
+    "confusion_matrix.png": "the final model's confusion matrix on the test reviews",
+    "roc_curve.png": "the final model's ROC curve on the test reviews",
+    "pr_curve.png": "the final model's precision-recall curve on the test reviews",
+    "calibration_curve.png": "the final model's calibration on the test reviews: fraction positive per probability bin",
+    "probability_histogram.png": "the final model's predicted probabilities on the test reviews, by true class",
+    "learning_curve.png": "the final model's training loss and accuracy per epoch, and the epoch it saved",
+}
+
+
+def variants_table(inputs: PageInputs) -> list[str]:
+    metric, rows = inputs.best["metric"], ranked(inputs)
+    lines = [
+        "## Variants",
+        "",
+        f"Mean ± std over seeds, each seed at its best epoch; best first by mean {metric}. The last two columns "
+        f"give how far each variant is behind the winner on {metric}, and that gap in units of the seed spread "
+        "(the larger std of the two).",
+        "",
+        "| rank | variant | seeds | val accuracy | val loss | best epoch | train time (s) | behind | × spread |",
+        "|---:|---|---:|---|---|---|---|---:|---:|",
+    ]
+    for position, row in enumerate(rows, 1):
+        lead, spread = gap(rows[0], row, metric)
+        behind = ("winner", "") if position == 1 else (f"{lead:.4f}", times_spread(lead, spread))
+        lines.append(
+            f"| {position} | {row['variant']} | {row['seeds']} | {cell(row, 'best_val_accuracy', 4)} | "
+            f"{cell(row, 'best_val_loss', 4)} | {cell(row, 'best_epoch', 1)} | {cell(row, 'train_seconds', 1)} | "
+            f"{behind[0]} | {behind[1]} |"
+        )
+    return lines
+
+
+def winner_section(inputs: PageInputs) -> list[str]:
+    best = inputs.best
+    lines = ["## The winner", "", f"**{best['variant']}**, retrained for {best['epochs']} epochs. {best['reason']}"]
+    if best.get("lead") is not None and best.get("spread"):
+        lines[-1] += f" The lead is {times_spread(best['lead'], best['spread'])} the seed spread."
+    return lines
+
+
+def test_section(inputs: PageInputs) -> list[str]:
+    metrics = inputs.metrics
+    lines = ["## Test metrics of the final model", "", "| metric | value |", "|---|---:|"]
+    lines += [f"| {key} | {metrics[key]:.4f} |" for key in TEST_METRICS if key in metrics]
+    lines += [f"| epochs | {metrics['epochs']} |", f"| train_rows | {metrics['train_rows']:,} |"]
+    return lines
+
+
+def notebook_verdict(inputs: PageInputs, rows: list[dict]) -> str:
+    """Where the notebook's choice stands over the seeds: its rank and its gap to our winner against the spread."""
+    metric, names = inputs.best["metric"], [row["variant"] for row in rows]
+    if NOTEBOOK["variant"] not in names:
+        return f"The notebook's choice {NOTEBOOK['variant']} was not among the variants compared here."
+    theirs = rows[names.index(NOTEBOOK["variant"])]
+    seeds = f"over {theirs['seeds']} seeds"
+    if names[0] == NOTEBOOK["variant"]:
+        if len(rows) < 2:
+            return f"{seeds.capitalize()}, this pipeline agrees with the notebook: {names[0]} is the only variant."
+        lead, spread = gap(rows[0], rows[1], metric)
+        return (
+            f"{seeds.capitalize()}, this pipeline agrees with the notebook: {names[0]} ranks first, "
+            f"{lead:.4f} ahead of {rows[1]['variant']} in mean {metric}, {times_spread(lead, spread)} the seed "
+            f"spread ({spread:.4f}){'' if lead > spread else ': within seed noise'}."
+        )
+    lead, spread = gap(rows[0], theirs, metric)
+    return (
+        f"{seeds.capitalize()}, the notebook's {NOTEBOOK['variant']} ranks {names.index(NOTEBOOK['variant']) + 1} "
+        f"of {len(rows)} by mean {metric} ({cell(theirs, metric, 4)}); {names[0]} leads it by {lead:.4f}, "
+        f"{times_spread(lead, spread)} the seed spread ({spread:.4f}): "
+        + (
+            "larger than seed noise, so this pipeline does not confirm the notebook's choice."
+            if lead > spread
+            else "within seed noise, so the two cannot be told apart on these seeds."
+        )
+    )
+
+
+def notebook_section(inputs: PageInputs) -> list[str]:
+    rows, metrics = ranked(inputs), inputs.metrics
+    difference = metrics["test_accuracy"] - NOTEBOOK["test_accuracy"]
+    names = [row["variant"] for row in rows]
+    lines = [
+        "## The original notebook's conclusions and ours",
+        "",
+        "| | notebook | this pipeline |",
+        "|---|---|---|",
+        f"| runs per variant | 1 | {rows[0]['seeds']} seeds |",
+        f"| chosen variant | {NOTEBOOK['variant']} | {inputs.best['variant']} |",
+        f"| epochs | {NOTEBOOK['epochs']} | {metrics['epochs']} |",
+        f"| test accuracy | {NOTEBOOK['test_accuracy']:.4f} | {metrics['test_accuracy']:.4f} |",
+        "",
+        notebook_verdict(inputs, rows),
+    ]
+    if NOTEBOOK["variant"] in names:
+        theirs = rows[names.index(NOTEBOOK["variant"])]
+        lines[-1] += (
+            f" Here {NOTEBOOK['variant']}'s best epoch is {cell(theirs, 'best_epoch', 1)} (mean ± std over seeds), "
+            f"against the notebook's {NOTEBOOK['epochs']}."
+        )
+    lines[-1] += (
+        f" The final model's test accuracy is {abs(difference):.4f} {'above' if difference >= 0 else 'below'} "
+        "the notebook's (one test run each, so the test accuracy has no seed spread)."
+    )
+    return lines
+
+
+def figures_section(inputs: PageInputs) -> list[str]:
+    known = list(FIGURES)
+    order = sorted(
+        inputs.figures, key=lambda p: (known.index(Path(p).name) if Path(p).name in known else len(known), p)
+    )
+    lines = ["## Figures", ""]
+    lines += [
+        f"- [{path}]({path}): {FIGURES.get(Path(path).name, Path(path).stem.replace('_', ' '))}" for path in order
+    ] or ["No figures were found."]
+    return lines
+
+
+def results_page(inputs: PageInputs) -> str:
+    sections = [
+        variants_table,
+        winner_section,
+        protocol_section,
+        test_section,
+        notebook_section,
+        lambda page_inputs: notebook_rerun_section(page_inputs, NOTEBOOK),
+        targets_section,
+        figures_section,
+    ]
+    lines = ["# Results", "", "Generated by the pipeline's `report` stage (`dvc repro report`): do not edit by hand."]
+    for section in sections:
+        lines += ["", *section(inputs)]
+    return "\n".join(lines) + "\n"
+
+
+def write_results_page(cfg: Config) -> Path:
+    """The report stage: the page from compare's and retrain_final's files, logged to the final MLflow run."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from imdb_sentiment.tracking.store import setup_tracking
+
+    paths, page = cfg.paths, Path(cfg.paths.results_page)
+    inputs = read_inputs(
+        Path(paths.compare_reports), Path(paths.choice), Path(paths.final_reports), Path(paths.data_stats), page
+    )
+    write_text(page, results_page(inputs))
+    log.info("wrote %s", page)
+    run_id = inputs.run.get("run_id")
+    if run_id:
+        setup_tracking(cfg.tracking)
+        try:
+            MlflowClient().log_artifact(run_id, str(page))
+        except MlflowException as exc:  # e.g. a store that does not hold the run: the page stands on its own
+            log.warning("%s not logged to the final run %s: %s", page, run_id, str(exc).splitlines()[0])
+    return page

@@ -1,0 +1,65 @@
+"""Library start-up chatter that a stage's user cannot act on, off unless the user asks for it.
+
+TensorFlow 2.21 writes its oneDNN and CPU-feature banners (each behind an absl "before InitializeLog" line, twice:
+two of its libraries log on import) straight to file descriptor 2 during ``import tensorflow``, whatever
+``TF_CPP_MIN_LOG_LEVEL`` says. :func:`import_tensorflow` drops exactly those lines and passes every other line
+on. A user who sets ``TF_CPP_MIN_LOG_LEVEL`` gets TensorFlow's own behaviour, banners included.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from types import ModuleType
+
+from imdb_sentiment.runtime.env_defaults import set_unless_set
+
+QUIET_BY_DEFAULT = {"TF_CPP_MIN_LOG_LEVEL": "2", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+TENSORFLOW_BANNER = re.compile(
+    rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"
+    rb"|I\d{4} [\d:.]+ +\d+ (port|cpu_feature_guard)\.cc:\d+\] "
+    rb"|To enable the following instructions: .* in other operations, rebuild TensorFlow"
+)
+
+
+# The variables set here rather than by the user: child processes (a stage under a test or a sweep) inherit them,
+# and must still tell them from the user's own.
+DEFAULTED = "IMDB_SENTIMENT_QUIET_DEFAULTS"
+
+
+def set_quiet_defaults() -> None:
+    defaulted = {name for name in os.environ.get(DEFAULTED, "").split(",") if name}
+    defaulted |= set_unless_set(QUIET_BY_DEFAULT)
+    if defaulted:
+        os.environ[DEFAULTED] = ",".join(sorted(defaulted))
+
+
+def set_by_user(name: str) -> bool:
+    return name in os.environ and name not in os.environ.get(DEFAULTED, "").split(",")
+
+
+def without_banners(stderr: bytes) -> bytes:
+    return b"".join(line for line in stderr.splitlines(keepends=True) if not TENSORFLOW_BANNER.match(line))
+
+
+def import_tensorflow() -> ModuleType:
+    """``import tensorflow`` with its start-up banners dropped from stderr (see the module docstring)."""
+    if "tensorflow" in sys.modules or set_by_user("TF_CPP_MIN_LOG_LEVEL"):
+        import tensorflow
+
+        return tensorflow
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            os.write(2, without_banners(captured.read()))
+    return tensorflow

@@ -1,0 +1,133 @@
+"""The predict command: score raw reviews with the registry's champion model (or the last retrained one).
+
+The reviews are read and checked by :mod:`imdb_sentiment.serve.review_input` before TensorFlow is imported, so bad
+input fails fast; they are encoded by the champion's own :class:`~imdb_sentiment.data.text.ReviewEncoder`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from imdb_sentiment.data.features import BIGRAMS
+from imdb_sentiment.data.text import EncoderSettings, ReviewEncoder
+from imdb_sentiment.runtime.errors import DataError, first_line
+from imdb_sentiment.runtime.quiet import import_tensorflow
+from imdb_sentiment.serve.review_input import read_reviews
+
+log = logging.getLogger(__name__)
+
+PREDICT_ROWS = 512  # rows densified at a time: 512 x 10,000 float32 is 20 MB
+
+
+def predict_proba(model, x: sp.csr_matrix, rows: int = PREDICT_ROWS) -> np.ndarray:
+    """Positive-class probabilities, densifying a bounded number of rows at a time."""
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for start in range(0, x.shape[0], rows):
+        chunk = x[start : start + rows].toarray()
+        out[start : start + rows] = np.asarray(model(chunk, training=False)).reshape(-1)
+    return out
+
+
+def load_champion(cfg) -> tuple[object, ReviewEncoder, str]:
+    """The Keras model to score with, the encoder that builds its columns, and where the model came from.
+
+    By default the registry's champion text model: its word index and bigram vocabulary travel with it, so
+    a champion trained on other features (say bigrams, from a DVC experiment) still reads text as it was
+    trained to. ``model_uri`` names a Keras model instead, encoded with the configured features; with
+    neither, the last retrained model on disk, which the workspace's own vocabulary built.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from imdb_sentiment.tracking.store import setup_tracking
+
+    if cfg.model_uri:
+        return keras_with_configured_features(cfg, cfg.model_uri)
+    uri = f"models:/{cfg.final.text_model_name}@{cfg.final.alias}"
+    try:
+        setup_tracking(cfg.tracking)
+        text_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+        return text_model.model, text_model.encoder, uri
+    except (MlflowException, OSError) as exc:
+        fallback = Path(cfg.paths.final_models) / "model.keras"
+        if not fallback.is_file():
+            raise DataError(
+                f"no model: {uri} cannot be loaded ({first_line(exc)}) and {fallback} "
+                f"does not exist; run the pipeline first (dvc repro)"
+            ) from exc
+        log.warning("%s cannot be loaded (%s); using %s", uri, first_line(exc), fallback)
+        return keras_with_configured_features(cfg, str(fallback))
+
+
+def keras_with_configured_features(cfg, uri: str) -> tuple[object, ReviewEncoder, str]:
+    """A Keras model that carries no vocabulary, read with the configured features: they must give its width.
+
+    (The champion text model needs no such check: its encoder is the one it was trained with.)
+    """
+    model, encoder = load_keras(uri), configured_encoder(cfg)
+    if model.input_shape[-1] != encoder.width:
+        raise DataError(
+            f"{uri} takes {model.input_shape[-1]} columns but features={cfg.features.name} makes "
+            f"{encoder.width}: choose the features the model was trained on"
+        )
+    return model, encoder, uri
+
+
+def load_keras(uri: str):
+    """A Keras model from an MLflow URI (models:/, runs:/) or a .keras file, or a DataError naming it."""
+    import keras
+    import mlflow
+
+    try:
+        if Path(uri).is_file():
+            return keras.models.load_model(uri, compile=False)
+        return mlflow.keras.load_model(uri)
+    except Exception as exc:  # Keras and MLflow raise ValueError, OSError, zipfile errors… for a bad model
+        raise DataError(
+            f"{uri} cannot be loaded ({type(exc).__name__}: {first_line(exc)[:200]}); "
+            f"re-run retrain_final, or name another model with model_uri="
+        ) from exc
+
+
+def preview(review: str, width: int = 70) -> str:
+    """The review's start on one line of the table: tabs and line-breaking characters (U+0085, U+2028…)
+    would split its row or its columns, so every run of whitespace becomes one space."""
+    flat = " ".join(review.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+def sentiment(label: int) -> str:
+    """The label's name, as the predict command prints it and the served text model returns it."""
+    return "positive" if label else "negative"
+
+
+def configured_encoder(cfg) -> ReviewEncoder:
+    """The encoder of the configured data and features: the vectorize stage's bigram vocabulary if any."""
+    settings = EncoderSettings(cfg.data.num_words, cfg.data.index_from, cfg.data.start_char, cfg.data.oov_char)
+    bigrams = Path(cfg.paths.processed_dir) / BIGRAMS if cfg.features.bigrams else None
+    return ReviewEncoder.from_files(Path(cfg.paths.raw_dir) / cfg.data.word_index_file, settings, bigrams)
+
+
+def predict_reviews(cfg) -> list[tuple[int, float, int, str]]:
+    """The predict command: score each review; print and return its input line, probability, label and
+    review (the printed review cut to its start)."""
+    reviews = read_reviews(cfg.text, cfg.file, cfg.max_reviews, cfg.max_review_chars)
+    import_tensorflow()  # only once the input is known to be usable: TensorFlow takes seconds to load
+    import keras
+
+    keras.utils.disable_interactive_logging()
+    model, encoder, source = load_champion(cfg)
+    probabilities = predict_proba(model, encoder.encode([review for _, review in reviews]))
+    results = [
+        (line, float(p), int(p >= cfg.final.threshold), review)
+        for p, (line, review) in zip(probabilities, reviews, strict=True)
+    ]
+    print(f"# model: {source}")
+    print("line\tprobability\tlabel\treview")
+    for line, probability, label, review in results:
+        print(f"{line}\t{probability:.4f}\t{sentiment(label)}\t{preview(review)}")
+    return results

@@ -1,0 +1,65 @@
+"""An MLflow pyfunc model that takes raw review strings and returns probabilities, labels and their names.
+
+Logged as "models from code" (``text_model_entry.py``), so loading it unpickles nothing.
+
+Input checking is MLflow's own first: ``predict``'s ``list[str]`` type hint becomes the signature, and
+MLflow 3.17 then checks every input against it before ``predict`` runs, in process and when served, and
+refuses null, numbers, lists, objects and any payload other than ``{"inputs": [...]}`` with an HTTP 400.
+A plain string-column signature instead would convert null and numbers to the strings "None" and "123"
+before ``predict`` saw them. ``predict`` itself refuses the strings that are not reviews (empty, blank),
+naming their position.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pydantic
+from mlflow.exceptions import MlflowException
+
+from imdb_sentiment.data.text import EncoderSettings, ReviewEncoder
+from imdb_sentiment.serve.predict import predict_proba, sentiment
+
+ARTIFACTS = ("keras_model", "word_index", "bigrams", "settings")
+
+
+class ReviewScore(pydantic.BaseModel):
+    """One review's answer; ``predict``'s return type hint, so the logged signature names these fields."""
+
+    probability: float
+    label: int
+    sentiment: str
+
+
+def checked_reviews(reviews: list[str]) -> list[str]:
+    """The reviews, or an MlflowException (HTTP 400) whose one-line message names the first blank one."""
+    for position, review in enumerate(reviews):
+        if not review.strip():
+            raise MlflowException.invalid_parameter_value(
+                f"inputs[{position}] is not a review: {json.dumps(review)[:40]}; every input must be a non-empty string"
+            )
+    return reviews
+
+
+class ReviewTextModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        import keras
+
+        settings = json.loads(Path(context.artifacts["settings"]).read_text())
+        self.threshold = float(settings.pop("threshold"))
+        bigrams = context.artifacts.get("bigrams")  # absent from text models logged before bigram features
+        self.encoder = ReviewEncoder.from_files(
+            Path(context.artifacts["word_index"]), EncoderSettings(**settings), Path(bigrams) if bigrams else None
+        )
+        self.model = keras.models.load_model(context.artifacts["keras_model"], compile=False)
+
+    def predict(self, context, model_input: list[str], params=None) -> list[ReviewScore]:
+        probabilities = predict_proba(self.model, self.encoder.encode(checked_reviews(model_input)))
+        labels = (probabilities >= self.threshold).astype(np.int64)
+        return [
+            ReviewScore(probability=float(p), label=int(label), sentiment=sentiment(label))
+            for p, label in zip(probabilities, labels, strict=True)
+        ]

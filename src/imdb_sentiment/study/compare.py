@@ -1,0 +1,97 @@
+"""The compare stage: the ranked variants as tables and plots, the choice in ``best.json``, and an MLflow run.
+
+What is chosen and why comes from :mod:`imdb_sentiment.study.ranking`; this module only writes it down. It imports
+neither TensorFlow nor the training code, so the stage's DVC dependencies stay the files it really reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from pathlib import Path
+
+from imdb_sentiment.config.schema import Config
+from imdb_sentiment.runtime.outputs import atomic_dir, write_json, write_text
+from imdb_sentiment.study.figures import study_figures
+from imdb_sentiment.study.ranking import Choice, VariantResult, choose, load_results, rank
+
+SUMMARY_COLUMNS = ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds")
+
+
+def summary_rows(ranked: list[VariantResult]) -> list[dict]:
+    rows = []
+    for result in ranked:
+        row: dict = {"variant": result.variant, "seeds": result.seeds}
+        for key in SUMMARY_COLUMNS:
+            row[f"{key}_mean"], row[f"{key}_std"] = result.mean(key), result.std(key)
+        rows.append(row)
+    return rows
+
+
+def summary_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def summary_markdown(rows: list[dict], choice: Choice, features: str) -> str:
+    header = "| variant | seeds | " + " | ".join(SUMMARY_COLUMNS) + " |"
+    lines = [
+        "# Variant comparison",
+        "",
+        f"Ranked by mean {choice.metric} (mean ± std across seeds). Features: {features}.",
+        "",
+        header,
+        "|" + "---|" * (len(SUMMARY_COLUMNS) + 2),
+    ]
+    for row in rows:
+        cells = [
+            f"{row[f'{key}_mean']:.4f} ± {row[f'{key}_std']:.4f}"
+            if "seconds" not in key and "epoch" not in key
+            else f"{row[f'{key}_mean']:.1f} ± {row[f'{key}_std']:.1f}"
+            for key in SUMMARY_COLUMNS
+        ]
+        lines.append(f"| {row['variant']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    lines += ["", f"**Chosen: {choice.variant}, {choice.epochs} epochs.** {choice.reason}", ""]
+    return "\n".join(lines)
+
+
+def compare_variants(cfg: Config) -> Choice:
+    """The compare stage: summary tables, plots and best.json, then a ``compare`` MLflow run."""
+    import mlflow
+
+    from imdb_sentiment.tracking.descriptions import DESCRIPTION
+    from imdb_sentiment.tracking.descriptions import features as feature_words
+    from imdb_sentiment.tracking.lineage import lineage_tags
+    from imdb_sentiment.tracking.runs import tracked_run
+    from imdb_sentiment.tracking.store import setup_tracking
+
+    results = load_results(Path(cfg.paths.train_reports), cfg.compare.variants)
+    ranked = rank(results, cfg.compare.metric)
+    choice = choose(results, cfg.compare.metric)
+    rows = summary_rows(ranked)
+    out = Path(cfg.paths.compare_reports)
+    with atomic_dir(out / "plots") as plots_tmp:
+        for name, figure in study_figures(results, cfg.compare.runner_up_plots).items():
+            figure.savefig(plots_tmp / name, dpi=100)
+    write_text(out / "summary.csv", summary_csv(rows))
+    summary = summary_markdown(rows, choice, feature_words(cfg))
+    write_text(out / "summary.md", summary)
+    write_json(out / "summary.json", rows)
+    write_json(Path(cfg.paths.choice), asdict(choice))
+    setup_tracking(cfg.tracking)
+    tags = {
+        **lineage_tags("compare"),
+        "chosen_variant": choice.variant,
+        DESCRIPTION: summary,
+        **{f"compared.{r.variant}": r.parent_run_id for r in results},
+    }
+    with tracked_run("compare", tags):
+        mlflow.log_params({"compare.metric": choice.metric, "compare.variants": ",".join(cfg.compare.variants)})
+        mlflow.log_params({"features.name": cfg.features.name, "features.bigrams": cfg.features.bigrams})
+        mlflow.log_metrics({"chosen_epochs": choice.epochs, f"chosen_{choice.metric}": choice.value})
+        mlflow.log_artifacts(str(out))
+    return choice

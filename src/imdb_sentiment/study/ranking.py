@@ -1,0 +1,169 @@
+"""The train stage's results read back, the variants ranked, and the choice of what to retrain, with the reason.
+
+Reads only DVC-tracked files (``reports/train/<variant>/seeds.json`` and the per-seed histories), never
+the MLflow store, so ``dvc repro`` knows exactly what a comparison depended on. The decision is kept apart from
+the reports that show it (:mod:`imdb_sentiment.study.compare`), so it is tested on plain numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imdb_sentiment.config.schema import SelectionMetric
+from imdb_sentiment.model.summaries import aggregate
+from imdb_sentiment.runtime.errors import DataError
+
+TIE_BREAKER = "best_val_loss"
+
+
+@dataclass
+class VariantResult:
+    """A variant's seeds as the train stage wrote them (``seeds.json``), and their per-epoch histories.
+
+    Means and spreads are taken here from the seeds' own numbers (``summaries.aggregate``, as the train stage
+    does for its metrics file), so every statistic compare shows has one source."""
+
+    variant: str
+    seed_runs: dict  # the train stage's seeds.json
+    histories: dict[int, dict[str, list[float]]]  # seed -> per-epoch history
+
+    @property
+    def seeds(self) -> int:
+        return len(self.seed_runs["seeds"])
+
+    @property
+    def parent_run_id(self) -> str:
+        return str(self.seed_runs.get("parent_run_id", ""))
+
+    def per_seed(self, key: str) -> list[float]:
+        """In seed order (JSON keys are strings, which sort "10" before "2")."""
+        runs = self.seed_runs["seeds"]
+        return [float(runs[seed][key]) for seed in sorted(runs, key=int)]
+
+    def mean(self, key: str) -> float:
+        return aggregate([{key: value} for value in self.per_seed(key)])[key]["mean"]
+
+    def std(self, key: str) -> float:
+        return aggregate([{key: value} for value in self.per_seed(key)])[key]["std"]
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else {}
+
+
+def load_results(train_reports: Path, variants: list[str]) -> list[VariantResult]:
+    """Each variant's seeds and histories; a missing variant is an error that names the stage to run."""
+    if not variants:
+        raise DataError("compare.variants is empty: list the variants in params.yaml")
+    results = []
+    for variant in variants:
+        folder = train_reports / variant
+        seeds_path = folder / "seeds.json"
+        if not seeds_path.is_file():
+            raise DataError(f"{seeds_path} is missing: run the train stage (dvc repro train@{variant})")
+        seed_runs = json.loads(seeds_path.read_text())
+        histories = {
+            int(p.stem.split("_")[1]): read_history(p) for p in sorted((folder / "history").glob("seed_*.csv"))
+        }
+        results.append(VariantResult(variant, seed_runs, histories))
+    return results
+
+
+def rank(results: list[VariantResult], metric: SelectionMetric) -> list[VariantResult]:
+    """Best first: by the mean of ``metric`` (accuracy up, loss down), ties to the lower mean best_val_loss.
+
+    Every value is taken at each seed's best epoch (see ``summaries.summarize``)."""
+    sign = -1.0 if metric.maximized else 1.0
+    return sorted(results, key=lambda r: (sign * r.mean(metric.value), r.mean(TIE_BREAKER), r.variant))
+
+
+def retrain_epochs(result: VariantResult) -> int:
+    """The median over seeds of the best epoch, rounded up (an epoch is whole)."""
+    return int(math.ceil(float(np.median(result.per_seed("best_epoch")))))
+
+
+@dataclass
+class Choice:
+    variant: str
+    epochs: int
+    metric: str
+    value: float
+    std: float
+    seeds: int
+    runner_up: str | None
+    runner_up_value: float | None
+    lead: float | None
+    spread: float | None
+    lead_exceeds_spread: bool | None
+    reason: str
+
+
+def winner_reason(winner: VariantResult, metric: SelectionMetric, epochs: int) -> str:
+    """Why the winner won, and where its retraining epochs come from."""
+    key, seeds = metric.value, winner.seeds
+    direction = "highest" if metric.maximized else "lowest"
+    best_epochs = ", ".join(str(int(e)) for e in winner.per_seed("best_epoch"))
+    return (
+        f"{winner.variant} has the {direction} mean {key} ({winner.mean(key):.4f} ± {winner.std(key):.4f} "
+        f"over {seeds} seed{'s' if seeds != 1 else ''}); retrain for {epochs} epochs, the median of the "
+        f"seeds' best epochs ({best_epochs}), where each seed's {key} is taken and its saved model stopped."
+    )
+
+
+def lead_over(winner: VariantResult, runner_up: VariantResult, key: str) -> tuple[float, float, bool | None, str]:
+    """The winner's lead over the runner-up, the seed-to-seed spread, whether the lead exceeds it, and why."""
+    lead = abs(winner.mean(key) - runner_up.mean(key))
+    spread = max(winner.std(key), runner_up.std(key))
+    reason = ""
+    if lead == 0:
+        reason += (
+            f" It ties with {runner_up.variant} on {key} and wins on the lower mean {TIE_BREAKER} "
+            f"({winner.mean(TIE_BREAKER):.4f} vs {runner_up.mean(TIE_BREAKER):.4f})."
+        )
+    if winner.seeds < 2 or runner_up.seeds < 2:
+        reason += (
+            f" Its lead over {runner_up.variant} ({lead:.4f}) cannot be judged against seed noise: "
+            f"run at least two seeds."
+        )
+        return lead, spread, None, reason
+    exceeds = lead > spread
+    reason += (
+        f" Its lead over {runner_up.variant} ({lead:.4f}) is {'larger' if exceeds else 'not larger'} "
+        f"than the seed-to-seed spread ({spread:.4f}, the larger standard deviation of the two)"
+        f"{'' if exceeds else ': the ranking may not hold on other seeds'}."
+    )
+    return lead, spread, exceeds, reason
+
+
+def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
+    """The winner, its retraining epochs, and whether its lead is larger than the seed-to-seed spread."""
+    ranked = rank(results, metric)
+    winner, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else None)
+    key, epochs = metric.value, retrain_epochs(winner)
+    reason = winner_reason(winner, metric, epochs)
+    lead = spread = exceeds = None
+    if runner_up is not None:
+        lead, spread, exceeds, more = lead_over(winner, runner_up, key)
+        reason += more
+    return Choice(
+        variant=winner.variant,
+        epochs=epochs,
+        metric=key,
+        value=winner.mean(key),
+        std=winner.std(key),
+        seeds=winner.seeds,
+        runner_up=runner_up.variant if runner_up else None,
+        runner_up_value=runner_up.mean(key) if runner_up else None,
+        lead=lead,
+        spread=spread,
+        lead_exceeds_spread=exceeds,
+        reason=reason,
+    )

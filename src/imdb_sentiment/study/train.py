@@ -1,0 +1,163 @@
+"""One variant across its seeds: train, log every run to MLflow, and write the DVC outputs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+
+from imdb_sentiment.config.schema import Config, flatten
+from imdb_sentiment.data.features import load_configured_features
+from imdb_sentiment.data.manifest import Manifest
+from imdb_sentiment.model.batches import CsrRows
+from imdb_sentiment.model.networks import INPUT_EXAMPLE_ROWS, model_summary
+from imdb_sentiment.model.summaries import aggregate, history_csv, mean_history, parent_run_metrics, variant_metrics
+from imdb_sentiment.model.training import EpochHook, SeedResult, SeedTrainer
+from imdb_sentiment.runtime.outputs import atomic_dir, write_json, write_text
+from imdb_sentiment.study.plots import history_figures
+from imdb_sentiment.tracking.datasets import log_dataset
+from imdb_sentiment.tracking.descriptions import DESCRIPTION, seed_description, variant_description
+from imdb_sentiment.tracking.lineage import lineage_tags
+from imdb_sentiment.tracking.model_logging import log_keras_model
+from imdb_sentiment.tracking.run_workers import RunFinisher, epoch_metric_writer, run_finisher
+from imdb_sentiment.tracking.runs import log_params, open_run, tracked_run
+from imdb_sentiment.tracking.store import setup_tracking
+
+log = logging.getLogger(__name__)
+SeedEpochHook = Callable[[int, int, dict[str, float]], None]  # (seed, epoch, metrics)
+
+
+def both_hooks(log_epoch: EpochHook, seed: int, extra: SeedEpochHook | None) -> EpochHook:
+    """The epoch's metrics logged first, then handed to ``extra``: a pruned trial's runs hold its last epoch."""
+    if extra is None:
+        return log_epoch
+
+    def hook(epoch: int, metrics: dict[str, float]) -> None:
+        log_epoch(epoch, metrics)
+        extra(seed, epoch, metrics)
+
+    return hook
+
+
+def log_seed_artifacts(run_id: str, result: SeedResult, model_name: str, label: str, example: np.ndarray) -> None:
+    """What a seed's run shows in the MLflow UI: curves, summary, history, and the servable model.
+
+    The summary goes first: MLflow links a run's metrics to the model logged after them, so the model page
+    shows the ``saved_*`` validation metrics, evaluated on the very weights it holds.
+    """
+    client = MlflowClient()
+    mlflow.log_metrics(result.summary, run_id=run_id)
+    for name, figure in history_figures(result.history, label).items():
+        client.log_figure(run_id, figure, name)
+    client.log_text(run_id, model_summary(result.model), "model_summary.txt")
+    client.log_text(run_id, history_csv(result.history), "history.csv")
+    log_keras_model(result.model, example.shape[1], example, model_name, run_id=run_id)
+
+
+def load_training_rows(cfg: Config) -> tuple[CsrRows, CsrRows, np.ndarray, Manifest]:
+    """The training and validation rows (held by TensorFlow), the input example, the manifest.
+
+    Returning drops scipy's copies of the rows, which lowers the stage's peak RSS.
+    """
+    features = load_configured_features(cfg, splits=("train",))
+    x_val, y_val = features.validation  # a sliced copy: take it once
+    train_rows, validation_rows = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(x_val, y_val)
+    return train_rows, validation_rows, x_val[:INPUT_EXAMPLE_ROWS].toarray(), features.manifest
+
+
+@dataclass(frozen=True)
+class VariantStage:
+    """What every seed run of a train stage shares."""
+
+    cfg: Config
+    seeds: SeedTrainer
+    manifest: Manifest
+    example: np.ndarray
+    params: dict
+    tags: dict[str, str]  # one `git rev-parse` for the stage, not one per run
+
+
+def train_seed_run(
+    stage: VariantStage,
+    seed: int,
+    parent: mlflow.ActiveRun,
+    finisher: RunFinisher,
+    models_tmp: Path,
+    history_tmp: Path,
+    on_epoch_end: SeedEpochHook | None = None,
+) -> tuple[str, SeedResult]:
+    """One seed in its own run: params, dataset and per-epoch metrics here, the DVC outputs, then the run
+    handed, still open, to the finisher, which logs its artifacts while the next seed trains and ends it."""
+    variant = stage.cfg.model.name
+    run_name = f"{variant}-seed{seed}"
+    tags = {**stage.tags, "level": "seed", "seed": str(seed), DESCRIPTION: seed_description(stage.cfg, seed)}
+    with open_run(run_name, tags, parent) as run_id:
+        log_params({**stage.params, "trainer.seed": seed}, run_id)
+        log_dataset(stage.cfg, stage.manifest, "training", run_id)
+        with epoch_metric_writer(run_id) as log_epoch:
+            result = stage.seeds.fit(seed, on_epoch_end=both_hooks(log_epoch, seed, on_epoch_end))
+        result.model.save(models_tmp / f"seed_{seed}.keras")  # before the finisher saves it too
+        (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))
+        finisher.submit(
+            run_id,
+            run_name,
+            partial(log_seed_artifacts, run_id, result, run_name, f"{variant} seed {seed}", stage.example),
+        )
+    log.info("%s seed %d: %s", variant, seed, result.summary)
+    return run_id, result
+
+
+def write_variant_reports(
+    reports_dir: Path, variant: str, parent_run_id: str, results: dict[int, tuple[str, SeedResult]]
+) -> dict:
+    """The train stage's reports: ``metrics.json`` (few flat numbers, DVC's metrics), ``seeds.json`` (each
+    seed's numbers and run id, and the variant's run: what compare reads) and the seeds' mean curves."""
+    metrics = variant_metrics([r.summary for _, r in results.values()])
+    seeds = {str(seed): {**r.summary, "run_id": run_id} for seed, (run_id, r) in results.items()}
+    write_json(reports_dir / "metrics.json", metrics)
+    write_json(reports_dir / "seeds.json", {"variant": variant, "parent_run_id": parent_run_id, "seeds": seeds})
+    write_text(reports_dir / "history_mean.csv", history_csv(mean_history([r.history for _, r in results.values()])))
+    return metrics
+
+
+def train_variant(cfg: Config, on_epoch_end: SeedEpochHook | None = None) -> dict:
+    """The train stage: a parent MLflow run for the variant and a nested run per seed.
+
+    ``on_epoch_end(seed, epoch, metrics)`` sees every epoch of every seed (a sweep prunes with it)."""
+    keras.utils.disable_interactive_logging()
+    train_rows, validation_rows, example, manifest = load_training_rows(cfg)
+    variant = cfg.model.name
+    models_dir = cfg.paths.variant_models(variant)
+    reports_dir = cfg.paths.variant_reports(variant)
+    setup_tracking(cfg.tracking)
+    stage = VariantStage(
+        cfg,
+        SeedTrainer(cfg.model, cfg.trainer, train_rows, validation_rows),
+        manifest,
+        example,
+        flatten(cfg),
+        {**lineage_tags("train", variant), **cfg.tracking.tags},
+    )
+    with atomic_dir(models_dir) as models_tmp, atomic_dir(reports_dir / "history") as history_tmp:
+        with tracked_run(
+            variant,
+            {**stage.tags, "level": "variant", DESCRIPTION: variant_description(cfg)},
+            parent_run_id=cfg.tracking.parent_run_id,
+        ) as parent:
+            log_params(stage.params)
+            log_dataset(cfg, manifest, "training")
+            with run_finisher() as finisher:  # a seed's artifacts are logged while the next seed trains
+                results = {
+                    seed: train_seed_run(stage, seed, parent, finisher, models_tmp, history_tmp, on_epoch_end)
+                    for seed in cfg.trainer.seeds
+                }
+            stats = aggregate([r.summary for _, r in results.values()])
+            mlflow.log_metrics(parent_run_metrics(stats))
+        return write_variant_reports(reports_dir, variant, parent.info.run_id, results)

@@ -1,0 +1,1 @@
+"""MLflow: the store, the run lifecycle, lineage, descriptions, logged models and the registry."""
