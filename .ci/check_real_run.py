@@ -31,7 +31,8 @@ PRINTED_DIGITS = 4  # the CLI prints probabilities to 4 decimals
 def check_test_accuracy(features: str) -> float:
     run = json.loads(Path("reports/final/run.json").read_text())
     assert run["features"] == features, f"the final model was trained on features={run['features']}, not {features}"
-    assert run["promoted"], f"this run's model is not the champion that predict and the server score with: {run}"
+    registry = json.loads(Path("reports/final/registry.json").read_text())
+    assert registry["promoted"], f"this run's model is not the champion predict and the server score with: {registry}"
     accuracy = float(json.loads(Path("reports/final/metrics.json").read_text())["test_accuracy"])
     floor = MIN_TEST_ACCURACY[features]
     assert accuracy >= floor, f"final test accuracy {accuracy:.4f} with {features} is below {floor}"

@@ -279,8 +279,8 @@ def child_tracking(variant: str, seeds: str = "", epoch_writer: str = "thread") 
     from hydra import compose, initialize_config_dir
 
     from imdb_sentiment.config.schema import validate
-    from imdb_sentiment.study import train as variant_training
-    from imdb_sentiment.study.train import train_variant
+    from imdb_sentiment.train import variants as variant_training
+    from imdb_sentiment.train.variants import train_variant
 
     writer_timings: dict = {"epoch_calls": [], "closes": []}
     factory = (

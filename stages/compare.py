@@ -4,7 +4,7 @@ import hydra
 from omegaconf import DictConfig
 
 from imdb_sentiment.cli import run_and_exit, run_stage
-from imdb_sentiment.study.compare import compare_variants
+from imdb_sentiment.compare.summary import compare_variants
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

@@ -1,4 +1,4 @@
-"""DVC stage: the results page reports/README.md, from compare's and retrain_final's outputs."""
+"""DVC stage: the results page reports/README.md, from the stages' outputs."""
 
 import hydra
 from omegaconf import DictConfig

@@ -20,7 +20,7 @@ from imdb_sentiment.runtime.quiet import import_tensorflow
 def train_stage(cfg: Config) -> float:
     """Train the variant; return the seeds' mean of the metric compare ranks by."""
     import_tensorflow()  # only once the config is valid, and without its start-up banners
-    from imdb_sentiment.study.train import train_variant
+    from imdb_sentiment.train.variants import train_variant
 
     metrics = train_variant(cfg)
     return metrics[cfg.compare.metric.value]

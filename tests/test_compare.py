@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from imdb_sentiment.compare.figures import epoch_stats, study_figures
+from imdb_sentiment.compare.ranking import VariantResult, choose, load_results, rank, retrain_epochs
+from imdb_sentiment.compare.summary import summary_markdown, summary_rows
 from imdb_sentiment.config.schema import SelectionMetric
 from imdb_sentiment.model.summaries import aggregate
 from imdb_sentiment.runtime.errors import DataError
-from imdb_sentiment.study.compare import summary_markdown, summary_rows
-from imdb_sentiment.study.figures import epoch_stats, study_figures
-from imdb_sentiment.study.ranking import VariantResult, choose, load_results, rank, retrain_epochs
 
 
 def variant(name: str, accuracies: list[float], losses: list[float], best_epochs: list[int]) -> VariantResult:

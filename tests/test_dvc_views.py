@@ -84,7 +84,7 @@ def test_metrics_are_flat_numbers_and_every_declared_plot_renders(tmp_path_facto
     variants = ["base_1layer", "l2_3layer"]
     project, env, _ = reproduced_fixture_pipeline(tmp_path_factory.mktemp("views"), keras_mirror)
     metrics = json.loads(dvc(project, "metrics", "show", "--json", env=env).stdout)[""]["data"]
-    final = {"reports/final/metrics.json", "reports/final/side_by_side.json"}
+    final = {"reports/final/metrics.json", "reports/final/side_by_side.json", "reports/baselines/metrics.json"}
     assert set(metrics) == {f"reports/train/{v}/metrics.json" for v in variants} | final
     for path, shown in metrics.items():
         values = json.loads((project / path).read_text())

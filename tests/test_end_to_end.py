@@ -49,7 +49,18 @@ def pipeline(tmp_path_factory, keras_mirror):
 
 def test_dvc_repro_runs_every_stage_and_then_nothing(pipeline):
     project, env, first = pipeline
-    for stage in ("fetch", "vectorize", "train@base_1layer", "train@l2_3layer", "compare", "retrain_final"):
+    for stage in (
+        "fetch",
+        "vectorize",
+        "train@base_1layer",
+        "train@l2_3layer",
+        "compare",
+        "final",
+        "baselines",
+        "side_by_side",
+        "register",
+        "report",
+    ):
         assert f"Running stage '{stage}'" in first.stdout
     output = first.stdout + first.stderr
     assert "Add type hints" not in output  # MLflow's warning for an unhinted predict
@@ -67,7 +78,8 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(pipeline):
     final = json.loads((project / "reports/final/metrics.json").read_text())
     final_run = json.loads((project / "reports/final/run.json").read_text())
     assert final_run["variant"] == best["variant"] and final["epochs"] == best["epochs"]
-    assert 0 <= final["test_accuracy"] <= 1 and final_run["promoted"] is True and final_run["run_id"]
+    registry = json.loads((project / "reports/final/registry.json").read_text())
+    assert 0 <= final["test_accuracy"] <= 1 and registry["promoted"] is True and final_run["run_id"]
     predictions = (project / "reports/final/predictions.csv").read_text().splitlines()
     assert predictions[0] == "row,actual,predicted,probability" and len(predictions) == 49
     assert (project / "reports/final/roc.csv").read_text().startswith("fpr,tpr\n0.000000,0.000000\n")

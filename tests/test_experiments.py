@@ -36,7 +36,7 @@ def test_temp_dir_experiment_logs_to_the_projects_store_with_its_name(experiment
     experiment = client.get_experiment_by_name("imdb-sentiment")
     runs = client.search_runs([experiment.experiment_id], "tags.dvc_exp_name = 'fewer-epochs'")
     stages = {r.data.tags["stage"] for r in runs}
-    assert {"train", "compare", "retrain_final"} <= stages, stages
+    assert {"train", "compare", "final", "baselines"} <= stages, stages
     seed_runs = [r for r in runs if r.data.tags.get("level") == "seed"]
     assert seed_runs and all(r.data.params["trainer.max_epochs"] == "2" for r in seed_runs)
     for seed_run in seed_runs:  # artifacts too: in the project's mlruns/, not the deleted temp copy
@@ -134,7 +134,7 @@ def test_a_queued_experiment_runs_tag_the_commit_it_was_queued_from_not_a_later_
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
     runs = client.search_runs([experiment_id], "tags.dvc_exp_name = 'lineage'")
-    assert {r.data.tags["stage"] for r in runs} >= {"train", "compare", "retrain_final"}
+    assert {r.data.tags["stage"] for r in runs} >= {"train", "compare", "final", "baselines"}
     commits = {(r.data.tags.get("git_commit"), r.data.tags.get("mlflow.source.git.commit")) for r in runs}
     assert commits == {(queued_from, queued_from)}, commits
 

@@ -6,10 +6,10 @@ import mlflow
 import numpy as np
 import pytest
 
+from imdb_sentiment.config.choice import winner_overrides
 from imdb_sentiment.config.schema import Loss
-from imdb_sentiment.final.choice import winner_overrides
-from imdb_sentiment.final.evaluate import binary_metrics, roc_auc, roc_curve
-from imdb_sentiment.tracking.registry import promote
+from imdb_sentiment.model.evaluate import binary_metrics, roc_auc, roc_curve
+from imdb_sentiment.registry.promote import promote
 
 
 def test_metrics_on_a_known_example():
@@ -113,7 +113,7 @@ def test_the_test_split_is_logged_as_a_testing_input_with_its_own_digest(registr
 def test_registered_versions_are_described_with_variant_accuracy_and_run(registry):
     from test_config import from_yaml
 
-    from imdb_sentiment.tracking.registry import describe_versions
+    from imdb_sentiment.registry.promote import describe_versions
 
     registry.create_registered_model("m-text")
     keras_version = new_version(registry)

@@ -27,7 +27,14 @@ from imdb_sentiment.runtime.errors import DataError
 
 SETTINGS = EncoderSettings(num_words=9, index_from=3, start_char=1, oov_char=2)
 WORD_INDEX = {"the": 1, "film": 2, "was": 3, "great": 4, "dull": 5, "rare": 6}  # rare: 6 + 3 >= num_words
-FIGURES = ("learning_curve.png", "pr_curve.png", "probability_histogram.png", "calibration_curve.png")
+FIGURES = (
+    "confusion_matrix.png",
+    "roc_curve.png",
+    "learning_curve.png",
+    "pr_curve.png",
+    "probability_histogram.png",
+    "calibration_curve.png",
+)
 
 
 def test_the_figures_are_written_as_non_empty_pngs(tmp_path):

@@ -9,10 +9,10 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from imdb_sentiment.compare.figures import study_figures
+from imdb_sentiment.compare.ranking import VariantResult
 from imdb_sentiment.final.figures import final_figures
-from imdb_sentiment.study.figures import study_figures
-from imdb_sentiment.study.plots import confusion_figure, history_figures, roc_figure
-from imdb_sentiment.study.ranking import VariantResult
+from imdb_sentiment.train.figures import history_figures
 
 FIGURES_OUT = Path(__file__).resolve().parents[1] / ".pytest_cache" / "figures"  # to look at them by eye
 
@@ -37,11 +37,8 @@ def all_figures() -> dict[str, Figure]:
     variants = [
         variant(name, 0.02 * i) for i, name in enumerate(["base_1layer", "l2_1layer", "l1_3layer", "l2_3layer"])
     ]
-    fpr = np.linspace(0, 1, 50)
     return {
         **{f"seed_{name}": figure for name, figure in history_figures(history(20, 0.0), "l2_3layer seed 0").items()},
-        "confusion_matrix.png": confusion_figure(np.array([[11_234, 1_266], [1_590, 10_910]])),
-        "roc_curve.png": roc_figure(fpr, np.sqrt(fpr), 0.9512),
         **study_figures(variants, ["l1_3layer", "l2_3layer"]),
         **final_figures(history(7, 0.0), *scores(), threshold=0.5, loss_name="binary_crossentropy"),
     }

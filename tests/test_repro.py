@@ -25,23 +25,30 @@ def write_metrics(project: Path, variant: str, seconds: float, seeds: int = 3) -
     (folder / "metrics.json").write_text(json.dumps({"seeds": seeds, "train_seconds": seconds}))
 
 
-def test_the_plan_runs_upstream_first_the_longest_train_stage_first_and_the_rest_after(project, monkeypatch):
+def test_the_plan_knows_what_each_stage_needs_and_the_longest_train_stage_starts_first(project, monkeypatch):
     write_metrics(project, "base_1layer", 2.0)
     write_metrics(project, "l2_3layer", 9.0)
     write_metrics(project, "l2_1layer", 3.0, seeds=4)  # 12 s in all, against 27 s and 6 s
     write_metrics(project, "linear", 1.0)
     monkeypatch.chdir(project)
     steps = repro.plan()
-    assert steps.upstream == ["fetch", "vectorize"]
+    assert steps.order[:2] == ["fetch", "vectorize"] and steps.order[-1] == "report"
+    assert "compare" in steps.needs["final"] and "compare" in steps.needs["baselines"]
+    assert "baselines" not in steps.needs["final"] and "final" not in steps.needs["baselines"]  # side by side
+    assert steps.needs["side_by_side"] == {"final", "baselines"} and "final" in steps.needs["register"]
+    assert steps.forced == set(steps.order) - {"fetch", "vectorize"}
+    scheduler = repro.Scheduler(steps, jobs=3, force_train=False)
+    scheduler.done = {"fetch", "vectorize"}
     # l1_3layer has no metrics yet (never ran): unknown goes first
-    assert steps.group == ["train@l1_3layer", "train@l2_3layer", "train@l2_1layer", "train@base_1layer", "train@linear"]
-    assert steps.downstream == ["compare", "retrain_final", "report"]
-
-
-def test_an_unknown_group_is_refused_with_the_stages_there_are(project, monkeypatch):
-    monkeypatch.chdir(project)
-    with pytest.raises(SystemExit, match=r"no stage 'tran'.*compare.*train@base_1layer"):
-        repro.plan("tran")
+    assert scheduler.ready(started=scheduler.done) == [
+        "train@l1_3layer",
+        "train@l2_3layer",
+        "train@l2_1layer",
+        "train@base_1layer",
+        "train@linear",
+    ]
+    scheduler.done |= {s for s in steps.order if s.startswith("train@")} | {"compare"}
+    assert set(scheduler.ready(started=scheduler.done)) == {"final", "baselines"}
 
 
 def runner(project: Path, *args: str, env: dict, check: bool = True):
@@ -56,8 +63,8 @@ def test_make_run_matches_dvc_repro_runs_train_stages_side_by_side_and_caches_pe
     shrink_training(project, ["base_1layer", "l2_3layer"])
 
     first = runner(project, "--jobs", "2", env=env).stdout.splitlines()
-    for stage in ("fetch", "vectorize", "compare", "retrain_final"):
-        assert f"Running stage '{stage}':" in first
+    for stage in ("fetch", "vectorize", "compare", "final", "baselines", "side_by_side", "register", "report"):
+        assert f"[{stage}] Running stage '{stage}':" in first
     started = {
         variant: first.index(f"[train@{variant}] Running stage 'train@{variant}':")
         for variant in ("base_1layer", "l2_3layer")
@@ -93,7 +100,7 @@ def test_make_run_matches_dvc_repro_runs_train_stages_side_by_side_and_caches_pe
     again = runner(project, env=env).stdout
     assert "Running stage" not in again  # every stage skipped, each on its own
     forced = runner(project, "--force-train", env=env).stdout
-    for stage in ("train@base_1layer", "train@l2_3layer", "compare", "retrain_final"):
+    for stage in ("train@base_1layer", "train@l2_3layer", "compare", "final", "baselines", "register"):
         assert f"Running stage '{stage}'" in forced
     assert "Running stage 'vectorize'" not in forced and "Running stage 'fetch'" not in forced
 

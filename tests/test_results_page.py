@@ -81,10 +81,13 @@ RUN = {
     "run_id": "abc123",
 }
 
+NOTEBOOK_KEYS = {"notebook_variant", "notebook_comparison"}
+REGISTRY_KEYS = {"registered_version", "text_version", "promoted", "registry"}
+
 
 def reports(tmp_path: Path, summary=SUMMARY, best=BEST, metrics=None, run=None, side_by_side=None, stats=None) -> Path:
-    """A reports folder as vectorize, compare and retrain_final leave it (numbers in metrics.json and
-    side_by_side.json, words in run.json)."""
+    """A reports folder as the stages leave it (numbers in metrics.json and side_by_side.json, words in
+    run.json, registry.json and notebook_comparison.json)."""
     root = tmp_path / "reports"
     for folder in ("compare/plots", "final/plots", "data"):
         (root / folder).mkdir(parents=True)
@@ -93,7 +96,12 @@ def reports(tmp_path: Path, summary=SUMMARY, best=BEST, metrics=None, run=None, 
     (root / "compare/summary.json").write_text(json.dumps(summary))
     (root / "compare/best.json").write_text(json.dumps(best))
     (root / "final/metrics.json").write_text(json.dumps(metrics or NUMBERS))
-    (root / "final/run.json").write_text(json.dumps(run or {**RUN, "variant": best["variant"]}))
+    run = run or {**RUN, "variant": best["variant"]}
+    files = {"notebook_comparison.json": NOTEBOOK_KEYS, "registry.json": REGISTRY_KEYS}
+    for name, keys in files.items():  # the side_by_side and register stages' words, the rest final's run.json
+        (root / "final" / name).write_text(json.dumps({key: run[key] for key in keys if key in run}))
+    run_json = {key: value for key, value in run.items() if key not in NOTEBOOK_KEYS | REGISTRY_KEYS}
+    (root / "final/run.json").write_text(json.dumps(run_json))
     (root / "final/side_by_side.json").write_text(json.dumps(side_by_side or SIDE_BY_SIDE))
     (root / "data/stats.json").write_text(json.dumps(stats or STATS))
     return root
@@ -190,7 +198,7 @@ def test_the_targets_say_which_features_ran_and_whether_each_was_met(tmp_path):
 def test_a_missing_input_names_the_stage_to_run(tmp_path):
     root = reports(tmp_path)
     (root / "final/metrics.json").unlink()
-    with pytest.raises(DataError, match=r"dvc repro retrain_final"):
+    with pytest.raises(DataError, match=r"dvc repro final"):
         page(root)
 
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from imdb_sentiment.final.significance import PairedTest, describe, paired_test
+from imdb_sentiment.baselines.significance import PairedTest, describe, paired_test
 
 Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile
 

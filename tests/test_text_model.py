@@ -23,7 +23,7 @@ from test_predict import SETTINGS, WORDS, tiny_keras_model
 
 def test_text_model_predict_is_type_hinted_so_mlflow_validates_its_input():
     """MLflow warns "Add type hints to the `predict` method" for an unhinted predict (once per process, when
-    the class is defined, so in retrain_final too); with the hint it checks every input against it."""
+    the class is defined, so in the final stage too); with the hint it checks every input against it."""
     code = "import warnings; warnings.simplefilter('always'); import imdb_sentiment.serve.text_model"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "Add type hints" not in result.stderr and "Warning" not in result.stderr, result.stderr
@@ -46,13 +46,15 @@ def bigram_model(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def logged_text_model(tmp_path_factory):
-    """A tiny text model logged with log_text_model into a throw-away SQLite store: (store uri, model info)."""
+    """A tiny text model logged with log_text_model into a throw-away SQLite store and registered as the
+    register stage does: (store uri, model info, registered version)."""
     import dataclasses
 
     from test_config import from_yaml, yaml_config
 
     from imdb_sentiment.data.bigrams import BigramVocabulary
-    from imdb_sentiment.tracking.registry import log_text_model
+    from imdb_sentiment.registry.promote import register_version
+    from imdb_sentiment.serve.package import log_text_model
 
     folder = tmp_path_factory.mktemp("text_model")
     bigram_model(folder / "model.keras")
@@ -62,11 +64,12 @@ def logged_text_model(tmp_path_factory):
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.create_experiment("text-model", artifact_location=str(folder / "artifacts"))
     cfg = dataclasses.replace(yaml_config(), data=from_yaml("data", base_url="-", num_words=SETTINGS.num_words))
-    with mlflow.start_run(experiment_id=experiment):
+    with mlflow.start_run(experiment_id=experiment) as run:
         info = log_text_model(
             folder / "model.keras", folder / "imdb_word_index.json", folder / "bigrams.npz", cfg, folder, "final-t-text"
         )
-    return uri, info
+    version = register_version(info.model_uri, cfg.final.text_model_name, run.info.run_id)
+    return uri, info, version
 
 
 @pytest.mark.slow
@@ -90,11 +93,9 @@ def test_predict_reads_text_with_the_champions_vocabulary_not_the_configured_fea
 
     from imdb_sentiment.serve.predict import predict_reviews
 
-    uri, info = logged_text_model
+    uri, _, version = logged_text_model
     final = from_yaml("final")
-    mlflow.MlflowClient(uri).set_registered_model_alias(
-        final.text_model_name, final.alias, info.registered_model_version
-    )
+    mlflow.MlflowClient(uri).set_registered_model_alias(final.text_model_name, final.alias, version)
     cfg = SimpleNamespace(
         text="The film was just brilliant.",
         file=None,

@@ -26,6 +26,9 @@ class PathsConfig:
     choice: str = MISSING
     final_models: str = MISSING
     final_reports: str = MISSING
+    baselines_reports: str = MISSING
+    side_by_side: str = MISSING
+    registry_record: str = MISSING
     results_page: str = MISSING
 
     def variant_models(self, variant: str) -> Path:

@@ -27,7 +27,7 @@ from imdb_sentiment.runtime.outputs import atomic_path, write_json
 from imdb_sentiment.data.sequences import SPLITS, Ragged, Split
 
 if TYPE_CHECKING:
-    from imdb_sentiment.config.schema import Config, FeaturesConfig
+    from imdb_sentiment.config.schema import Config, FeaturesConfig, TrainOn
 
 LABELS = "labels.npz"
 BIGRAMS = "bigrams.npz"  # the bigram vocabulary, written even when empty so every reader finds one
@@ -137,6 +137,10 @@ class Features:
     @property
     def full_train(self) -> tuple[sp.csr_matrix, np.ndarray]:
         return self.matrices["train"], self.labels["train"]
+
+    def training_rows(self, train_on: TrainOn) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The rows a protocol retrains on: the 15,000 after the validation rows, or all 25,000."""
+        return self.full_train if train_on.value == "full" else self.partial_train
 
     @property
     def test(self) -> tuple[sp.csr_matrix, np.ndarray]:

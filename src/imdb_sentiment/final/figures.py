@@ -1,7 +1,8 @@
-"""The final model's reviewer figures beyond the confusion matrix and ROC curve (drawn without pyplot).
+"""The final model's figures, drawn without pyplot's global state.
 
-Its training curves (the final fit has no validation split, so training curves with the epoch count marked),
-the precision-recall curve, the test probabilities by true class, and the calibration curve.
+The confusion matrix, ROC, precision-recall and calibration curves are scikit-learn's displays drawn on our
+axes; the training curves (the final fit has no validation split, so the epoch count is marked) and the
+test probabilities by true class are drawn here, as no library draws them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 from sklearn import metrics
-from sklearn.calibration import calibration_curve
+from sklearn.calibration import CalibrationDisplay
 
 CLASS_NAMES = ("negative", "positive")
 CLASS_COLOURS = ("tab:red", "tab:blue")
@@ -35,16 +36,35 @@ def learning_curve_figure(history: dict[str, list[float]], loss_name: str) -> Fi
     return figure
 
 
+def confusion_figure(y: np.ndarray, predicted: np.ndarray) -> Figure:
+    """Counts of [[TN, FP], [FN, TP]] on the test reviews."""
+    figure = Figure(figsize=(4.8, 4.2), layout="constrained")
+    axes = figure.subplots()
+    display = metrics.ConfusionMatrixDisplay.from_predictions(
+        y, predicted, display_labels=list(CLASS_NAMES), cmap="Blues", values_format=",", ax=axes, colorbar=False
+    )
+    figure.colorbar(display.im_, ax=axes, label="Reviews")
+    axes.set_title("Confusion matrix (test)")
+    return figure
+
+
+def roc_figure(y: np.ndarray, prob: np.ndarray) -> Figure:
+    figure = Figure(figsize=(5, 5), layout="constrained")
+    axes = figure.subplots()
+    metrics.RocCurveDisplay.from_predictions(y, prob, name="final model", ax=axes, plot_chance_level=True)
+    axes.set_title("ROC curve (test)")
+    axes.legend(loc="lower right")
+    return figure
+
+
 def pr_figure(y: np.ndarray, prob: np.ndarray, threshold: float) -> Figure:
     """Precision against recall at every threshold, the chance level and the stage's threshold marked."""
-    precision, recall, _ = metrics.precision_recall_curve(y, prob)
     predicted = prob >= threshold
     at_precision = metrics.precision_score(y, predicted, zero_division=0.0)
     at_recall = metrics.recall_score(y, predicted, zero_division=0.0)
     figure = Figure(figsize=(5, 5), layout="constrained")
     axes = figure.subplots()
-    axes.plot(recall, precision, label=f"PR curve (AP {metrics.average_precision_score(y, prob):.4f})")
-    axes.axhline(np.mean(y), color="k", linestyle="--", linewidth=0.8, label=f"chance ({np.mean(y):.2f})")
+    metrics.PrecisionRecallDisplay.from_predictions(y, prob, name="final model", ax=axes, plot_chance_level=True)
     axes.plot(
         at_recall,
         at_precision,
@@ -52,7 +72,7 @@ def pr_figure(y: np.ndarray, prob: np.ndarray, threshold: float) -> Figure:
         color="tab:orange",
         label=f"threshold {threshold:g}: P {at_precision:.3f}, R {at_recall:.3f}",
     )
-    axes.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="Recall (true positive rate)", ylabel="Precision")
+    axes.set(xlim=(0, 1.02), ylim=(0, 1.02))
     axes.set_title("Precision-recall curve (test)")
     axes.legend(loc="lower left")
     return figure
@@ -83,7 +103,6 @@ def probability_histogram_figure(y: np.ndarray, prob: np.ndarray, threshold: flo
 
 def calibration_figure(y: np.ndarray, prob: np.ndarray) -> Figure:
     """Observed positive rate against the mean predicted probability per bin, the reviews per bin behind."""
-    observed, predicted = calibration_curve(y, prob, n_bins=CALIBRATION_BINS, strategy="uniform")
     figure = Figure(figsize=(6.4, 5.2), layout="constrained")
     curve = figure.subplots()
     counts = curve.twinx()
@@ -93,10 +112,9 @@ def calibration_figure(y: np.ndarray, prob: np.ndarray) -> Figure:
     counts.set_ylabel("Reviews per bin (grey bars)")
     curve.set_zorder(counts.get_zorder() + 1)  # the curve over the bars, its background transparent
     curve.patch.set_visible(False)
-    curve.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="perfectly calibrated")
-    curve.plot(predicted, observed, "o-", label=f"final model (Brier score {metrics.brier_score_loss(y, prob):.4f})")
-    curve.set_xlim(0, 1)
-    curve.set_ylim(0, 1)
+    name = f"final model (Brier score {metrics.brier_score_loss(y, prob):.4f})"
+    CalibrationDisplay.from_predictions(y, prob, n_bins=CALIBRATION_BINS, strategy="uniform", name=name, ax=curve)
+    curve.set(xlim=(0, 1), ylim=(0, 1))
     curve.set_xlabel("Mean predicted probability of a positive review")
     curve.set_ylabel("Fraction of positive reviews")
     curve.set_title(f"Calibration curve (test, {CALIBRATION_BINS} equal-width bins)")
@@ -110,6 +128,8 @@ def final_figures(
     """The figures keyed by their file name in ``reports/final/plots/``."""
     y = np.asarray(y).astype(int)
     return {
+        "confusion_matrix.png": confusion_figure(y, (prob >= threshold).astype(int)),
+        "roc_curve.png": roc_figure(y, prob),
         "learning_curve.png": learning_curve_figure(history, loss_name),
         "pr_curve.png": pr_figure(y, prob, threshold),
         "probability_histogram.png": probability_histogram_figure(y, prob, threshold),

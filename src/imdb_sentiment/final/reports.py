@@ -1,8 +1,9 @@
-"""The retrain_final stage's small reports, split by who reads them: numbers for DVC, words and ids for people.
+"""The final stage's small reports, split by who reads them: numbers for DVC, words and ids for people.
 
 ``metrics.json`` holds only numbers, so ``dvc metrics show``/``diff`` and ``dvc exp show`` stay a few readable
-columns; ``run.json`` holds what identifies the run and what the registry did; ``roc.csv`` is the data of the
-DVC ROC plot. All three are small and committed to git (``cache: false`` in ``dvc.yaml``).
+columns; ``run.json`` holds what identifies the run and its logged models (the register stage reads it);
+``roc.csv`` is the data of the DVC ROC plot. All three are small and committed to git (``cache: false`` in
+``dvc.yaml``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_sentiment.final.evaluate import roc_csv
+from imdb_sentiment.model.evaluate import roc_csv
 from imdb_sentiment.runtime.outputs import write_json, write_text
 
 METRIC_KEYS = (
@@ -32,12 +33,9 @@ def final_metrics(metrics: dict) -> dict[str, float]:
     return {key: metrics[key] for key in METRIC_KEYS}
 
 
-def write_final_reports(
-    reports_dir: Path, metrics: dict, run: dict, side_by_side: dict, y: np.ndarray, prob: np.ndarray
-) -> None:
-    """``metrics.json`` (numbers), ``side_by_side.json`` (both protocols' and the notebook's numbers),
-    ``run.json`` (variant, run id, registry outcome, the notebook comparison in words) and ``roc.csv``."""
+def write_final_reports(reports_dir: Path, metrics: dict, run: dict, y: np.ndarray, prob: np.ndarray) -> None:
+    """``metrics.json`` (numbers), ``run.json`` (variant, protocol, features, run id and model URIs) and
+    ``roc.csv``."""
     write_json(reports_dir / "metrics.json", final_metrics(metrics))
-    write_json(reports_dir / "side_by_side.json", side_by_side)
     write_json(reports_dir / "run.json", run)
     write_text(reports_dir / "roc.csv", roc_csv(y, prob))

@@ -1,8 +1,8 @@
 """The retrain_final stage: train the chosen variant from scratch, evaluate it, write it, register it.
 
 :func:`retrain_final` reads as those four steps, each a function here, inside one MLflow run. The scores come
-from :mod:`imdb_sentiment.final.evaluate`, the registry rule from :mod:`imdb_sentiment.tracking.registry`, and compare's
-choice from :mod:`imdb_sentiment.final.choice` (which the stage reads before TensorFlow is imported).
+from :mod:`imdb_sentiment.model.evaluate`, the registry rule from :mod:`imdb_sentiment.registry.promote`, and compare's
+choice from :mod:`imdb_sentiment.config.choice` (which the stage reads before TensorFlow is imported).
 """
 
 from __future__ import annotations
@@ -17,27 +17,24 @@ import mlflow
 import numpy as np
 import scipy.sparse as sp
 
-from imdb_sentiment.config.schema import Config, TrainOn, flatten
+from imdb_sentiment.config.schema import Config, flatten
 from imdb_sentiment.data.features import BIGRAMS, load_configured_features
 from imdb_sentiment.data.manifest import Manifest
 from imdb_sentiment.final.error_analysis import error_table
-from imdb_sentiment.final.evaluate import binary_metrics, confusion, predictions_csv, roc_curve
 from imdb_sentiment.final.figures import write_final_figures
 from imdb_sentiment.final.reports import write_final_reports
-from imdb_sentiment.final.side_by_side import protocol_rows, side_by_side
 from imdb_sentiment.model.batches import CsrRows
+from imdb_sentiment.model.evaluate import binary_metrics, predict_proba, predictions_csv
 from imdb_sentiment.model.networks import INPUT_EXAMPLE_ROWS, model_summary
 from imdb_sentiment.model.summaries import history_csv
 from imdb_sentiment.model.training import SeedResult, train_seed
 from imdb_sentiment.runtime.errors import DataError
 from imdb_sentiment.runtime.outputs import atomic_dir, write_text
-from imdb_sentiment.serve.predict import predict_proba
-from imdb_sentiment.study.plots import confusion_figure, roc_figure
+from imdb_sentiment.serve.package import log_text_model
 from imdb_sentiment.tracking.datasets import log_dataset, log_test_dataset
 from imdb_sentiment.tracking.descriptions import DESCRIPTION, final_description
 from imdb_sentiment.tracking.lineage import lineage_tags
 from imdb_sentiment.tracking.model_logging import log_keras_model
-from imdb_sentiment.tracking.registry import describe_versions, log_text_model, promote_final
 from imdb_sentiment.tracking.run_workers import epoch_metric_writer
 from imdb_sentiment.tracking.runs import log_params, tracked_run
 from imdb_sentiment.tracking.store import setup_tracking
@@ -47,8 +44,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FinalData:
-    rows: dict[TrainOn, CsrRows]  # both protocols' training rows, as TF constants
-    train: CsrRows  # the rows final.train_on names
+    train: CsrRows  # the rows final.train_on names, as TF constants
     x_test: sp.csr_matrix
     y_test: np.ndarray
     manifest: Manifest
@@ -57,9 +53,9 @@ class FinalData:
 def load_final_data(cfg: Config) -> FinalData:
     """The training rows and the test split; the features object is dropped (TensorFlow holds the rows now)."""
     features = load_configured_features(cfg, splits=("train", "test"))
-    rows = protocol_rows(features)
+    train = CsrRows.from_csr(*features.training_rows(cfg.final.train_on))
     (x_test, y_test), manifest = features.test, features.manifest
-    return FinalData(rows, rows[cfg.final.train_on], x_test, y_test, manifest)
+    return FinalData(train, x_test, y_test, manifest)
 
 
 def train_final(cfg: Config, data: FinalData, epochs: int, run_id: str) -> SeedResult:
@@ -96,17 +92,10 @@ def architecture_diagram(model, path: Path) -> str | None:
     return None
 
 
-def write_plots(
-    cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.ndarray, roc_auc: float, plots_dir: Path
-) -> str | None:
+def write_plots(cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.ndarray, plots_dir: Path) -> str | None:
     """Confusion matrix, ROC, PR and calibration curves, probabilities, training curves and architecture; the
     note that there is no diagram, if there is none."""
-    labels = y_test.astype(int)
-    matrix = confusion(labels, (prob >= cfg.final.threshold).astype(int))
-    confusion_figure(matrix).savefig(plots_dir / "confusion_matrix.png", dpi=100)
-    fpr, tpr = roc_curve(labels, prob)
-    roc_figure(fpr, tpr, roc_auc).savefig(plots_dir / "roc_curve.png", dpi=100)
-    write_final_figures(plots_dir, result.history, labels, prob, cfg.final.threshold, cfg.model.loss.value)
+    write_final_figures(plots_dir, result.history, y_test, prob, cfg.final.threshold, cfg.model.loss.value)
     return architecture_diagram(result.model, plots_dir / "architecture.png")
 
 
@@ -118,7 +107,7 @@ def write_outputs(
     result.model.save(model_dir / "model.keras")
     write_text(reports / "errors.md", error_table(cfg, y_test, prob))
     with atomic_dir(reports / "plots") as plots_tmp:
-        diagram_note = write_plots(cfg, result, y_test, prob, metrics["test_roc_auc"], plots_tmp)
+        diagram_note = write_plots(cfg, result, y_test, prob, plots_tmp)
     write_text(reports / "model_summary.txt", model_summary(result.model))
     write_text(reports / "predictions.csv", predictions_csv(y_test, prob, cfg.final.threshold))
     write_text(reports / "history.csv", history_csv(result.history))
@@ -130,18 +119,16 @@ def write_outputs(
 
 def log_models(
     cfg: Config, result: SeedResult, data: FinalData, keras_path: Path, scratch: Path, metrics: dict
-) -> tuple[str, str]:
-    """Log and register the Keras model (``final-<variant>``) and the raw-text model around it
-    (``final-<variant>-text``), each version described; return their new versions.
+) -> dict[str, str]:
+    """Log the Keras model (``final-<variant>``) and the raw-text model around it (``final-<variant>-text``);
+    their URIs, which the register stage registers.
 
     The test scores go to the run and to both models at once, with the test split, logged as the run's
     ``testing`` input: after both models, since MLflow copies a run's earlier metrics to a new model without
     their dataset."""
     example = data.x_test[:INPUT_EXAMPLE_ROWS].toarray()
     name = f"final-{cfg.model.name}"
-    keras_info = log_keras_model(
-        result.model, data.manifest.width, example, name, registered_model_name=cfg.final.registered_model_name
-    )
+    keras_info = log_keras_model(result.model, data.manifest.width, example, name)
     word_index = Path(cfg.paths.raw_dir) / cfg.data.word_index_file
     bigrams = Path(cfg.paths.processed_dir) / BIGRAMS
     text_info = log_text_model(keras_path, word_index, bigrams, cfg, scratch, name=f"{name}-text")
@@ -149,47 +136,33 @@ def log_models(
     scores = {key: value for key, value in metrics.items() if key.startswith("test_")}
     for info in (keras_info, text_info):
         mlflow.log_metrics(scores, model_id=info.model_id, dataset=test_split)
-    versions = keras_info.registered_model_version, text_info.registered_model_version
-    describe_versions(cfg.final, cfg.model.name, *versions, metrics["test_accuracy"], mlflow.active_run().info.run_id)
-    return versions
+    return {"keras_model_uri": keras_info.model_uri, "text_model_uri": text_info.model_uri}
 
 
-def retrain_final(cfg: Config, choice: dict, notebook_cfg: Config) -> dict:
-    """The retrain_final stage: train from scratch, evaluate on test, write, register and promote on merit; then
-    the other protocol and the notebook's choice on the same test reviews (:mod:`final_side_by_side`)."""
+def retrain_final(cfg: Config, choice: dict) -> dict:
+    """The final stage: train from scratch on ``final.train_on``, evaluate on the test reviews, write the model
+    and its reports, and log both models to the run."""
     keras.utils.disable_interactive_logging()
     if choice["variant"] != cfg.model.name:
         raise DataError(f"best.json chose {choice['variant']} but the config composed {cfg.model.name}")
     data = load_final_data(cfg)
     epochs = int(choice["epochs"])
     setup_tracking(cfg.tracking)
-    tags = {**lineage_tags("retrain_final", cfg.model.name), "chosen_by": "compare"}
+    tags = {**lineage_tags("final", cfg.model.name), "chosen_by": "compare"}
     with tracked_run(f"final-{cfg.model.name}", tags) as run:
         result = train_final(cfg, data, epochs, run.info.run_id)
         prob, metrics = evaluate(cfg, result, data, epochs)
         with atomic_dir(Path(cfg.paths.final_models)) as model_tmp, tempfile.TemporaryDirectory() as scratch:
             diagram_note = write_outputs(cfg, result, data.y_test, prob, metrics, model_tmp)
-            keras_version, text_version = log_models(
-                cfg, result, data, model_tmp / "model.keras", Path(scratch), metrics
-            )
-        promoted, message = promote_final(cfg.final, keras_version, text_version, metrics["test_accuracy"])
-        log.info(message)
-        mlflow.set_tags({"registry": message, "promoted": str(promoted)})
-        beside, sentence = side_by_side(cfg, notebook_cfg, data.rows, epochs, data.y_test, data.x_test, prob)
-        mlflow.log_metrics(beside)
-        mlflow.set_tag("notebook_comparison", sentence)
+            models = log_models(cfg, result, data, model_tmp / "model.keras", Path(scratch), metrics)
     record = {
         "variant": cfg.model.name,
         "train_on": cfg.final.train_on.value,
         "features": cfg.features.name,
-        "notebook_variant": notebook_cfg.model.name,
-        "notebook_comparison": sentence,
         "run_id": run.info.run_id,
-        "registered_version": keras_version,
-        "promoted": promoted,
-        "registry": message,
+        **models,
     }
     if diagram_note:
         record["architecture_diagram"] = diagram_note
-    write_final_reports(Path(cfg.paths.final_reports), metrics, record, beside, data.y_test, prob)
-    return {**metrics, **record, **beside}
+    write_final_reports(Path(cfg.paths.final_reports), metrics, record, data.y_test, prob)
+    return {**metrics, **record}

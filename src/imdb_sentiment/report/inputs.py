@@ -1,4 +1,5 @@
-"""The results page's inputs: compare's and retrain_final's files read back, and the numbers derived from them."""
+"""The results page's inputs: the compare, final, side_by_side and register stages' files read back, and the
+numbers derived from them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ class PageInputs:
     summary: list[dict]  # compare's rows, one per variant: <key>_mean and <key>_std
     best: dict  # compare's choice (best.json)
     metrics: dict  # the final model's test metrics
-    run: dict  # the final run's text fields (run.json)
+    run: dict  # the final run's text fields (run.json), the registry's (registry.json) and the comparison in words
     side_by_side: dict  # both protocols' and the notebook's choice's test numbers (side_by_side.json)
     stats: dict  # the vectorize stage's stats.json: the features and the stage's time and memory
     figures: list[str]  # the figures' paths, relative to the page
@@ -32,9 +33,13 @@ def read_inputs(compare_reports: Path, choice: Path, final_reports: Path, data_s
     return PageInputs(
         summary=read_json(compare_reports / "summary.json", "compare"),
         best=read_json(choice, "compare"),
-        metrics=read_json(final_reports / "metrics.json", "retrain_final"),
-        run=read_json(final_reports / "run.json", "retrain_final"),
-        side_by_side=read_json(final_reports / "side_by_side.json", "retrain_final"),
+        metrics=read_json(final_reports / "metrics.json", "final"),
+        run={
+            **read_json(final_reports / "run.json", "final"),
+            **read_json(final_reports / "registry.json", "register"),
+            **read_json(final_reports / "notebook_comparison.json", "side_by_side"),
+        },
+        side_by_side=read_json(final_reports / "side_by_side.json", "side_by_side"),
         stats=read_json(data_stats, "vectorize"),
         figures=[Path(os.path.relpath(p, page.parent)).as_posix() for p in plots],
     )

@@ -1,4 +1,4 @@
-"""The results page, ``reports/README.md``: written by the report stage from compare's and retrain_final's files.
+"""The results page, ``reports/README.md``: written by the report stage from the stages' files.
 
 Every number on the page is read from those files (``reports/compare/summary.json``, ``best.json``,
 ``reports/final/metrics.json``, ``side_by_side.json`` and ``run.json``, and the vectorize stage's
@@ -165,7 +165,7 @@ def results_page(inputs: PageInputs) -> str:
 
 
 def write_results_page(cfg: Config) -> Path:
-    """The report stage: the page from compare's and retrain_final's files, logged to the final MLflow run."""
+    """The report stage: the page from the stages' files, logged to the final MLflow run."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 

@@ -1,20 +1,19 @@
-"""``dvc repro`` with the train stages side by side: DVC's parallel stage execution, on both cores.
+"""``dvc repro`` with independent stages side by side, on every core.
 
-``dvc repro`` runs a pipeline's stages one after another. DVC's documented way to run independent stages
-at once is one ``dvc repro <stage>`` per stage: each holds the repository lock only while it checks and
-commits a stage, not while the stage's command runs. So one train stage's start-up (seconds of
-single-threaded imports; docs/performance.md) and its logging overlap another's fit. Every ``dvc repro`` still
-skips a stage whose inputs did not change, so caching stays per variant, and ``dvc.lock`` gets the same
-entries as from a plain ``dvc repro`` (a new file lists the train stages in the order they finished).
+Home-made because DVC runs no two stages at once (treeverse/dvc#755, open). DVC's documented way to run
+independent stages at once is one ``dvc repro <stage>`` per stage: each holds the repository lock only while it
+checks and commits a stage, not while the stage's command runs. So here each stage starts as soon as every
+stage it depends on has finished, ``--jobs`` at a time: the train stages side by side, then final beside
+baselines, side_by_side beside register. Every ``dvc repro`` still skips a stage whose inputs did not change,
+and ``dvc.lock`` gets the same entries as from a plain ``dvc repro``; a last plain ``dvc repro`` confirms that
+nothing is left to run.
 
-    python -m imdb_sentiment.runtime.repro                 # what `make run` does: the same result as `dvc repro`
-    python -m imdb_sentiment.runtime.repro --jobs 1        # one stage at a time (default: the cores + 1)
+    python -m imdb_sentiment.runtime.repro                 # what `make run` does: the result of `dvc repro`
+    python -m imdb_sentiment.runtime.repro --jobs 1        # plain `dvc repro`, one stage at a time
     python -m imdb_sentiment.runtime.repro --force-train   # rerun the train stages and all after them
 
-Steps: bring the train stages' upstream up to date (``dvc repro`` of it); run the train stages ``--jobs``
-at a time, the longest (by its last run's ``train_seconds``) first; then a plain ``dvc repro`` for the rest
-(compare, retrain_final, report), which also confirms that nothing is left to run. On Ctrl-C or SIGTERM every
-running stage is stopped and ends its MLflow runs KILLED; the runner then exits 130 or 143.
+Among the stages ready to start, the longest (by its last run's ``train_seconds``) goes first. On Ctrl-C or
+SIGTERM every running stage is stopped and ends its MLflow runs KILLED; the runner then exits 130 or 143.
 """
 
 from __future__ import annotations
@@ -27,20 +26,21 @@ import signal
 import subprocess
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from imdb_sentiment.runtime.process_groups import Children, Interrupted
 
-GROUP = "train"  # the foreach stage whose items run side by side
+FORCED_FROM = "train"  # --force-train: the foreach stage whose items, and every stage after them, are forced
 
 
 @dataclass(frozen=True)
 class Plan:
-    upstream: list[str]  # stages the group depends on, in run order
-    group: list[str]  # the group's stages, longest first
-    downstream: list[str]  # stages that depend on the group, in run order
+    order: list[str]  # every stage, in an order dvc repro could run them
+    needs: dict[str, set[str]]  # stage -> the stages it depends on directly
+    seconds: dict[str, float]  # stage -> its expected run time (unknown: infinite, so it starts first)
+    forced: set[str]  # the stages --force-train reruns
 
 
 def expected_seconds(metrics_files: list[Path]) -> float:
@@ -54,30 +54,25 @@ def expected_seconds(metrics_files: list[Path]) -> float:
     return math.inf
 
 
-def plan(group: str = GROUP) -> Plan:
+def plan() -> Plan:
     """Read the pipeline's graph from DVC; stage names as ``dvc repro`` takes them."""
     import networkx as nx
     from dvc.repo import Repo
 
     with Repo() as repo:
         graph = repo.index.graph  # an edge u -> v: stage u depends on stage v
-        members = [stage for stage in graph if stage.addressing.split("@")[0] == group]
-        if not members:
-            raise SystemExit(
-                f"error: dvc.yaml has no stage '{group}' (stages: {', '.join(sorted(s.addressing for s in graph))})"
-            )
-        upstream = set().union(*(nx.descendants(graph, stage) for stage in members)) - set(members)
-        downstream = set().union(*(nx.ancestors(graph, stage) for stage in members)) - set(members)
-        run_order = list(reversed(list(nx.topological_sort(graph))))
         root = Path(repo.root_dir)
-        timing = {
-            stage: expected_seconds([root / out.def_path for out in stage.outs if out.metric]) for stage in members
-        }
-    return Plan(
-        upstream=[s.addressing for s in run_order if s in upstream],
-        group=[s.addressing for s in sorted(members, key=timing.__getitem__, reverse=True)],
-        downstream=[s.addressing for s in run_order if s in downstream],
-    )
+        members = [stage for stage in graph if stage.addressing.split("@")[0] == FORCED_FROM]
+        forced = set(members).union(*(nx.ancestors(graph, stage) for stage in members))
+        return Plan(
+            order=[stage.addressing for stage in reversed(list(nx.topological_sort(graph)))],
+            needs={stage.addressing: {dep.addressing for dep in graph.successors(stage)} for stage in graph},
+            seconds={
+                stage.addressing: expected_seconds([root / out.def_path for out in stage.outs if out.metric])
+                for stage in graph
+            },
+            forced={stage.addressing for stage in forced},
+        )
 
 
 children = Children()
@@ -103,33 +98,53 @@ def dvc_repro(args: list[str], prefix: str = "", wait_for_lock: bool = False) ->
         return process.wait()
 
 
-def run_group(stages: list[str], jobs: int, force: bool) -> list[str]:
-    """Run the stages ``jobs`` at a time; after a failure or a signal, start no more. Returns the failed."""
-    failed: list[str] = []
-    force_flag = ["--force"] if force else []
+class Scheduler:
+    """Starts each stage once the stages it needs have finished, ``jobs`` at a time; after a failure or a signal
+    it starts no more."""
 
-    def run_one(stage: str) -> None:
-        if failed:
-            return
-        # --single-item: the upstream is already up to date, so no two processes check it at once;
+    def __init__(self, steps: Plan, jobs: int, force_train: bool) -> None:
+        self.steps, self.jobs, self.force_train = steps, jobs, force_train
+        self.done: set[str] = set()
+        self.failed: list[str] = []
+
+    def ready(self, started: set[str]) -> list[str]:
+        waiting = [s for s in self.steps.order if s not in started and self.steps.needs[s] <= self.done]
+        return sorted(waiting, key=self.steps.seconds.__getitem__, reverse=True)
+
+    def run_one(self, stage: str) -> None:
+        # --single-item: the stages it needs are up to date, so no two processes check one at once;
         # --wait-for-lock: the side-by-side processes take DVC's repository lock in turn
+        force = ["--force"] if self.force_train and stage in self.steps.forced else []
         try:
-            status = dvc_repro([*force_flag, "--single-item", stage], prefix=f"[{stage}] ", wait_for_lock=True)
+            status = dvc_repro([*force, "--single-item", stage], prefix=f"[{stage}] ", wait_for_lock=True)
         except Interrupted:
-            return
-        if status != 0:
-            failed.append(stage)
+            status = None
+        if status == 0:
+            self.done.add(stage)
+        elif status is not None:
+            self.failed.append(stage)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(run_one, stages))
-    return failed
+    def run(self) -> list[str]:
+        """Run every stage; the ones that failed."""
+        started: set[str] = set()
+        running: set[Future] = set()
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            while True:
+                if not self.failed and children.signal is None:
+                    for stage in self.ready(started)[: self.jobs - len(running)]:
+                        started.add(stage)
+                        running.add(pool.submit(self.run_one, stage))
+                if not running:
+                    return self.failed
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()
 
 
 def run_pipeline(jobs: int, force_train: bool) -> int:
-    steps = plan()
-    if steps.upstream and dvc_repro(steps.upstream) != 0:
-        return 1
-    failed = run_group(steps.group, jobs, force_train)
+    if jobs == 1 and not force_train:
+        return dvc_repro([])  # the switch back to plain behaviour: DVC's own runner
+    failed = Scheduler(plan(), jobs, force_train).run()
     if children.signal is not None:
         return 1
     if failed:
@@ -139,22 +154,19 @@ def run_pipeline(jobs: int, force_train: bool) -> int:
             file=sys.stderr,
         )
         return 1
-    if force_train and steps.downstream and dvc_repro(["--force", "--single-item", *steps.downstream]) != 0:
-        return 1
-    return dvc_repro([])  # the rest; a no-op when everything is up to date
+    return dvc_repro([])  # a no-op when everything is up to date
 
 
 def default_jobs() -> int:
-    """One more than the cores: a train stage starts up on one core (imports) and its fit leaves the cores
-    partly idle, so a third stage on two cores fills them (docs/performance.md)."""
+    """One more than the cores: a stage starts up on one core (imports) and a fit leaves the cores partly idle,
+    so a third stage on two cores fills them (docs/performance.md)."""
     return (os.cpu_count() or 1) + 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--jobs", "-j", type=int, default=default_jobs(), help=f"train stages at a time (default {default_jobs()})"
-    )
+    jobs_help = f"stages at a time (default {default_jobs()}; 1: plain dvc repro)"
+    parser.add_argument("--jobs", "-j", type=int, default=default_jobs(), help=jobs_help)
     parser.add_argument(
         "--force-train",
         action="store_true",

@@ -9,27 +9,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-import scipy.sparse as sp
-
 from imdb_sentiment.data.features import BIGRAMS
 from imdb_sentiment.data.text import EncoderSettings, ReviewEncoder
+from imdb_sentiment.model.evaluate import predict_proba
 from imdb_sentiment.runtime.errors import DataError, first_line
 from imdb_sentiment.runtime.quiet import import_tensorflow
 from imdb_sentiment.serve.review_input import read_reviews
 
 log = logging.getLogger(__name__)
-
-PREDICT_ROWS = 512  # rows densified at a time: 512 x 10,000 float32 is 20 MB
-
-
-def predict_proba(model, x: sp.csr_matrix, rows: int = PREDICT_ROWS) -> np.ndarray:
-    """Positive-class probabilities, densifying a bounded number of rows at a time."""
-    out = np.empty(x.shape[0], dtype=np.float32)
-    for start in range(0, x.shape[0], rows):
-        chunk = x[start : start + rows].toarray()
-        out[start : start + rows] = np.asarray(model(chunk, training=False)).reshape(-1)
-    return out
 
 
 def load_champion(cfg) -> tuple[object, ReviewEncoder, str]:

@@ -21,7 +21,8 @@ import pydantic
 from mlflow.exceptions import MlflowException
 
 from imdb_sentiment.data.text import EncoderSettings, ReviewEncoder
-from imdb_sentiment.serve.predict import predict_proba, sentiment
+from imdb_sentiment.model.evaluate import predict_proba
+from imdb_sentiment.serve.predict import sentiment
 
 ARTIFACTS = ("keras_model", "word_index", "bigrams", "settings")
 

@@ -19,8 +19,8 @@ from hydra import compose
 from imdb_sentiment.config.schema import validate
 from imdb_sentiment.config.sweep import SearchParam, SweepAppConfig
 from imdb_sentiment.runtime.errors import TrainingDiverged
-from imdb_sentiment.study.train import train_variant
 from imdb_sentiment.sweep.study import DIVERGED_ATTR
+from imdb_sentiment.train.variants import train_variant
 
 STUDY_TAG, TRIAL_TAG, STATE_TAG = "sweep_study", "sweep_trial", "optuna.state"
 SWEEP_CONFIG = "sweep"

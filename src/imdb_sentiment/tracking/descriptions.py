@@ -86,12 +86,6 @@ def final_description(cfg: Config, epochs: int, train_rows: int, test_rows: int,
     )
 
 
-def version_description(variant: str, accuracy: float, run_id: str, wraps: str | None = None) -> str:
-    """A registered model version's description: the variant, its test accuracy, the run that made it."""
-    what = f"Raw-review-text model around {wraps}: " if wraps else ""
-    return f"{what}{variant} retrained by run {run_id}; test accuracy {accuracy:.4f} on the test reviews."
-
-
 def sweep_description(cfg) -> str:
     """The sweep run's: the study, what it searches and how, and where its answer goes (``SweepAppConfig``)."""
     sweep = cfg.sweep

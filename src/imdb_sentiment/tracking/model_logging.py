@@ -1,7 +1,7 @@
 """Logging a dense-input Keras model to MLflow: signature, input example, pinned requirements.
 
 Holds the workaround for MLflow 3.17's Keras flavour, which writes the input example before it creates
-the model folder (upstream mlflow#16183); the raw-text model in :mod:`imdb_sentiment.tracking.registry` reuses the
+the model folder (upstream mlflow#16183); the raw-text model in :mod:`imdb_sentiment.registry.promote` reuses the
 requirements.
 """
 

@@ -2,7 +2,7 @@
 
 Reads only DVC-tracked files (``reports/train/<variant>/seeds.json`` and the per-seed histories), never
 the MLflow store, so ``dvc repro`` knows exactly what a comparison depended on. The decision is kept apart from
-the reports that show it (:mod:`imdb_sentiment.study.compare`), so it is tested on plain numbers.
+the reports that show it (:mod:`imdb_sentiment.compare.summary`), so it is tested on plain numbers.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The compare stage: the ranked variants as tables and plots, the choice in ``best.json``, and an MLflow run.
 
-What is chosen and why comes from :mod:`imdb_sentiment.study.ranking`; this module only writes it down. It imports
+What is chosen and why comes from :mod:`imdb_sentiment.compare.ranking`; this module only writes it down. It imports
 neither TensorFlow nor the training code, so the stage's DVC dependencies stay the files it really reads.
 """
 
@@ -11,10 +11,10 @@ import io
 from dataclasses import asdict
 from pathlib import Path
 
+from imdb_sentiment.compare.figures import study_figures
+from imdb_sentiment.compare.ranking import Choice, VariantResult, choose, load_results, rank
 from imdb_sentiment.config.schema import Config
 from imdb_sentiment.runtime.outputs import atomic_dir, write_json, write_text
-from imdb_sentiment.study.figures import study_figures
-from imdb_sentiment.study.ranking import Choice, VariantResult, choose, load_results, rank
 
 SUMMARY_COLUMNS = ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds")
 

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
-from imdb_sentiment.study.ranking import VariantResult
+from imdb_sentiment.compare.ranking import VariantResult
 
 CHANCE_ACCURACY = 0.5  # balanced binary labels
 COLLAPSE_MARGIN = 0.1  # mean best validation accuracy within this of chance: the variant learnt nothing

@@ -21,7 +21,6 @@ from imdb_sentiment.model.networks import INPUT_EXAMPLE_ROWS, model_summary
 from imdb_sentiment.model.summaries import aggregate, history_csv, mean_history, parent_run_metrics, variant_metrics
 from imdb_sentiment.model.training import EpochHook, SeedResult, SeedTrainer
 from imdb_sentiment.runtime.outputs import atomic_dir, write_json, write_text
-from imdb_sentiment.study.plots import history_figures
 from imdb_sentiment.tracking.datasets import log_dataset
 from imdb_sentiment.tracking.descriptions import DESCRIPTION, seed_description, variant_description
 from imdb_sentiment.tracking.lineage import lineage_tags
@@ -29,6 +28,7 @@ from imdb_sentiment.tracking.model_logging import log_keras_model
 from imdb_sentiment.tracking.run_workers import RunFinisher, epoch_metric_writer, run_finisher
 from imdb_sentiment.tracking.runs import log_params, open_run, tracked_run
 from imdb_sentiment.tracking.store import setup_tracking
+from imdb_sentiment.train.figures import history_figures
 
 log = logging.getLogger(__name__)
 SeedEpochHook = Callable[[int, int, dict[str, float]], None]  # (seed, epoch, metrics)

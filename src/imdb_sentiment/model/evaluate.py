@@ -1,4 +1,5 @@
-"""The final model's scores on the test reviews: the metrics it is registered with, and its figures' inputs.
+"""A trained model's probabilities and scores on held-out reviews: the metrics the final model is registered with,
+and the ones its baselines are read against.
 
 Classification metrics come from :mod:`sklearn.metrics`; only :func:`test_loss` is computed here, because it
 must equal the loss Keras reports, which clips probabilities to ``[1e-7, 1 - 1e-7]`` for cross-entropy.
@@ -10,11 +11,22 @@ import csv
 import io
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn import metrics
 
 from imdb_sentiment.config.schema import Loss
 
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): how far from 0 and 1 Keras clips probabilities in its BCE
+PREDICT_ROWS = 512  # rows densified at a time: 512 x 10,000 float32 is 20 MB
+
+
+def predict_proba(model, x: sp.csr_matrix, rows: int = PREDICT_ROWS) -> np.ndarray:
+    """Positive-class probabilities, densifying a bounded number of rows at a time."""
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for start in range(0, x.shape[0], rows):
+        chunk = x[start : start + rows].toarray()
+        out[start : start + rows] = np.asarray(model(chunk, training=False)).reshape(-1)
+    return out
 
 
 def roc_auc(y: np.ndarray, prob: np.ndarray) -> float:
@@ -29,11 +41,6 @@ def roc_curve(y: np.ndarray, prob: np.ndarray, drop_intermediate: bool = False) 
     leaves out the points on straight runs of the curve (the same curve, far fewer rows)."""
     fpr, tpr, _ = metrics.roc_curve(y, prob, drop_intermediate=drop_intermediate)
     return fpr, tpr
-
-
-def confusion(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """[[TN, FP], [FN, TP]]."""
-    return metrics.confusion_matrix(y, predicted, labels=[0, 1])
 
 
 def test_loss(y: np.ndarray, prob: np.ndarray, loss: Loss) -> float:
