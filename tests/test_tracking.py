@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import subprocess
+import threading
 import time
 
 import mlflow
@@ -106,6 +107,26 @@ def test_a_failing_open_run_ends_failed_and_a_store_failure_says_what_was_logged
         with open_run("seed1", {"level": "seed"}, parent) as run_id:
             raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
     assert store.get_run(run_id).info.status == "FAILED"
+
+
+def test_without_background_writes_every_write_happens_on_the_training_thread(store, parent, monkeypatch):
+    """``tracking.background_writes: false``: the plain behaviour, each metric and artifact written in the call."""
+    threads = []
+    real_log_batch = MlflowClient.log_batch
+
+    def recording_log_batch(self, *args, **kwargs):
+        threads.append(threading.current_thread())
+        return real_log_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", recording_log_batch)
+    with run_finisher(background=False) as finisher:
+        with open_run("seed0", {"level": "seed"}, parent) as run_id:
+            with epoch_metric_writer(run_id, background=False) as log_epoch:
+                log_epoch(1, {"loss": 0.5})
+                assert len(store.get_metric_history(run_id, "loss")) == 1  # written before the call returned
+            finisher.submit(run_id, "seed0", lambda: threads.append(threading.current_thread()))
+            assert store.get_run(run_id).info.status == "FINISHED"  # ended by submit itself
+    assert threads == [threading.main_thread()] * 2
 
 
 def test_the_run_ends_only_after_every_epoch_is_written(store, monkeypatch):

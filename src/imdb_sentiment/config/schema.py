@@ -133,6 +133,7 @@ class TrackingConfig:
     experiment_name: str = MISSING
     parent_run_id: str | None = MISSING  # set by a sweep, so each trial's run nests under the sweep's run
     tags: dict[str, str] = MISSING  # extra tags on every run of the stage (a sweep's: its study and trial)
+    background_writes: bool = MISSING  # metrics and a seed's artifacts written on background threads
 
 
 @dataclass

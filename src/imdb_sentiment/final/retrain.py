@@ -62,7 +62,7 @@ def train_final(cfg: Config, data: FinalData, epochs: int, run_id: str) -> SeedR
     """Fit ``final.seed`` for ``epochs``, logging the params, the dataset and each epoch's metrics."""
     log_params({**flatten(cfg), "final.epochs": epochs, "final.train_rows": data.train.rows})
     log_dataset(cfg, data.manifest, "training")
-    with epoch_metric_writer(run_id) as log_epoch:
+    with epoch_metric_writer(run_id, cfg.tracking.background_writes) as log_epoch:
         return train_seed(
             cfg.model, cfg.trainer, cfg.final.seed, data.train, None, on_epoch_end=log_epoch, epochs=epochs
         )

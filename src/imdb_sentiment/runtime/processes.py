@@ -1,9 +1,9 @@
-"""Which process a run belongs to, and whether that process is still alive.
+"""Which process a run belongs to, and whether that process is still alive (psutil, on every platform).
 
 A process killed with SIGKILL (the OOM killer, a preempted node, a power cut) cannot end its MLflow runs:
 they stay RUNNING. Every run therefore records the host, the pid and the pid's start time, so a later
 stage on the same host can tell a run whose process is gone from one that is still working. The start
-time (Linux: ``/proc/<pid>/stat`` field 22, with the boot id) makes a reused pid or a reboot count as gone.
+time makes a reused pid or a reboot count as gone.
 """
 
 from __future__ import annotations
@@ -12,46 +12,32 @@ import os
 import socket
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+
+import psutil
 
 HOST_TAG, PID_TAG, STARTED_TAG = "process.host", "process.pid", "process.started"
-START_TIME_FIELD = 19  # starttime (field 22 of /proc/<pid>/stat), counted from the state (field 3)
-ENDED_STATES = {"Z", "X"}  # a zombie has ended; only its exit status waits for its parent
-
-
-@cache
-def boot_id() -> str | None:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
+ENDED = {psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD}  # a zombie has ended; only its exit status waits for its parent
 
 
 def start_time(pid: int) -> str | None:
-    """``<boot id>:<start time in clock ticks>`` of a running process; None if it has ended or on non-Linux."""
+    """The start time of a running process (seconds since the epoch, as psutil reads it); None if it has ended."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            if process.status() in ENDED:
+                return None
+            return repr(process.create_time())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
-    fields = stat.rpartition(")")[2].split()  # the command name before ")" may hold spaces and parentheses
-    if boot_id() is None or len(fields) <= START_TIME_FIELD or fields[0] in ENDED_STATES:
-        return None
-    return f"{boot_id()}:{fields[START_TIME_FIELD]}"
+    except psutil.AccessDenied:  # another user's live process: alive, its start time unknown
+        return ""
 
 
 def is_alive(pid: int, started: str | None = None) -> bool:
     """Whether process ``pid`` still runs on this host; with ``started``, whether it is still that very process
-    (a reused pid or a reboot is another). Where ``/proc`` cannot tell (not Linux), a signal-0 probe answers."""
+    (a reused pid or a reboot is another)."""
     current = start_time(pid)
-    if current is None and boot_id() is None:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # another user's live process
-            return True
-        return True
-    return current is not None and (started is None or current == started)
+    return current is not None and (started is None or current in (started, ""))
 
 
 @dataclass(frozen=True)
@@ -72,14 +58,14 @@ class ProcessIdentity:
             return None
 
     def has_ended(self) -> bool:
-        """Whether this process is certainly gone: only answerable on its own host (and on Linux)."""
-        if self.host != socket.gethostname() or this_process() is None:
+        """Whether this process is certainly gone: only answerable on its own host."""
+        if self.host != socket.gethostname():
             return False
         return not is_alive(self.pid, self.started)
 
 
 def this_process() -> ProcessIdentity | None:
-    """The identity of the calling process; None where its start time cannot be read (not Linux)."""
+    """The identity of the calling process."""
     return _identity(os.getpid())
 
 

@@ -3,6 +3,11 @@
 :class:`EpochMetricWriter` writes each epoch's metrics while the next epoch trains; :class:`RunFinisher`
 logs a trained seed's artifacts, and ends its run, while the next seed trains. Both surface their first
 error on the training thread, so a run never looks complete without what it should hold.
+
+Home-made because MLflow logs artifacts synchronously, and its asynchronous metric logging shares one queue
+per store that every run's end shuts down: a run ended on the finisher's thread while the next seed queues
+an epoch races ``AsyncLoggingQueue.log_batch_async``, which checks and submits outside its lock (MLflow
+3.17). ``tracking.background_writes: false`` does every write on the training thread instead.
 """
 
 from __future__ import annotations
@@ -26,21 +31,30 @@ log = logging.getLogger(__name__)
 class BackgroundWorker:
     """A daemon thread working through a queue; its first error surfaces on the training thread."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, background: bool = True):
         # SimpleQueue, not Queue: its put is reentrant (C, no Python-level lock), so a Ctrl-C that lands inside
         # a put cannot leave a lock held that the put of close() on the way out would wait on forever.
         self.pending: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._work_all, name=name, daemon=True)
-        self.thread.start()
+        self.thread = threading.Thread(target=self._work_all, name=name, daemon=True) if background else None
+        if self.thread is not None:
+            self.thread.start()
 
     def handle(self, item) -> None:
         raise NotImplementedError
 
+    def put(self, item) -> None:
+        """Queue ``item`` for the thread; without one, handle it here and now."""
+        if self.thread is None:
+            self.handle(item)
+        else:
+            self.pending.put(item)
+
     def close(self, raise_errors: bool = True) -> None:
         """Wait until every queued item is handled."""
-        self.pending.put(None)
-        self.thread.join()
+        if self.thread is not None:
+            self.pending.put(None)
+            self.thread.join()
         if raise_errors:
             self._raise_if_failed()
 
@@ -67,22 +81,21 @@ def closed_at_exit(worker: BackgroundWorker) -> Iterator[BackgroundWorker]:
 class EpochMetricWriter(BackgroundWorker):
     """Live per-epoch metrics (``step`` = epoch from 1), written on a background thread.
 
-    A write to the SQLite store is a commit; here it overlaps the next epoch instead of delaying it.
-    MLflow's own asynchronous logging (``synchronous=False``) was measured slower at each run's end, and
-    every run's end stops its shared queue (docs/performance.md). A failed write surfaces on the training
+    A write to the SQLite store is a commit; here it overlaps the next epoch instead of delaying it
+    (docs/performance.md compares it with MLflow's asynchronous logging). A failed write surfaces on the training
     thread at the next epoch or at :meth:`close`, so the run still ends FAILED with an exact report of what
     was logged.
     """
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, background: bool = True):
         self.run_id = run_id
         self.client = MlflowClient()
-        super().__init__(name=f"metrics-{run_id[:8]}")
+        super().__init__(name=f"metrics-{run_id[:8]}", background=background)
 
     def __call__(self, epoch: int, logs: dict[str, float]) -> None:
         self._raise_if_failed()
         timestamp = int(time.time() * 1000)
-        self.pending.put([Metric(key, float(value), timestamp, epoch) for key, value in logs.items()])
+        self.put([Metric(key, float(value), timestamp, epoch) for key, value in logs.items()])
 
     def handle(self, metrics: list[Metric]) -> None:
         if self.error is not None:  # the store failed: later epochs are not written either
@@ -95,8 +108,8 @@ class EpochMetricWriter(BackgroundWorker):
         note_logged(f"the metrics of epoch {metrics[0].step}")
 
 
-def epoch_metric_writer(run_id: str) -> AbstractContextManager[EpochMetricWriter]:
-    return closed_at_exit(EpochMetricWriter(run_id))
+def epoch_metric_writer(run_id: str, background: bool = True) -> AbstractContextManager[EpochMetricWriter]:
+    return closed_at_exit(EpochMetricWriter(run_id, background))
 
 
 class RunFinisher(BackgroundWorker):
@@ -110,13 +123,13 @@ class RunFinisher(BackgroundWorker):
     queued after it are marked FAILED, never left looking complete without their artifacts.
     """
 
-    def __init__(self) -> None:
-        super().__init__(name="run-finisher")
+    def __init__(self, background: bool = True) -> None:
+        super().__init__(name="run-finisher", background=background)
 
     def submit(self, run_id: str, run_name: str, work: Callable[[], None]) -> None:
         """Hand the open run over: from here the finisher ends it. Raises an earlier job's error instead."""
         self._raise_if_failed()
-        self.pending.put((run_id, run_name, work))
+        self.put((run_id, run_name, work))
 
     def handle(self, job: tuple[str, str, Callable[[], None]]) -> None:
         run_id, run_name, work = job
@@ -138,5 +151,5 @@ class RunFinisher(BackgroundWorker):
             log.warning("could not mark run '%s' FAILED in the store: %s", run_name, exc)
 
 
-def run_finisher() -> AbstractContextManager[RunFinisher]:
-    return closed_at_exit(RunFinisher())
+def run_finisher(background: bool = True) -> AbstractContextManager[RunFinisher]:
+    return closed_at_exit(RunFinisher(background))

@@ -101,7 +101,7 @@ def train_seed_run(
     with open_run(run_name, tags, parent) as run_id:
         log_params({**stage.params, "trainer.seed": seed}, run_id)
         log_dataset(stage.cfg, stage.manifest, "training", run_id)
-        with epoch_metric_writer(run_id) as log_epoch:
+        with epoch_metric_writer(run_id, stage.cfg.tracking.background_writes) as log_epoch:
             result = stage.seeds.fit(seed, on_epoch_end=both_hooks(log_epoch, seed, on_epoch_end))
         result.model.save(models_tmp / f"seed_{seed}.keras")  # before the finisher saves it too
         (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))
@@ -153,7 +153,8 @@ def train_variant(cfg: Config, on_epoch_end: SeedEpochHook | None = None) -> dic
         ) as parent:
             log_params(stage.params)
             log_dataset(cfg, manifest, "training")
-            with run_finisher() as finisher:  # a seed's artifacts are logged while the next seed trains
+            # a seed's artifacts are logged while the next seed trains (tracking.background_writes)
+            with run_finisher(cfg.tracking.background_writes) as finisher:
                 results = {
                     seed: train_seed_run(stage, seed, parent, finisher, models_tmp, history_tmp, on_epoch_end)
                     for seed in cfg.trainer.seeds
