@@ -97,6 +97,7 @@ def exit_status(code: object) -> int:
 
 
 _leaving_status: list[int] = []  # set by run_and_exit: the status to leave with once the atexit handlers ran
+FULL_TEARDOWN = "IMDB_SENTIMENT_FULL_TEARDOWN"  # =1: the interpreter's own teardown, the plain behaviour
 
 
 def _leave_without_teardown() -> None:
@@ -105,8 +106,8 @@ def _leave_without_teardown() -> None:
 
     ``logging``'s own handler was registered earlier and would run after this one: its shutdown is done here.
     """
-    if not _leaving_status:
-        return  # an ordinary exit (a test process, a Hydra multirun's parent): leave it alone
+    if not _leaving_status or os.environ.get(FULL_TEARDOWN) == "1":
+        return  # an ordinary exit (a test process, a Hydra multirun's parent, or asked for): leave it alone
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -122,8 +123,9 @@ atexit.register(_leave_without_teardown)
 def run_and_exit(main: Callable[[], object]) -> NoReturn:
     """Run a stage's Hydra ``main``, then leave without tearing the interpreter down.
 
-    Unloading TensorFlow's thousands of modules and its C++ state is slow (measured in docs/performance.md,
-    "Where the time goes") and comes after every output is written and every run has ended. The exit is
+    Home-made because no library skips it: unloading TensorFlow's thousands of modules and its C++ state is
+    slow (docs/performance.md, "Where the time goes") and comes after every output is written and every run
+    has ended; ``IMDB_SENTIMENT_FULL_TEARDOWN=1`` keeps the interpreter's own teardown. The exit is
     otherwise the normal one: it waits for non-daemon threads (a launcher's pool), runs the ``atexit``
     handlers (MLflow's, logging's flush) and flushes the streams; :func:`_leave_without_teardown` then
     skips the teardown.

@@ -1,6 +1,6 @@
 """Multi-hot encoding of the review sequences as float32 CSR matrices: words, then bigrams if configured.
 
-The original notebook filled a dense float64 25,000 x 10,000 array with a Python loop (2 GB per split).
+The original notebook filled a dense float64 25,000 x 10,000 array with a Python loop.
 Here the token rows already are a CSR structure: ``(ones, tokens, offsets)`` is a CSR matrix with repeated
 columns, and summing the duplicates then resetting the values to 1 gives the same multi-hot matrix. The
 ``features.bigrams`` columns (:mod:`imdb_sentiment.data.bigrams`) follow the ``num_words`` word columns.

@@ -45,7 +45,7 @@ class Manifest:
 
 def split_digest(matrix: sp.csr_matrix, labels: np.ndarray) -> str:
     """sha256 over one split's arrays themselves, so the digest names the data, not the file encoding. The
-    arrays' own buffers are hashed: no bytes copy of the matrix (52 MB for a split with bigrams)."""
+    arrays' own buffers are hashed: no bytes copy of the matrix."""
     digest = hashlib.sha256()
     for array in (matrix.indptr, matrix.indices, matrix.data, labels):
         digest.update(np.ascontiguousarray(array))

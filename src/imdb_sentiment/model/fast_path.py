@@ -12,12 +12,12 @@ docs/performance.md ("The speed layer"); what each buys:
   ``sum(square(x))`` is several passes over the first layer's weights).
 - :class:`FusedAdam` / :class:`FusedRMSprop`: Keras's update rules applied by TensorFlow's fused
   ``ResourceApplyAdam`` / ``ResourceApplyRMSProp`` kernels, one pass over each variable.
-- :class:`StepScalars`: the update's scalars (beta powers, casts) built once per step, not per variable.
-- :class:`SeedReset`: the seeds of a variant share one compiled model, reset before each seed to the exact
+- :class:`FusedOptimizer`: the update's scalars (beta powers, casts) built once per step, not per variable.
+- :class:`SharedCompiledModel`: the seeds of a variant share one compiled model, reset before each seed to the exact
   state of a model newly built under that seed, so the training graphs are traced once per stage.
 
 What it relies on. Only public extension points: Keras 3's custom-optimizer interface (``build``,
-``update_step``, ``get_config``, ``add_variable_from_reference``; :class:`StepScalars` wraps the public
+``update_step``, ``get_config``, ``add_variable_from_reference``; :class:`FusedOptimizer` wraps the public
 ``apply``), ``keras.layers.Dense.call``, ``keras.regularizers.L2``, and ``tf.raw_ops`` for the CSR and fused
 kernels. Two behaviours of Keras's TensorFlow backend that no document promises, pinned in pyproject.toml
 (tests/test_versions.py) and checked by the tests: a ``keras.Variable``'s ``value`` is a ``tf.Variable``
@@ -81,7 +81,7 @@ def cast_all(dtype, **scalars) -> dict:
     return {name: tf.cast(value, dtype) for name, value in scalars.items()}
 
 
-class StepScalars(keras.optimizers.Optimizer):
+class FusedOptimizer(keras.optimizers.Optimizer):
     """A fused optimizer's base: slots per variable, and the step's scalar inputs built once per dtype.
 
     Keras's optimizers build those scalars per variable (for Adam two powers and six casts each). A subclass
@@ -127,7 +127,7 @@ class StepScalars(keras.optimizers.Optimizer):
 
 
 @keras.saving.register_keras_serializable(package="imdb_sentiment")
-class FusedAdam(StepScalars):
+class FusedAdam(FusedOptimizer):
     """Keras's Adam (same defaults, same update rule, no amsgrad) applied with the fused ApplyAdam kernel."""
 
     KERNEL, SLOTS = "ResourceApplyAdam", {"momentum": "m", "velocity": "v"}
@@ -146,7 +146,7 @@ class FusedAdam(StepScalars):
 
 
 @keras.saving.register_keras_serializable(package="imdb_sentiment")
-class FusedRMSprop(StepScalars):
+class FusedRMSprop(FusedOptimizer):
     """Keras's RMSprop (same defaults; uncentred, no momentum) applied with the fused ApplyRMSProp kernel."""
 
     KERNEL = "ResourceApplyRMSProp"
@@ -166,7 +166,7 @@ class FusedRMSprop(StepScalars):
 OPTIMIZERS = {Optimizer.adam: FusedAdam, Optimizer.rmsprop: FusedRMSprop}
 
 
-class SeedReset:
+class SharedCompiledModel:
     """One compiled model for all of a variant's seeds: Keras traces its graphs once, not once per seed.
 
     Before each seed it takes exactly the state a newly built model would have: weights and dropout RNG

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from imdb_sentiment.config.schema import ModelConfig, TrainerConfig
 from imdb_sentiment.model.batches import CsrRows, sparse_batches
-from imdb_sentiment.model.fast_path import SeedReset
+from imdb_sentiment.model.fast_path import SharedCompiledModel
 from imdb_sentiment.model.networks import build_model, compile_model, inference_model
 from imdb_sentiment.model.summaries import HISTORY_KEYS, summarize
 from imdb_sentiment.runtime.errors import TrainingDiverged
@@ -102,7 +102,7 @@ class SeedResult:
 
 class SeedTrainer:
     """Fits the seeds of one variant. With ``trainer.fast_path`` the seeds share one compiled model, reset
-    per seed (:class:`fast_path.SeedReset`), so its graphs are traced once; without, each seed gets a new
+    per seed (:class:`fast_path.SharedCompiledModel`), so its graphs are traced once; without, each seed gets a new
     model. Each seed starts from the state of a model built under it, its batches shuffled under it."""
 
     def __init__(self, model_cfg: ModelConfig, trainer: TrainerConfig, train: CsrRows, validation: CsrRows | None):
@@ -112,7 +112,7 @@ class SeedTrainer:
             None if validation is None else sparse_batches(validation, trainer.eval_batch_size, shuffle=False, seed=0)
         )  # gathered once, all seeds
         self.model: keras.Model | None = None
-        self.reset = SeedReset() if trainer.fast_path else None
+        self.reset = SharedCompiledModel() if trainer.fast_path else None
 
     def start(self, seed: int) -> keras.Model:
         """The compiled model, in the state a model built under ``seed`` starts from."""

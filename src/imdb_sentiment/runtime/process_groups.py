@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-class Children:
+class StageProcessGroups:
     """The ``dvc repro`` processes running now, each in its own process group.
 
     Ctrl-C and SIGTERM reach the runner only. It sends SIGINT to every group: DVC ignores SIGINT while its

@@ -30,7 +30,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from imdb_sentiment.runtime.process_groups import Children, Interrupted
+from imdb_sentiment.runtime.process_groups import Interrupted, StageProcessGroups
 
 FORCED_FROM = "train"  # --force-train: the foreach stage whose items, and every stage after them, are forced
 
@@ -75,7 +75,7 @@ def plan() -> Plan:
         )
 
 
-children = Children()
+children = StageProcessGroups()
 _print_lock = threading.Lock()
 
 

@@ -12,7 +12,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from imdb_sentiment.runtime.process_groups import Children
+from imdb_sentiment.runtime.process_groups import StageProcessGroups
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def worker_command(argv: list[str], index: int, output_dir: str) -> list[str]:
 
 def run_workers(count: int, argv: list[str], output_dir: str) -> int:
     """Start ``count`` workers, wait for all; the exit status is the worst of theirs."""
-    children = Children()
+    children = StageProcessGroups()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, children.forward)
     with ExitStack() as stack:
