@@ -33,44 +33,57 @@ LABELS = "labels.npz"
 BIGRAMS = "bigrams.npz"  # the bigram vocabulary, written even when empty so every reader finds one
 
 
-def multi_hot(sequences: Ragged, num_words: int, dtype: str = "float32") -> sp.csr_matrix:
-    """Rows of token ids -> a CSR matrix with 1 in every column a row mentions."""
+def multi_hot(
+    sequences: Ragged, num_words: int, dtype: str = "float32", overwrite_tokens: bool = False
+) -> sp.csr_matrix:
+    """Rows of token ids -> a CSR matrix with 1 in every column a row mentions.
+
+    The duplicates are merged as booleans (a quarter of float32's memory) and cast once they are gone.
+    ``overwrite_tokens`` lets scipy sort the caller's token array in place instead of a copy: the vectorize
+    stage reads its sequences no more, and holds one split's tokens less at its peak."""
     if len(sequences.tokens) and (sequences.tokens.min() < 0 or sequences.tokens.max() >= num_words):
         raise DataError(f"token ids outside [0, {num_words}): the sequences do not match data.num_words")
     index_dtype = np.int32 if len(sequences.tokens) < np.iinfo(np.int32).max else np.int64
+    tokens = (np.asarray if overwrite_tokens else np.array)(sequences.tokens, dtype=index_dtype)
     matrix = sp.csr_matrix(
-        (
-            np.ones(len(sequences.tokens), dtype=dtype),
-            np.array(sequences.tokens, dtype=index_dtype),  # copies: sum_duplicates sorts them in place
-            np.array(sequences.offsets, dtype=index_dtype),
-        ),
+        (np.ones(len(tokens), dtype=bool), tokens, np.array(sequences.offsets, dtype=index_dtype)),
         shape=(sequences.rows, num_words),
     )
     matrix.sum_duplicates()  # sorts each row's columns and merges repeats, in scipy's C++ code
-    matrix.data[:] = 1
-    return matrix
+    return matrix.astype(dtype, copy=False)
 
 
 def feature_matrix(
-    sequences: Ragged, num_words: int, vocabulary: BigramVocabulary, first_word: int, dtype: str = "float32"
+    sequences: Ragged,
+    num_words: int,
+    vocabulary: BigramVocabulary,
+    first_word: int,
+    dtype: str = "float32",
+    overwrite_tokens: bool = False,
 ) -> sp.csr_matrix:
     """The word columns, then the vocabulary's bigram columns: what training, predict and serving all use."""
     if vocabulary.size == 0:
-        return multi_hot(sequences, num_words, dtype)
-    pairs = bigram_rows(sequences, vocabulary, first_word)
-    return multi_hot(sequences.followed_by(pairs, num_words), num_words + vocabulary.size, dtype)
+        return multi_hot(sequences, num_words, dtype, overwrite_tokens)
+    pairs = bigram_rows(sequences, vocabulary, first_word)  # a new token array: it is ours to overwrite
+    return multi_hot(sequences.followed_by(pairs, num_words), num_words + vocabulary.size, dtype, True)
 
 
 def feature_splits(
-    splits: dict[str, Split], num_words: int, vocabulary: BigramVocabulary, first_word: int, dtype: str
+    splits: dict[str, Split],
+    num_words: int,
+    vocabulary: BigramVocabulary,
+    first_word: int,
+    dtype: str,
+    overwrite_tokens: bool = False,
 ) -> dict[str, sp.csr_matrix]:
     """Every split at once: scipy's sparse kernels and numpy's gathers release the GIL, so two threads use
     both cores."""
+
+    def build(split: Split) -> sp.csr_matrix:
+        return feature_matrix(split.sequences, num_words, vocabulary, first_word, dtype, overwrite_tokens)
+
     with ThreadPoolExecutor(max_workers=len(splits)) as pool:
-        matrices = pool.map(
-            lambda split: feature_matrix(split.sequences, num_words, vocabulary, first_word, dtype), splits.values()
-        )
-        return dict(zip(splits, matrices, strict=True))
+        return dict(zip(splits, pool.map(build, splits.values()), strict=True))
 
 
 def time_and_memory(started: float) -> dict[str, float]:
@@ -83,10 +96,11 @@ def vectorize(
     splits: dict[str, Split], num_words: int, settings: FeaturesConfig, first_word: int, out_dir: Path, stats_path: Path
 ) -> Manifest:
     """The vectorize stage: the bigram vocabulary (training split only), CSR matrices, labels, a manifest with
-    the content digest, and stats (with this call's seconds and the process's peak memory)."""
+    the content digest, and stats (with this call's seconds and the process's peak memory). It consumes
+    ``splits``: their token arrays are left sorted within each row."""
     started = time.perf_counter()
     vocabulary = count_vocabulary(splits["train"].sequences, num_words, first_word, settings.bigrams)
-    matrices = feature_splits(splits, num_words, vocabulary, first_word, settings.dtype.value)
+    matrices = feature_splits(splits, num_words, vocabulary, first_word, settings.dtype.value, overwrite_tokens=True)
     labels = {name: splits[name].labels.astype(np.float32) for name in SPLITS}
     digests = {name: split_digest(matrices[name], labels[name]) for name in SPLITS}
     manifest = Manifest(
