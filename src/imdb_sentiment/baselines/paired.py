@@ -9,7 +9,6 @@ sentence are also logged to the final MLflow run, beside the test scores they ar
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from mlflow import MlflowClient
 from imdb_sentiment.baselines.significance import describe, paired_test
 from imdb_sentiment.config.schema import Config, TrainOn
 from imdb_sentiment.runtime.errors import DataError
-from imdb_sentiment.runtime.outputs import write_json
+from imdb_sentiment.runtime.outputs import read_json, write_json
 from imdb_sentiment.tracking.store import setup_tracking
 
 PREDICTIONS = "predictions.csv"  # the baselines stage's: each baseline's predicted label per test review
@@ -36,13 +35,6 @@ def read_columns(path: Path, stage: str) -> dict[str, np.ndarray]:
             rows = list(csv.DictReader(file))
         return {key: np.array([int(row[key]) for row in rows]) for key in rows[0] if key != "probability"}
     except (OSError, ValueError, KeyError, IndexError) as exc:
-        raise DataError(f"{path} cannot be read ({exc}): run the {stage} stage (dvc repro {stage})") from exc
-
-
-def read_json(path: Path, stage: str) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
         raise DataError(f"{path} cannot be read ({exc}): run the {stage} stage (dvc repro {stage})") from exc
 
 

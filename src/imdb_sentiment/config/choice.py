@@ -1,23 +1,21 @@
-"""Compare's choice as the retrain_final stage reads it: ``best.json``, and the overrides that compose the winner.
+"""Compare's choice as the final and baselines stages read it: ``best.json``, and the overrides that compose the
+winner.
 
-Kept apart from :mod:`imdb_sentiment.final.retrain` because the stage needs both before TensorFlow is imported (only
-once its config is valid), and final imports Keras and MLflow at the top.
+In config, not in compare's package: the stages need both before TensorFlow is imported (only once their
+config is valid), and depending on this file must not make them depend on compare's code.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from imdb_sentiment.runtime.errors import DataError
+from imdb_sentiment.runtime.outputs import read_json
 
 
 def read_choice(path: Path) -> dict:
     """The compare stage's ``best.json`` (``paths.choice``): the chosen variant and the epochs to retrain it for,
     and why it won."""
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run the compare stage first (dvc repro compare)")
-    return json.loads(path.read_text())
+    return read_json(path, "compare")
 
 
 def winner_overrides(task_overrides: list[str], variant: str) -> list[str]:

@@ -8,7 +8,6 @@ Its own package, so that editing the registry rule reruns registration and nothi
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from mlflow.exceptions import MlflowException
 
 from imdb_sentiment.config.schema import Config, FinalConfig
 from imdb_sentiment.runtime.errors import DataError
-from imdb_sentiment.runtime.outputs import write_json
+from imdb_sentiment.runtime.outputs import read_json, write_json
 from imdb_sentiment.tracking.store import setup_tracking
 
 log = logging.getLogger(__name__)
@@ -75,15 +74,8 @@ def promote_final(cfg: FinalConfig, keras_version: str, text_version: str, accur
 
 def read_final(final_reports: Path) -> tuple[dict, float]:
     """The final stage's ``run.json`` (the run and its logged models) and its test accuracy."""
-    try:
-        run = json.loads((final_reports / "run.json").read_text())
-        accuracy = float(json.loads((final_reports / "metrics.json").read_text())["test_accuracy"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(
-            f"{final_reports}: the final stage's run.json or metrics.json cannot be read ({exc}): "
-            "run it first (dvc repro final)"
-        ) from exc
-    return run, accuracy
+    run = read_json(final_reports / "run.json", "final")
+    return run, float(read_json(final_reports / "metrics.json", "final")["test_accuracy"])
 
 
 def register_version(uri: str, name: str, run_id: str) -> str:

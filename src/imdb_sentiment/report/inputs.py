@@ -3,12 +3,11 @@ numbers derived from them."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from imdb_sentiment.runtime.errors import DataError
+from imdb_sentiment.runtime.outputs import read_json
 
 
 @dataclass
@@ -20,12 +19,6 @@ class PageInputs:
     side_by_side: dict  # both protocols' and the notebook's choice's test numbers (side_by_side.json)
     stats: dict  # the vectorize stage's stats.json: the features and the stage's time and memory
     figures: list[str]  # the figures' paths, relative to the page
-
-
-def read_json(path: Path, stage: str):
-    if not path.is_file():
-        raise DataError(f"{path} is missing: run the {stage} stage (dvc repro {stage})")
-    return json.loads(path.read_text())
 
 
 def read_inputs(compare_reports: Path, choice: Path, final_reports: Path, data_stats: Path, page: Path) -> PageInputs:

@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from imdb_sentiment.runtime.errors import DataError
 from imdb_sentiment.runtime.scratch import SWAP_OLD, SWAP_RECORD, work_folder
 
 _CHUNK = 1 << 20
@@ -107,6 +108,16 @@ def write_text(path: Path, text: str) -> None:
 def write_json(path: Path, obj: Any) -> None:
     """Write pretty JSON atomically (DVC metrics and reports are read by people too)."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path, stage: str) -> Any:
+    """A stage's JSON output read back; missing or unreadable, a one-line error naming the stage to rerun."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise DataError(f"{path} is missing: run the {stage} stage (dvc repro {stage})") from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} cannot be read ({exc}): rerun the {stage} stage (dvc repro {stage})") from exc
 
 
 def sha256_file(path: Path) -> str:
