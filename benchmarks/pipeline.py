@@ -31,6 +31,11 @@ def time_pipeline(tree: Path = ROOT) -> dict:
     }
 
 
+def time_vectorize_stage(tree: Path = ROOT) -> dict:
+    """The vectorize stage as DVC runs it, a whole process (its imports and outputs included)."""
+    return time_commands([sys.executable, "stages/vectorize.py"], tree=tree)
+
+
 def measure(table: Table) -> dict:
     """This tree's pipeline, timed (it trains everything twice)."""
     pipeline = time_pipeline()

@@ -1,6 +1,6 @@
 """``--against REV``: REV and HEAD side by side, each in a fresh worktree, measured alternately in one run (so
-both see the same state of the machine): epochs, MLflow share, the pipeline, lines of code, and whether the
-study's metrics are identical."""
+both see the same state of the machine): vectorize, epochs, MLflow share, the pipeline, lines of code, and
+whether the study's metrics are identical."""
 
 from __future__ import annotations
 
@@ -39,12 +39,14 @@ def measure(before_rev: str, variants: list[str]) -> dict:
             "revision": {"before": short_revision(before_rev), "after": short_revision("HEAD")},
             "lines_of_code": {side: lines_of_code.count(tree) for side, tree in trees.items()},
         }
+        rows["vectorize"] = {side: run_child("vectorize", "ours", tree=tree) for side, tree in trees.items()}
         for variant in variants:
             rows[f"{variant} epoch"] = {
                 side: run_child("train", "ours", variant, tree=tree) for side, tree in trees.items()
             }
         rows["tracking"] = {side: run_child("tracking", "l2_3layer", tree=tree) for side, tree in trees.items()}
         rows["pipeline"] = {side: pipeline.time_pipeline(tree) for side, tree in trees.items()}
+        rows["vectorize stage"] = {side: pipeline.time_vectorize_stage(tree) for side, tree in trees.items()}
         rows["metrics"] = {side: study_metrics(tree) for side, tree in trees.items()}
     return rows
 
@@ -62,6 +64,10 @@ def revision_table(rows: dict) -> Table:
     """The before/after comparison: before, after, after/before."""
     b, a = rows["revision"]["before"], rows["revision"]["after"]
     table = Table((40, 10, 10, 13), (f"before {b} / after {a}", "before", "after", "after/before"))
+    side_by_side(table, "vectorize, in process", rows["vectorize"], "seconds", " s")
+    side_by_side(table, "vectorize, in process: peak RSS", rows["vectorize"], "peak_rss_mb", "MB")
+    side_by_side(table, "vectorize stage (a process)", rows["vectorize stage"], "seconds", " s")
+    side_by_side(table, "vectorize stage: peak RSS", rows["vectorize stage"], "largest_process_rss_mb", "MB")
     for key, sides in rows.items():
         if key.endswith(" epoch"):
             side_by_side(table, f"{key}: median epoch", sides, "median_epoch_seconds", " s")
