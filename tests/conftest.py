@@ -1,19 +1,25 @@
-"""Shared fixtures: a small generated dataset in the Keras IMDB format, and throw-away project copies."""
+"""Fixtures shared by the test folders: the generated dataset, throw-away project copies, the fixture pipeline
+built once per session, a PostgreSQL cluster. The helpers they use, and every other shared helper, live in
+tests/helpers/; no test module imports this file."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pytest
+from helpers.pipeline import reproduced_fixture_pipeline, visible_files
+from helpers.postgres import (
+    Postgres,
+    close_for_traversal,
+    find_postgres_bin_dir,
+    postgres_driver_skip_reason,
+    postgres_skip_reason,
+    start_postgres,
+)
+from helpers.project import make_keras_imdb, make_project, vectorized_project
 
 for _name, _value in {
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -25,48 +31,6 @@ for _name, _value in {
 os.environ.pop("IMDB_MIRROR", None)
 os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)  # stages run with their own quiet default, as for a user
 os.environ.pop("MLFLOW_TRACKING_URI", None)
-
-ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
-REAL_MIRROR = Path(os.environ.get("IMDB_REAL_MIRROR", ROOT.parent / "shared" / "data" / "imdb"))
-PROJECT_FILES = ("conf", "stages", "src", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore")
-
-FIXTURE_VOCAB = 60  # raw word ranks 1..60; with num_words=30 many map to OOV
-# The learnable signal: every review holds 2-4 words of its label's set (ranks that stay in a 30-word vocabulary)
-# among noise words drawn from the other ranks, so a trained model must reach a high validation accuracy.
-SIGNAL_WORDS = {1: (5, 6, 7, 8), 0: (9, 10, 11, 12)}
-NOISE_WORDS = tuple(rank for rank in range(1, FIXTURE_VOCAB + 1) if rank not in SIGNAL_WORDS[0] + SIGNAL_WORDS[1])
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def make_keras_imdb(folder: Path, rows: int = 48, seed: int = 7) -> Path:
-    """Write imdb.npz (object arrays of raw-rank lists, like Keras's) and a matching word index.
-
-    Labels are balanced and learnable (see SIGNAL_WORDS), so a test can tell a model that learns from one
-    that does not.
-    """
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
-        labels = rng.permutation(np.arange(n) % 2)
-        reviews = np.empty(n, dtype=object)
-        for i, label in enumerate(labels):
-            words = [
-                *rng.choice(NOISE_WORDS, size=int(rng.integers(3, 36))),
-                *rng.choice(SIGNAL_WORDS[int(label)], size=int(rng.integers(2, 5))),
-            ]
-            reviews[i] = [int(w) for w in rng.permutation(words)]
-        return reviews, labels.astype(np.int64)
-
-    (x_train, y_train), (x_test, y_test) = split(rows), split(rows)
-    np.savez(folder / "imdb.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    words = {f"w{rank}": rank for rank in range(1, FIXTURE_VOCAB + 1)}
-    (folder / "imdb_word_index.json").write_text(json.dumps(words))
-    return folder
 
 
 @pytest.fixture(autouse=True)
@@ -84,71 +48,49 @@ def keras_mirror(tmp_path_factory) -> Path:
     return make_keras_imdb(tmp_path_factory.mktemp("mirror"))
 
 
-def fixture_overrides(mirror: Path, num_words: int = 30, validation_rows: int = 16, bigrams: int = 0) -> list[str]:
-    """Hydra overrides that point the pipeline at a fixture mirror and trust its digests (and, if ``bigrams``,
-    add that many bigram columns)."""
-    return [
-        f"data.mirror={mirror}",
-        f"data.npz_sha256=[{sha256(mirror / 'imdb.npz')}]",
-        f"data.word_index_sha256=[{sha256(mirror / 'imdb_word_index.json')}]",
-        f"data.num_words={num_words}",
-        f"features.validation_rows={validation_rows}",
-        *([f"features.bigrams={bigrams}"] if bigrams else []),
-    ]
-
-
-def make_project(dest: Path) -> Path:
-    """A copy of the project's pipeline files in a fresh git + DVC repository at ``dest``."""
-    dest.mkdir(parents=True)
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, dest / name)
-    run(["git", "init", "-q"], dest)
-    run(["git", "config", "user.email", "tests@example.invalid"], dest)
-    run(["git", "config", "user.name", "tests"], dest)
-    run([sys.executable, "-m", "dvc", "init", "-q"], dest)
-    run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", "commit", "-qm", "fixture project"], dest)
-    return dest
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server to start, or to be refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def vectorized_project(dest: Path, mirror: Path, **fixture_settings) -> tuple[Path, list[str]]:
-    """A project copy with the fixture data fetched and vectorized, and the overrides that point at it."""
-    project = make_project(dest)
-    overrides = fixture_overrides(mirror, **fixture_settings)
-    run_stage(project, "fetch", *overrides)
-    run_stage(project, "vectorize", *overrides)
-    return project, overrides
-
-
 @pytest.fixture
 def project(tmp_path) -> Path:
     return make_project(tmp_path / "project")
 
 
-def run(
-    cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None, timeout: float = 600
-) -> subprocess.CompletedProcess:
-    """Run a command with the test interpreter's bin folder first on PATH (DVC stages call `python`)."""
-    full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
-    result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
+@pytest.fixture(scope="session")
+def vectorized_fixture(tmp_path_factory, keras_mirror) -> tuple[Path, list[str]]:
+    """A project with the fixture data fetched and vectorized (30 words, 16 validation rows), built once per
+    session, and the overrides that point at it. Read it only: a test that writes to it takes a copy
+    (helpers.project.copy_project)."""
+    return vectorized_project(tmp_path_factory.mktemp("vectorized") / "project", keras_mirror)
 
 
-def run_stage(
-    project: Path, stage: str, *overrides: str, check: bool = True, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    return run([sys.executable, f"stages/{stage}.py", *overrides], project, check=check, env=env)
+@pytest.fixture(scope="session")
+def fixture_pipeline(tmp_path_factory, keras_mirror) -> Iterator[tuple[Path, dict, object]]:
+    """The fixture project after one full `dvc repro` (helpers.pipeline.reproduced_fixture_pipeline: 2 variants,
+    2 seeds, 6 epochs), built once per session: (project, env, the repro's result).
+
+    Read it only. A test that edits the project works on a copy (helpers.project.copy_project); one that logs
+    new runs builds its own (a copy's mlflow.db would send their artifacts to this project's mlruns/). That no
+    test changed a file git sees here (reports, dvc.lock, dvc.yaml, conf/) is checked at the end of the session.
+    """
+    built = reproduced_fixture_pipeline(tmp_path_factory.mktemp("pipeline"), keras_mirror)
+    before = visible_files(built[0])
+    yield built
+    assert visible_files(built[0]) == before, "a test changed the shared fixture pipeline: give it a copy"
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory) -> Iterator[Postgres]:
+    """A PostgreSQL cluster of its own, in a pytest temp folder, stopped at the end of the module."""
+    reason = postgres_skip_reason() or postgres_driver_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("postgres")
+    opened: set[Path] = set()
+    cluster = None
+    try:
+        cluster = start_postgres(root, find_postgres_bin_dir(), opened)
+        yield cluster
+    finally:
+        try:
+            if cluster is not None:
+                cluster.stop()
+        finally:
+            close_for_traversal(opened)

@@ -1,0 +1,226 @@
+"""The results page: every section, with numbers computed from constructed compare and retrain_final files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from helpers.config import yaml_config
+
+from imdb_sentiment.report.inputs import read_inputs
+from imdb_sentiment.report.page import NOTEBOOK, results_page, write_results_page
+from imdb_sentiment.runtime.errors import DataError
+
+
+def row(variant: str, accuracy: float, accuracy_std: float, best_epoch: float) -> dict:
+    return {
+        "variant": variant,
+        "seeds": 3,
+        "best_val_accuracy_mean": accuracy,
+        "best_val_accuracy_std": accuracy_std,
+        "best_val_loss_mean": 0.3,
+        "best_val_loss_std": 0.01,
+        "best_epoch_mean": best_epoch,
+        "best_epoch_std": 1.0,
+        "epochs_run_mean": best_epoch + 4,
+        "epochs_run_std": 1.0,
+        "train_seconds_mean": 10.0,
+        "train_seconds_std": 2.0,
+    }
+
+
+SUMMARY = [
+    row("base_1layer", 0.8850, 0.0020, 7.0),
+    row("l2_3layer", 0.8790, 0.0030, 20.0),
+    row("l1_3layer", 0.4950, 0.0, 8.0),
+]
+BEST = {
+    "variant": "base_1layer",
+    "epochs": 7,
+    "metric": "best_val_accuracy",
+    "runner_up": "l2_3layer",
+    "lead": 0.006,
+    "spread": 0.003,
+    "lead_exceeds_spread": True,
+    "reason": "base_1layer has the highest mean best_val_accuracy (reason from best.json).",
+}
+NUMBERS = {
+    "epochs": 7,
+    "train_rows": 15000,
+    "test_accuracy": 0.8800,
+    "test_f1": 0.8784,
+    "test_precision": 0.8906,
+    "test_recall": 0.8666,
+    "test_roc_auc": 0.9490,
+    "test_loss": 0.0880,
+}
+
+
+SIDE_BY_SIDE = {
+    "test_accuracy_partial": 0.8800,
+    "test_accuracy_full": 0.8850,
+    "train_rows_partial": 15000,
+    "train_rows_full": 25000,
+    "notebook_test_accuracy": 0.8690,
+    "ours_minus_notebook": 0.0110,
+    "ours_minus_notebook_low": 0.0070,
+    "ours_minus_notebook_high": 0.0150,
+    "mcnemar_p_value": 0.0001,
+    "only_ours_right": 900,
+    "only_notebook_right": 625,
+}
+STATS = {"words": 10000, "bigrams": 0, "vectorize": {"seconds": 0.45, "peak_rss_mb": 150.0}}
+RUN = {
+    "variant": "base_1layer",
+    "train_on": "partial",
+    "features": "multihot",
+    "notebook_variant": "l2_3layer",
+    "notebook_comparison": "On the same 25,000 test reviews, base_1layer (McNemar sentence from run.json).",
+    "run_id": "abc123",
+}
+
+NOTEBOOK_KEYS = {"notebook_variant", "notebook_comparison"}
+REGISTRY_KEYS = {"registered_version", "text_version", "promoted", "registry"}
+
+
+def reports(tmp_path: Path, summary=SUMMARY, best=BEST, metrics=None, run=None, side_by_side=None, stats=None) -> Path:
+    """A reports folder as the stages leave it (numbers in metrics.json and side_by_side.json, words in
+    run.json, registry.json and notebook_comparison.json)."""
+    root = tmp_path / "reports"
+    for folder in ("compare/plots", "final/plots", "data"):
+        (root / folder).mkdir(parents=True)
+    (root / "compare/plots/train_val_loss.png").write_bytes(b"png")
+    (root / "final/plots/roc_curve.png").write_bytes(b"png")
+    (root / "compare/summary.json").write_text(json.dumps(summary))
+    (root / "compare/best.json").write_text(json.dumps(best))
+    (root / "final/metrics.json").write_text(json.dumps(metrics or NUMBERS))
+    run = run or {**RUN, "variant": best["variant"]}
+    files = {"notebook_comparison.json": NOTEBOOK_KEYS, "registry.json": REGISTRY_KEYS}
+    for name, keys in files.items():  # the side_by_side and register stages' words, the rest final's run.json
+        (root / "final" / name).write_text(json.dumps({key: run[key] for key in keys if key in run}))
+    run_json = {key: value for key, value in run.items() if key not in NOTEBOOK_KEYS | REGISTRY_KEYS}
+    (root / "final/run.json").write_text(json.dumps(run_json))
+    (root / "final/side_by_side.json").write_text(json.dumps(side_by_side or SIDE_BY_SIDE))
+    (root / "data/stats.json").write_text(json.dumps(stats or STATS))
+    return root
+
+
+def page(root: Path) -> str:
+    inputs = read_inputs(
+        root / "compare", root / "compare/best.json", root / "final", root / "data/stats.json", root / "README.md"
+    )
+    return results_page(inputs)
+
+
+def test_the_page_has_the_table_winner_protocol_test_metrics_and_figures(tmp_path):
+    text = page(reports(tmp_path))
+    header = "| rank | variant | seeds | val accuracy | val loss | best epoch | train time (s) | behind | × spread |"
+    assert header in text
+    assert "| 1 | base_1layer | 3 | 0.8850 ± 0.0020 | 0.3000 ± 0.0100 | 7.0 ± 1.0 | 10.0 ± 2.0 | winner |" in text
+    assert "| 2 | l2_3layer | 3 | 0.8790 ± 0.0030 |" in text and "| 0.0060 | 2.0× |" in text  # 0.006 / 0.003
+    assert "**base_1layer**, retrained for 7 epochs. base_1layer has the highest" in text
+    assert "The lead is 2.0× the seed spread." in text
+    assert "base_1layer was retrained from scratch for 7 epochs" in text
+    assert (
+        "| **partial**: the training reviews minus the validation split, as the notebook did | 15,000 | **0.8800** |"
+        in text
+    )
+    assert "| full: every training review, the validation split included | 25,000 | 0.8850 |" in text
+    assert "`full` scores 0.0050 higher on this run; the pipeline uses `partial`" in text
+    assert "MLflow run `abc123`" in text
+    assert "| test_accuracy | 0.8800 |" in text and "| test_roc_auc | 0.9490 |" in text
+    assert "| train_rows | 15,000 |" in text and "| epochs | 7 |" in text
+    assert "- [compare/plots/train_val_loss.png](compare/plots/train_val_loss.png): training vs validation loss" in text
+    assert "- [final/plots/roc_curve.png](final/plots/roc_curve.png)" in text
+    assert text.index("compare/plots/") < text.index("final/plots/")
+
+
+def test_the_notebook_comparison_is_computed_from_the_inputs(tmp_path):
+    text = page(reports(tmp_path))
+    assert f"| chosen variant | {NOTEBOOK['variant']} | base_1layer |" in text
+    assert "| epochs | 8 | 7 |" in text and "| test accuracy | 0.8673 | 0.8800 |" in text
+    assert "the notebook's l2_3layer ranks 2 of 3 by mean best_val_accuracy (0.8790 ± 0.0030)" in text
+    assert "base_1layer leads it by 0.0060, 2.0× the seed spread (0.0030): larger than seed noise" in text
+    assert "l2_3layer's best epoch is 20.0 ± 1.0 (mean ± std over seeds), against the notebook's 8" in text
+    assert "test accuracy is 0.0127 above the notebook's" in text  # 0.8800 - 0.8673
+
+
+def test_a_lead_within_the_spread_and_agreement_with_the_notebook_are_said_so(tmp_path):
+    close = [row("base_1layer", 0.8795, 0.003, 7.0), row("l2_3layer", 0.8790, 0.003, 20.0)]
+    text = page(reports(tmp_path / "a", summary=close))
+    assert "leads it by 0.0005, 0.2× the seed spread (0.0030): within seed noise" in text
+    agree = [row("l2_3layer", 0.8850, 0.002, 8.0), row("base_1layer", 0.8790, 0.003, 7.0)]
+    text = page(reports(tmp_path / "b", summary=agree, best={**BEST, "variant": "l2_3layer"}))
+    assert "this pipeline agrees with the notebook: l2_3layer ranks first, 0.0060 ahead of base_1layer" in text
+
+
+def test_text_fields_come_from_run_json(tmp_path):
+    run = {**RUN, "train_on": "full", "run_id": "r-new", "registry": "kept @champion"}
+    text = page(reports(tmp_path, metrics={**NUMBERS, "train_rows": 25000}, run=run))
+    assert "| **full**: every training review, the validation split included | 25,000 | **0.8850** |" in text
+    assert "`full` scores 0.0050 higher on this run; the pipeline uses it." in text
+    assert "MLflow run `r-new`. Registry: kept @champion." in text
+
+
+def test_the_notebook_choice_re_run_sits_beside_ours_with_the_paired_test(tmp_path):
+    text = page(reports(tmp_path))
+    assert "| | notebook (published) | notebook's choice, re-run here | this pipeline |" in text
+    assert "| variant | l2_3layer | l2_3layer | base_1layer |" in text
+    assert "| training rows | 15,000 | 15,000 | 15,000 |" in text
+    assert "| test accuracy | 0.8673 | 0.8690 | 0.8800 |" in text
+    assert RUN["notebook_comparison"] in text
+
+
+def test_the_targets_say_which_features_ran_and_whether_each_was_met(tmp_path):
+    text = page(reports(tmp_path))
+    assert "This run's features: `multihot`, 10,000 words (no bigrams)." in text
+    assert "| final test accuracy, words only | ≥ 0.885 | 0.8800 (not met) |" in text
+    not_run = "not run with these features: `dvc exp run -S features=multihot_bigrams`"
+    assert f"| final test accuracy, with bigrams | ≥ 0.9 | {not_run} |" in text
+    vectorize = "| vectorize stage (in process), 10,000 words + 50,000 bigrams | ≤ 1 s, ≤ 500 MB |"
+    assert f"{vectorize} {not_run}; these features: 0.45 s, 150 MB peak |" in text
+    bigram_run = reports(
+        tmp_path / "b",
+        metrics={**NUMBERS, "test_accuracy": 0.9012},
+        run={**RUN, "features": "multihot_bigrams"},
+        stats={**STATS, "bigrams": 50000, "vectorize": {"seconds": 1.2, "peak_rss_mb": 480}},
+    )
+    text = page(bigram_run)
+    assert "This run's features: `multihot_bigrams`, 10,000 words + 50,000 bigrams of the training reviews." in text
+    assert "| final test accuracy, with bigrams | ≥ 0.9 | 0.9012 (met) |" in text
+    words_not_run = "not run with these features: `dvc exp run -S features=multihot`"
+    assert f"| final test accuracy, words only | ≥ 0.885 | {words_not_run} |" in text
+    assert f"{vectorize} 1.20 s, 480 MB peak (not met) |" in text
+
+
+def test_a_missing_input_names_the_stage_to_run(tmp_path):
+    root = reports(tmp_path)
+    (root / "final/metrics.json").unlink()
+    with pytest.raises(DataError, match=r"dvc repro final"):
+        page(root)
+
+
+def test_the_stage_writes_the_page_and_logs_it_to_the_final_run(tmp_path, monkeypatch):
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    cfg = yaml_config()
+    mlflow.set_tracking_uri(uri)
+    run_id = MlflowClient(uri).create_run(MlflowClient(uri).create_experiment("e", str(tmp_path / "a"))).info.run_id
+    root = reports(tmp_path, run={**RUN, "run_id": run_id})
+    paths = dataclasses.replace(
+        cfg.paths,
+        compare_reports=str(root / "compare"),
+        choice=str(root / "compare/best.json"),
+        final_reports=str(root / "final"),
+        data_stats=str(root / "data/stats.json"),
+        results_page=str(root / "README.md"),
+    )
+    tracking = dataclasses.replace(cfg.tracking, uri=uri)
+    written = write_results_page(dataclasses.replace(cfg, paths=paths, tracking=tracking))
+    assert written.read_text().startswith("# Results")
+    assert [a.path for a in MlflowClient(uri).list_artifacts(run_id)] == ["README.md"]

@@ -1,0 +1,165 @@
+"""Prediction input and the predict command: reviews read one per line with their line numbers, bounded in size
+and memory, checked models, and each review printed with its score."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import pytest
+from helpers.config import from_yaml
+from helpers.project import REAL_MIRROR
+from helpers.text import SETTINGS, WORDS, tiny_keras_model
+
+from imdb_sentiment.data.text import ReviewEncoder
+from imdb_sentiment.runtime.errors import DataError
+from imdb_sentiment.serve.review_input import read_reviews
+
+
+def test_read_reviews_refuses_empty_and_oversized_input(tmp_path):
+    with pytest.raises(DataError, match="exactly one"):
+        read_reviews(None, None, 10, 100)
+    with pytest.raises(DataError, match="text is empty"):
+        read_reviews("   \t", None, 10, 100)
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("\n  \n\t\n")
+    with pytest.raises(DataError, match="has no review"):
+        read_reviews(None, str(reviews), 10, 100)
+    reviews.write_bytes(b"caf\xe9 latte\n")
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_reviews(None, str(reviews), 10, 100)
+    reviews.write_text("a\n" * 11)
+    with pytest.raises(DataError, match="max_reviews"):
+        read_reviews(None, str(reviews), 10, 100)
+    with pytest.raises(DataError, match="max_review_chars"):
+        read_reviews("x" * 101, None, 10, 100)
+    reviews.write_text("short\n" + "x" * 101 + "\n")
+    with pytest.raises(DataError, match="line 2 of .* has 101 characters"):
+        read_reviews(None, str(reviews), 10, 100)  # the file is within the size bound, line 2 is not
+    reviews.write_text("good film\nbad film\n")
+    assert read_reviews(None, str(reviews), 10, 100) == [(1, "good film"), (2, "bad film")]
+    assert read_reviews("one review", None, 10, 100) == [(1, "one review")]
+
+
+# Characters str.splitlines() also breaks on; a review may contain any of them.
+LINE_BREAKING_CHARACTERS = ["\x85", "\u2028", "\u2029", "\x0c", "\x0b", "\x1c", "\x1d", "\x1e", "\r"]
+
+
+def test_file_reviews_end_only_at_newline_and_keep_their_line_numbers(tmp_path):
+    """One review per line means lines end at \\n (optionally \\r\\n): Unicode separators stay inside."""
+    lines = [f"review {i}: good{char}film" for i, char in enumerate(LINE_BREAKING_CHARACTERS)]
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_bytes("\r\n".join(lines[:3]).encode() + b"\n" + "\n".join(lines[3:]).encode() + b"\n")
+    assert read_reviews(None, str(reviews), 100, 100) == list(enumerate(lines, start=1))
+
+
+def test_blank_lines_are_skipped_counted_and_keep_later_line_numbers(tmp_path, caplog):
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("good film\n\n  \t\nbad film\n\x0c\nlast one")
+    with caplog.at_level("WARNING"):
+        assert read_reviews(None, str(reviews), 10, 100) == [(1, "good film"), (4, "bad film"), (6, "last one")]
+    assert [r.getMessage() for r in caplog.records] == [f"file={reviews}: skipped blank lines: 3 (lines 2, 3, 5)"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REAL_MIRROR / "aclImdb_v1_labelled_text.tar.gz").exists(), reason="no real mirror")
+def test_real_reviews_with_unicode_line_separators_stay_one_review_each(tmp_path):
+    """Hundreds of real IMDB reviews contain U+0085 (NEL): written one per line, each is read back whole."""
+    with tarfile.open(REAL_MIRROR / "aclImdb_v1_labelled_text.tar.gz") as archive:
+        texts = [archive.extractfile(m).read().decode("utf-8") for m in archive if m.name.endswith(".txt")]
+    with_nel = [text for text in texts if "\x85" in text]
+    assert len(with_nel) >= 100 and not any("\n" in text for text in with_nel)
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("\n".join(with_nel) + "\n", encoding="utf-8")
+    assert read_reviews(None, str(reviews), len(with_nel), 100_000) == list(enumerate(with_nel, start=1))
+
+
+def test_large_inputs_are_scored_in_bounded_memory(tmp_path):
+    import resource
+
+    encoder = ReviewEncoder(WORDS, SETTINGS)
+    huge = "the film was just brilliant " * 360_000  # ~10 MB, one review
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    matrix = encoder.encode([text for _, text in read_reviews(huge, None, 10, 11_000_000)])
+    assert matrix.shape == (1, 1000) and matrix.nnz == 6  # start + 5 distinct words
+    many = tmp_path / "many.txt"
+    many.write_text("a brilliant film\n" * 100_000)
+    reviews = [text for _, text in read_reviews(None, str(many), 100_000, 1000)]
+    assert len(reviews) == 100_000 and encoder.encode(reviews).shape == (100_000, 1000)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 400
+
+
+def test_a_corrupt_fallback_model_is_a_clear_error(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from imdb_sentiment.serve.predict import load_champion
+
+    (tmp_path / "models" / "final").mkdir(parents=True)
+    (tmp_path / "models" / "final" / "model.keras").write_bytes(b"not a keras file")
+    monkeypatch.chdir(tmp_path)
+    cfg = SimpleNamespace(
+        model_uri=None,
+        final=from_yaml("final"),
+        paths=from_yaml("paths", final_models=str(tmp_path / "models" / "final")),
+        tracking=from_yaml("tracking", uri=f"sqlite:///{tmp_path / 'mlflow.db'}"),
+    )
+    with pytest.raises(DataError, match="model.keras cannot be loaded"):
+        load_champion(cfg)
+
+
+def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from imdb_sentiment.serve import predict
+
+    (tmp_path / "imdb_word_index.json").write_text(json.dumps(WORDS))
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("the film\x85was just brilliant\n\ndon't\u2028casting\t\x0cthe film\r\n  \nrare\n")
+    data = from_yaml("data", base_url="-", num_words=SETTINGS.num_words)
+    cfg = SimpleNamespace(
+        text=None,
+        file=str(reviews),
+        max_reviews=10,
+        max_review_chars=100,
+        data=data,
+        features=from_yaml("features"),
+        paths=SimpleNamespace(raw_dir=str(tmp_path)),
+        final=from_yaml("final"),
+    )
+    champion = (tiny_keras_model(data.num_words), predict.configured_encoder(cfg), "tiny")
+    monkeypatch.setattr(predict, "load_champion", lambda cfg: champion)
+    results = predict.predict_reviews(cfg)
+    assert [(line, label, review) for line, _, label, review in results] == [
+        (1, int(results[0][1] >= 0.5), "the film\x85was just brilliant"),
+        (3, int(results[1][1] >= 0.5), "don't\u2028casting\t\x0cthe film"),
+        (5, int(results[2][1] >= 0.5), "rare"),
+    ]
+    printed = capsys.readouterr().out.split("\n")
+    assert printed[:2] == ["# model: tiny", "line\tprobability\tlabel\treview"] and printed[5:] == [""]
+    for row, (line, probability, label, review) in zip(printed[2:5], results, strict=True):
+        assert row.split("\t") == [
+            str(line),
+            f"{probability:.4f}",
+            ("negative", "positive")[label],
+            " ".join(review.split()),
+        ]
+
+
+def test_a_model_file_of_another_width_than_the_configured_features_names_both(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from imdb_sentiment.serve.predict import load_champion
+
+    (tmp_path / "imdb_word_index.json").write_text(json.dumps(WORDS))
+    path = tmp_path / "wide.keras"
+    tiny_keras_model(SETTINGS.num_words + 5).save(path)
+    cfg = SimpleNamespace(
+        model_uri=str(path),
+        data=from_yaml("data", base_url="-", num_words=SETTINGS.num_words),
+        features=from_yaml("features"),
+        paths=SimpleNamespace(raw_dir=str(tmp_path), processed_dir=str(tmp_path)),
+    )
+    expected = f"wide.keras takes {SETTINGS.num_words + 5} columns but features=multihot makes {SETTINGS.num_words}"
+    with pytest.raises(DataError, match=expected):
+        load_champion(cfg)

@@ -1,0 +1,144 @@
+"""The train stage on the fixture: its outputs, everything MLflow should hold, and its start-up refusals."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pytest
+from helpers.project import copy_project, run_stage
+from mlflow import MlflowClient
+
+FAST = [
+    "trainer.max_epochs=4",
+    "trainer.patience=1",
+    "trainer.eval_batch_size=8",
+    "trainer.batch_size=8",
+    "trainer.verbose=false",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, vectorized_fixture):
+    """One real train-stage run (2 seeds) on a copy of the vectorized fixture, logging to a SQLite store in a temp
+    dir."""
+    source, overrides = vectorized_fixture
+    project = copy_project(source, tmp_path_factory.mktemp("trained") / "project")
+    store = project.parent / "store"
+    store.mkdir()
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"}
+    result = run_stage(project, "train", "model=l2_3layer", "trainer.seeds=[0,1]", *FAST, *overrides, env=env)
+    return project, env["MLFLOW_TRACKING_URI"], result
+
+
+def test_train_stage_writes_models_metrics_and_history(trained):
+    project, _, _ = trained
+    variant_dir = project / "models/variants/l2_3layer"
+    assert sorted(p.name for p in variant_dir.iterdir()) == ["seed_0.keras", "seed_1.keras"]
+    reports = project / "reports/train/l2_3layer"
+    metrics = json.loads((reports / "metrics.json").read_text())
+    seed_runs = json.loads((reports / "seeds.json").read_text())
+    assert seed_runs["variant"] == "l2_3layer" and seed_runs["parent_run_id"]
+    seeds = seed_runs["seeds"]
+    assert metrics["seeds"] == 2 and set(seeds) == {"0", "1"} and all(run["run_id"] for run in seeds.values())
+    assert set(metrics) == {
+        "best_val_accuracy",
+        "best_val_accuracy_std",
+        "best_val_loss",
+        "best_val_loss_std",
+        "best_epoch",
+        "epochs_run",
+        "train_seconds",
+        "seeds",
+    }
+    for key in ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds"):
+        values = [seeds[seed][key] for seed in ("0", "1")]
+        assert metrics[key] == pytest.approx(np.mean(values))
+        if key.startswith("best_val"):
+            assert metrics[f"{key}_std"] == pytest.approx(np.std(values, ddof=1))
+    history = (project / "reports/train/l2_3layer/history/seed_0.csv").read_text().splitlines()
+    assert history[0] == "epoch,accuracy,loss,val_accuracy,val_loss"
+    assert len(history) - 1 == seeds["0"]["epochs_run"]
+    mean = (reports / "history_mean.csv").read_text().splitlines()
+    assert mean[0] == history[0] and len(mean) - 1 == max(run["epochs_run"] for run in seeds.values())
+
+
+def test_mlflow_holds_parent_and_child_runs_with_params_metrics_figures_and_model(trained):
+    project, uri, _ = trained
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("level") == "variant"]
+    children = [r for r in runs if r.data.tags.get("level") == "seed"]
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(
+        np.mean([c.data.metrics["best_val_accuracy"] for c in children])
+    )
+    seeds = json.loads((project / "reports/train/l2_3layer/seeds.json").read_text())["seeds"]
+    summary = set(seeds["0"]) - {"run_id"}
+    assert set(parent.data.metrics) == summary | {f"{key}_std" for key in summary}  # one column ranks both
+    assert summary <= set(children[0].data.metrics)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    for run in runs:
+        assert "l2_3layer" in run.data.tags["mlflow.note.content"]
+        assert not [key for key in run.data.params if key.startswith(("paths.", "tracking.")) or "mirror" in key]
+    for child in children:
+        params = child.data.params
+        assert params["model.units"] == "64" and params["model.name"] == "l2_3layer"
+        assert params["trainer.batch_size"] == "8" and params["model.regularizer"] == "l2"
+        assert params["data.num_words"] == "30" and params["trainer.seed"] == child.data.tags["seed"]
+        assert child.data.tags["stage"] == "train" and child.data.tags["variant"] == "l2_3layer"
+        epochs = int(child.data.metrics["epochs_run"])
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            history = client.get_metric_history(child.info.run_id, key)
+            assert sorted(m.step for m in history) == list(range(1, epochs + 1))
+        assert 1 <= child.data.metrics["best_epoch"] <= epochs
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"loss_curves.png", "accuracy_curves.png", "model_summary.txt", "history.csv"} <= artifacts
+        assert child.inputs.dataset_inputs, "the features must be logged as a dataset input"
+        dataset = child.inputs.dataset_inputs[0].dataset
+        manifest = json.loads((project / "data/processed/manifest.json").read_text())
+        assert dataset.digest == manifest["digest"][:32]
+    models = client.search_logged_models([experiment.experiment_id])
+    assert sorted(m.name for m in models) == ["l2_3layer-seed0", "l2_3layer-seed1"]
+    seed_runs = {child.info.run_id: child for child in children}
+    for logged in models:  # each logged model carries the validation metrics of its own weights
+        own = {metric.key: metric.value for metric in logged.metrics}
+        run = seed_runs[logged.source_run_id]
+        for key in ("saved_val_accuracy", "saved_val_loss"):
+            assert own[key] == run.data.metrics[key]
+        assert own["saved_val_accuracy"] == pytest.approx(run.data.metrics["best_val_accuracy"])
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(f"models:/{models[0].model_id}")
+    example = model.input_example
+    assert example.shape == (2, 30) and example.dtype == np.float32
+    predictions = np.asarray(model.predict(example))
+    assert predictions.shape == (2, 1) and np.all((predictions >= 0) & (predictions <= 1))
+    signature = model.metadata.signature.inputs.to_dict()[0]
+    assert signature["tensor-spec"]["dtype"] == "float32" and list(signature["tensor-spec"]["shape"]) == [-1, 30]
+
+
+def test_saved_model_reloads_with_plain_keras(trained):
+    import keras
+
+    project, _, _ = trained
+    model = keras.models.load_model(project / "models/variants/l2_3layer/seed_0.keras")
+    assert model.predict(np.zeros((3, 30), np.float32), verbose=0).shape == (3, 1)
+
+
+def test_misspelt_variant_lists_the_options(project):
+    result = run_stage(project, "train", "model=l1_3layr", check=False)
+    assert result.returncode != 0
+    assert "l1_3layr" in result.stderr and "Available options" in result.stderr
+    for variant in ("base_1layer", "l1_3layer", "l2_1layer", "l2_3layer"):
+        assert variant in result.stderr
+
+
+def test_bad_value_fails_before_training_or_tracking(project):
+    result = run_stage(project, "train", "model.dropout=1.5", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: model.dropout=1.5 is not allowed: a number in [0, 1)"
+    assert not (project / "mlflow.db").exists() and not (project / "models").exists()
