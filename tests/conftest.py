@@ -42,6 +42,16 @@ def tracking_uri_restored():
     mlflow.set_tracking_uri(before)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def tracking_uri_restored_after_module():
+    """The same around a module, for a module-scoped fixture that sets the URI (serve/test_text_model.py's logged
+    model): set up before the test above, it is what that test restores. Without this the modules after it (the
+    sweep workers' stages) would log into its store."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    mlflow.set_tracking_uri(before)
+
+
 @pytest.fixture(scope="session")
 def keras_mirror(tmp_path_factory) -> Path:
     """A mirror folder holding a small generated dataset."""
