@@ -96,3 +96,15 @@ def test_multi_hot_leaves_its_input_rows_as_they_were():
     multi_hot(rows, 10)
     np.testing.assert_array_equal(rows.tokens, tokens)
     np.testing.assert_array_equal(rows.offsets, offsets)
+
+
+def test_overwriting_the_tokens_gives_the_same_matrix_and_uses_them_as_the_workspace():
+    """The vectorize stage's own sequences are consumed (``overwrite_tokens``): the same matrix, and scipy
+    works in the caller's token array instead of a copy of it."""
+    rows = Ragged.from_lists([[5, 3, 9, 3], [8, 1], [], [2, 2, 2]])
+    original = rows.tokens.copy()
+    copied = multi_hot(rows, 10)
+    np.testing.assert_array_equal(rows.tokens, original)
+    overwritten = multi_hot(rows, 10, overwrite_tokens=True)
+    assert (copied != overwritten).nnz == 0 and overwritten.dtype == np.float32 and overwritten.has_sorted_indices
+    assert not np.array_equal(rows.tokens, original)  # no copy was made
