@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from imdb_sentiment.data.sequences import Ragged
 from imdb_sentiment.runtime.errors import DataError
 from imdb_sentiment.runtime.outputs import atomic_path
-from imdb_sentiment.data.sequences import Ragged
 
 _ONE = np.uint64(1)
 CHUNK = 1 << 16  # pairs looked up per step

@@ -20,11 +20,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from imdb_sentiment.data.bigrams import BigramVocabulary, bigram_rows, count_vocabulary
-from imdb_sentiment.runtime.errors import DataError
 from imdb_sentiment.data.manifest import MANIFEST, Manifest, combined_digest, split_digest
-from imdb_sentiment.data.stats import build_stats
-from imdb_sentiment.runtime.outputs import atomic_path, write_json
 from imdb_sentiment.data.sequences import SPLITS, Ragged, Split
+from imdb_sentiment.data.stats import build_stats
+from imdb_sentiment.runtime.errors import DataError
+from imdb_sentiment.runtime.outputs import atomic_path, write_json
 
 if TYPE_CHECKING:
     from imdb_sentiment.config.schema import Config, FeaturesConfig, TrainOn

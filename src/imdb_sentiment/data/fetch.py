@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from imdb_sentiment.config.schema import DataConfig
+from imdb_sentiment.data.sequences import SPLITS, Ragged, Split, save_sequences
 from imdb_sentiment.runtime.errors import DataError
 from imdb_sentiment.runtime.outputs import atomic_path, sha256_file
-from imdb_sentiment.data.sequences import SPLITS, Ragged, Split, save_sequences
 
 log = logging.getLogger(__name__)
 

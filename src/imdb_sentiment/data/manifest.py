@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from imdb_sentiment.runtime.errors import DataError
 from imdb_sentiment.data.sequences import SPLITS
+from imdb_sentiment.runtime.errors import DataError
 
 MANIFEST = "manifest.json"
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import scipy.sparse as sp
 
 from imdb_sentiment.data.bigrams import BigramVocabulary
-from imdb_sentiment.runtime.errors import DataError
 from imdb_sentiment.data.features import feature_matrix
 from imdb_sentiment.data.sequences import Ragged
+from imdb_sentiment.runtime.errors import DataError
 
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 _TRANSLATE = str.maketrans({char: " " for char in KERAS_FILTERS})
