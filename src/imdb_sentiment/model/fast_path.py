@@ -2,7 +2,7 @@
 
 ``trainer.fast_path: false`` turns all of it off: the same CSR batches then train a stock ``keras.layers.Dense``
 first layer, ``keras.regularizers.L2`` and ``keras.optimizers.Adam``/``RMSprop``, with a new model per seed,
-to the same metrics within float round-off (``tests/test_models.py``). Each piece's measured gain is in
+to the same metrics within float round-off (``tests/model/test_models.py``). Each piece's measured gain is in
 docs/performance.md ("The speed layer"); what each buys:
 
 - :func:`csr_matmul` / :class:`SparseDense`: the first layer multiplies ``tf.SparseTensor`` batches with
@@ -20,7 +20,7 @@ What it relies on. Only public extension points: Keras 3's custom-optimizer inte
 ``update_step``, ``get_config``, ``add_variable_from_reference``; :class:`FusedOptimizer` wraps the public
 ``apply``), ``keras.layers.Dense.call``, ``keras.regularizers.L2``, and ``tf.raw_ops`` for the CSR and fused
 kernels. Two behaviours of Keras's TensorFlow backend that no document promises, pinned in pyproject.toml
-(tests/test_versions.py) and checked by the tests: a ``keras.Variable``'s ``value`` is a ``tf.Variable``
+(tests/architecture/test_versions.py) and checked by the tests: a ``keras.Variable``'s ``value`` is a ``tf.Variable``
 whose ``handle`` the raw ops take, and ``update_step`` receives those ``tf.Variable`` objects.
 """
 
@@ -171,7 +171,7 @@ class SharedCompiledModel:
 
     Before each seed it takes exactly the state a newly built model would have: weights and dropout RNG
     states from ``fresh`` (a model built under that seed), optimizer slots and step zeroed. So the metrics
-    equal those of a new model per seed (tests/test_training.py).
+    equal those of a new model per seed (tests/train/test_training.py).
     """
 
     def __init__(self):

@@ -47,7 +47,7 @@ def _save_keras_model(path: str, **kwargs) -> None:
     ``mlflow.keras.log_model(..., input_example=...)`` fails with FileNotFoundError; creating the folder
     first keeps the example inside the logged model, where ``mlflow models`` tools look for it. Upstream:
     https://github.com/mlflow/mlflow/issues/16183 (drop this once a fixed release is pinned: the canary
-    tests/test_upstream_canaries.py fails when the stock path starts working).
+    tests/tracking/test_upstream_canaries.py fails when the stock path starts working).
     """
     os.makedirs(path, exist_ok=True)
     kwargs.pop("validate_serving_input", None)  # an option of Model.log, which passes every option on
@@ -70,7 +70,7 @@ def log_keras_model(
 
     MLflow's serving-input check is off: it reloads the model and runs Keras's ``predict`` on the example,
     which prints a progress bar and a TensorFlow error line on every stage. The tests load and serve logged
-    models instead (tests/test_training.py, tests/test_team_server.py, tests/test_text_model.py).
+    models instead (tests/train/test_training.py, tests/tracking/test_team_server.py, tests/serve/test_text_model.py).
     """
     info = Model.log(
         artifact_path=None,
