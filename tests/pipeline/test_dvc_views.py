@@ -13,6 +13,7 @@ from helpers.project import ROOT, copy_project
 
 VARIANT_PLOTS = ("loss", "accuracy")  # the top-level plots with one line per variant and split
 DECLARED = ("loss", "accuracy", "confusion", "roc", "reports/compare/plots", "reports/final/plots")
+STUDY_METRICS = ("reports/final/metrics.json", "reports/baselines/metrics.json", "reports/side_by_side/metrics.json")
 
 
 def top_level_plots(dvc_yaml: Path) -> dict[str, dict]:
@@ -29,6 +30,23 @@ def stage_outs(stage: dict) -> list[tuple[str, dict]]:
     stage = stage.get("do", stage)
     entries = stage.get("outs", []) + stage.get("metrics", [])
     return [next(iter(e.items())) if isinstance(e, dict) else (e, {}) for e in entries]
+
+
+def variant_metrics(variants: list[str]) -> list[str]:
+    return [f"reports/train/{v}/metrics.json" for v in variants]
+
+
+def test_the_metrics_are_every_variant_in_params_yaml_and_the_study_s_three_files():
+    """The top-level ``metrics:``, as ``dvc metrics show`` and ``dvc exp show`` read them; each lies inside a
+    stage's report folder (its output), so the numbers are the ones that stage wrote."""
+    declared = yaml.safe_load((ROOT / "dvc.yaml").read_text())["metrics"]
+    variants = yaml.safe_load((ROOT / "params.yaml").read_text())["variants"]
+    assert declared == variant_metrics(variants) + list(STUDY_METRICS)
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    folders = [path for stage in stages.values() for path, _ in stage_outs(stage)]
+    for path in declared:
+        concrete = [folder.replace("${item}", path.split("/")[2]) for folder in folders]
+        assert any(Path(path).is_relative_to(folder) for folder in concrete), path
 
 
 def test_the_study_plots_are_declared_and_overlay_every_variant_in_params_yaml():
@@ -65,6 +83,7 @@ def only_variants(project: Path, variants: list[str]) -> None:
         plot_id, props = next(iter(entry.items())) if isinstance(entry, dict) else (entry, None)
         if plot_id in VARIANT_PLOTS:
             props["y"] = {path: fields for path, fields in props["y"].items() if path.split("/")[2] in variants}
+    spec["metrics"] = variant_metrics(variants) + list(STUDY_METRICS)
     (project / "dvc.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
@@ -83,13 +102,12 @@ def test_metrics_are_flat_numbers_and_every_declared_plot_renders(fixture_pipeli
     variants = ["base_1layer", "l2_3layer"]
     shared, env, _ = fixture_pipeline
     project = copy_project(shared, tmp_path / "project")  # only_variants edits its dvc.yaml
+    only_variants(project, variants)
     metrics = json.loads(dvc(project, "metrics", "show", "--json", env=env).stdout)[""]["data"]
-    final = {"reports/final/metrics.json", "reports/final/side_by_side.json", "reports/baselines/metrics.json"}
-    assert set(metrics) == {f"reports/train/{v}/metrics.json" for v in variants} | final
+    assert set(metrics) == set(variant_metrics(variants) + list(STUDY_METRICS))
     for path, shown in metrics.items():
         values = json.loads((project / path).read_text())
         assert shown["data"] == values and all(type(v) in (int, float) for v in values.values()), path
-    only_variants(project, variants)
     shown = json.loads(dvc(project, "plots", "show", "--json", "-o", str(project / "dvc_plots"), env=env).stdout)
     assert not shown.get("errors"), shown.get("errors")
     plots = shown["data"]

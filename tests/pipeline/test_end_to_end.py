@@ -46,7 +46,7 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(fixture_pipeline):
     final = json.loads((project / "reports/final/metrics.json").read_text())
     final_run = json.loads((project / "reports/final/run.json").read_text())
     assert final_run["variant"] == best["variant"] and final["epochs"] == best["epochs"]
-    registry = json.loads((project / "reports/final/registry.json").read_text())
+    registry = json.loads((project / "reports/registry.json").read_text())
     assert 0 <= final["test_accuracy"] <= 1 and registry["promoted"] is True and final_run["run_id"]
     predictions = (project / "reports/final/predictions.csv").read_text().splitlines()
     assert predictions[0] == "row,actual,predicted,probability" and len(predictions) == 49

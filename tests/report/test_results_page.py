@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from helpers.config import yaml_config
 
+from imdb_sentiment.config.paths import PathsConfig
 from imdb_sentiment.report.inputs import read_inputs
 from imdb_sentiment.report.page import NOTEBOOK, results_page, write_results_page
 from imdb_sentiment.runtime.errors import DataError
@@ -86,10 +87,10 @@ REGISTRY_KEYS = {"registered_version", "text_version", "promoted", "registry"}
 
 
 def reports(tmp_path: Path, summary=SUMMARY, best=BEST, metrics=None, run=None, side_by_side=None, stats=None) -> Path:
-    """A reports folder as the stages leave it (numbers in metrics.json and side_by_side.json, words in
-    run.json, registry.json and notebook_comparison.json)."""
+    """A reports folder as the stages leave it (numbers in the final and side_by_side stages' metrics.json,
+    words in run.json, registry.json and comparison.json)."""
     root = tmp_path / "reports"
-    for folder in ("compare/plots", "final/plots", "data"):
+    for folder in ("compare/plots", "final/plots", "data", "side_by_side"):
         (root / folder).mkdir(parents=True)
     (root / "compare/plots/train_val_loss.png").write_bytes(b"png")
     (root / "final/plots/roc_curve.png").write_bytes(b"png")
@@ -97,21 +98,33 @@ def reports(tmp_path: Path, summary=SUMMARY, best=BEST, metrics=None, run=None, 
     (root / "compare/best.json").write_text(json.dumps(best))
     (root / "final/metrics.json").write_text(json.dumps(metrics or NUMBERS))
     run = run or {**RUN, "variant": best["variant"]}
-    files = {"notebook_comparison.json": NOTEBOOK_KEYS, "registry.json": REGISTRY_KEYS}
+    files = {"side_by_side/comparison.json": NOTEBOOK_KEYS, "registry.json": REGISTRY_KEYS}
     for name, keys in files.items():  # the side_by_side and register stages' words, the rest final's run.json
-        (root / "final" / name).write_text(json.dumps({key: run[key] for key in keys if key in run}))
+        (root / name).write_text(json.dumps({key: run[key] for key in keys if key in run}))
     run_json = {key: value for key, value in run.items() if key not in NOTEBOOK_KEYS | REGISTRY_KEYS}
     (root / "final/run.json").write_text(json.dumps(run_json))
-    (root / "final/side_by_side.json").write_text(json.dumps(side_by_side or SIDE_BY_SIDE))
+    (root / "side_by_side/metrics.json").write_text(json.dumps(side_by_side or SIDE_BY_SIDE))
     (root / "data/stats.json").write_text(json.dumps(stats or STATS))
     return root
 
 
-def page(root: Path) -> str:
-    inputs = read_inputs(
-        root / "compare", root / "compare/best.json", root / "final", root / "data/stats.json", root / "README.md"
+def paths_under(root: Path) -> PathsConfig:
+    """The configured paths, with the reports folder at ``root``."""
+    return dataclasses.replace(
+        yaml_config().paths,
+        reports_dir=str(root),
+        compare_reports=str(root / "compare"),
+        choice=str(root / "compare/best.json"),
+        final_reports=str(root / "final"),
+        side_by_side_reports=str(root / "side_by_side"),
+        registry_record=str(root / "registry.json"),
+        data_stats=str(root / "data/stats.json"),
+        results_page=str(root / "README.md"),
     )
-    return results_page(inputs)
+
+
+def page(root: Path) -> str:
+    return results_page(read_inputs(paths_under(root), root / "README.md"))
 
 
 def test_the_page_has_the_table_winner_protocol_test_metrics_and_figures(tmp_path):
@@ -212,14 +225,7 @@ def test_the_stage_writes_the_page_and_logs_it_to_the_final_run(tmp_path, monkey
     mlflow.set_tracking_uri(uri)
     run_id = MlflowClient(uri).create_run(MlflowClient(uri).create_experiment("e", str(tmp_path / "a"))).info.run_id
     root = reports(tmp_path, run={**RUN, "run_id": run_id})
-    paths = dataclasses.replace(
-        cfg.paths,
-        compare_reports=str(root / "compare"),
-        choice=str(root / "compare/best.json"),
-        final_reports=str(root / "final"),
-        data_stats=str(root / "data/stats.json"),
-        results_page=str(root / "README.md"),
-    )
+    paths = paths_under(root)
     tracking = dataclasses.replace(cfg.tracking, uri=uri)
     written = write_results_page(dataclasses.replace(cfg, paths=paths, tracking=tracking))
     assert written.read_text().startswith("# Results")

@@ -1,6 +1,6 @@
 """The side_by_side stage: the final model and its baselines compared on the same test reviews.
 
-Reads the final stage's predictions and the baselines stage's, and writes ``side_by_side.json`` (DVC metrics:
+Reads the final stage's predictions and the baselines stage's, and writes ``metrics.json`` (DVC metrics:
 both protocols' test accuracy, the notebook's choice, McNemar's exact test and the difference's 95 % interval,
 :mod:`imdb_sentiment.baselines.significance`) and the sentence the results page prints; the numbers and the
 sentence are also logged to the final MLflow run, beside the test scores they are read against.
@@ -21,7 +21,7 @@ from imdb_sentiment.runtime.outputs import read_json, write_json
 from imdb_sentiment.tracking.store import setup_tracking
 
 PREDICTIONS = "predictions.csv"  # the baselines stage's: each baseline's predicted label per test review
-COMPARISON = "notebook_comparison.json"  # beside side_by_side.json: the notebook's choice and the test in words
+COMPARISON = "comparison.json"  # beside the stage's metrics.json: the notebook's choice and the test in words
 
 
 def other_protocol(train_on: TrainOn) -> TrainOn:
@@ -39,7 +39,7 @@ def read_columns(path: Path, stage: str) -> dict[str, np.ndarray]:
 
 
 def side_by_side_numbers(cfg: Config) -> tuple[dict, str]:
-    """The numbers of ``side_by_side.json`` and the results page's sentence on the notebook's choice."""
+    """The stage's metrics and the results page's sentence on the notebook's choice."""
     final_dir, baselines_dir = Path(cfg.paths.final_reports), Path(cfg.paths.baselines_reports)
     ours, final_metrics = (
         read_columns(final_dir / "predictions.csv", "final"),
@@ -76,10 +76,10 @@ def side_by_side_numbers(cfg: Config) -> tuple[dict, str]:
 def write_side_by_side(cfg: Config) -> dict:
     """The side_by_side stage: the paired test written, and logged to the final run."""
     numbers, sentence = side_by_side_numbers(cfg)
-    path = Path(cfg.paths.side_by_side)
-    write_json(path, numbers)
+    reports = Path(cfg.paths.side_by_side_reports)
+    write_json(reports / "metrics.json", numbers)
     words = {"notebook_variant": cfg.final.notebook_variant, "notebook_comparison": sentence}
-    write_json(path.parent / COMPARISON, words)
+    write_json(reports / COMPARISON, words)
     setup_tracking(cfg.tracking)
     run_id = read_json(Path(cfg.paths.final_reports) / "run.json", "final")["run_id"]
     client = MlflowClient()

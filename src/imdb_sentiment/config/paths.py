@@ -10,7 +10,7 @@ from omegaconf import MISSING
 
 @dataclass
 class PathsConfig:
-    """Every input and output path of the stages (dvc.yaml names the same; tests/test_pipeline.py checks)."""
+    """Every input and output path of the stages (dvc.yaml names the same; tests/pipeline/test_pipeline.py checks)."""
 
     data_dir: str = MISSING
     raw_dir: str = MISSING
@@ -27,7 +27,7 @@ class PathsConfig:
     final_models: str = MISSING
     final_reports: str = MISSING
     baselines_reports: str = MISSING
-    side_by_side: str = MISSING
+    side_by_side_reports: str = MISSING
     registry_record: str = MISSING
     results_page: str = MISSING
 

@@ -1,7 +1,7 @@
 """The results page's answers beside the variant table: the retraining protocol's two test scores, the
 notebook's own choice re-run next to ours with McNemar's test, and where this run stands against the targets.
 
-Numbers come from the side_by_side stage's ``side_by_side.json`` and the vectorize stage's ``stats.json``; only the
+Numbers come from the side_by_side stage's ``metrics.json`` and the vectorize stage's ``stats.json``; only the
 targets and the published notebook result are written here.
 """
 

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from imdb_sentiment.config.paths import PathsConfig
 from imdb_sentiment.runtime.outputs import read_json
 
 
@@ -16,24 +17,25 @@ class PageInputs:
     best: dict  # compare's choice (best.json)
     metrics: dict  # the final model's test metrics
     run: dict  # the final run's text fields (run.json), the registry's (registry.json) and the comparison in words
-    side_by_side: dict  # both protocols' and the notebook's choice's test numbers (side_by_side.json)
+    side_by_side: dict  # both protocols' and the notebook's choice's test numbers (side_by_side/metrics.json)
     stats: dict  # the vectorize stage's stats.json: the features and the stage's time and memory
     figures: list[str]  # the figures' paths, relative to the page
 
 
-def read_inputs(compare_reports: Path, choice: Path, final_reports: Path, data_stats: Path, page: Path) -> PageInputs:
-    plots = sorted((compare_reports / "plots").glob("*.png")) + sorted((final_reports / "plots").glob("*.png"))
+def read_inputs(paths: PathsConfig, page: Path) -> PageInputs:
+    compare, final, paired = Path(paths.compare_reports), Path(paths.final_reports), Path(paths.side_by_side_reports)
+    plots = sorted((compare / "plots").glob("*.png")) + sorted((final / "plots").glob("*.png"))
     return PageInputs(
-        summary=read_json(compare_reports / "summary.json", "compare"),
-        best=read_json(choice, "compare"),
-        metrics=read_json(final_reports / "metrics.json", "final"),
+        summary=read_json(compare / "summary.json", "compare"),
+        best=read_json(Path(paths.choice), "compare"),
+        metrics=read_json(final / "metrics.json", "final"),
         run={
-            **read_json(final_reports / "run.json", "final"),
-            **read_json(final_reports / "registry.json", "register"),
-            **read_json(final_reports / "notebook_comparison.json", "side_by_side"),
+            **read_json(final / "run.json", "final"),
+            **read_json(Path(paths.registry_record), "register"),
+            **read_json(paired / "comparison.json", "side_by_side"),
         },
-        side_by_side=read_json(final_reports / "side_by_side.json", "side_by_side"),
-        stats=read_json(data_stats, "vectorize"),
+        side_by_side=read_json(paired / "metrics.json", "side_by_side"),
+        stats=read_json(Path(paths.data_stats), "vectorize"),
         figures=[Path(os.path.relpath(p, page.parent)).as_posix() for p in plots],
     )
 

@@ -1,7 +1,7 @@
 """The results page, ``reports/README.md``: written by the report stage from the stages' files.
 
 Every number on the page is read from those files (``reports/compare/summary.json``, ``best.json``,
-``reports/final/metrics.json``, ``side_by_side.json`` and ``run.json``, and the vectorize stage's
+``reports/final/metrics.json`` and ``run.json``, ``reports/side_by_side/metrics.json``, and the vectorize stage's
 ``reports/data/stats.json``) or computed from them; only the original notebook's published result is written
 here, in :data:`NOTEBOOK`, and the study's targets in :mod:`imdb_sentiment.report.answers`.
 """
@@ -171,10 +171,8 @@ def write_results_page(cfg: Config) -> Path:
 
     from imdb_sentiment.tracking.store import setup_tracking
 
-    paths, page = cfg.paths, Path(cfg.paths.results_page)
-    inputs = read_inputs(
-        Path(paths.compare_reports), Path(paths.choice), Path(paths.final_reports), Path(paths.data_stats), page
-    )
+    page = Path(cfg.paths.results_page)
+    inputs = read_inputs(cfg.paths, page)
     write_text(page, results_page(inputs))
     log.info("wrote %s", page)
     run_id = inputs.run.get("run_id")

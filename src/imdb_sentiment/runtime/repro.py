@@ -44,7 +44,8 @@ class Plan:
 
 
 def expected_seconds(metrics_files: list[Path]) -> float:
-    """A train stage's fit time in its last run (seeds x mean ``train_seconds``); unknown sorts first."""
+    """A train stage's fit time in its last run (seeds x mean ``train_seconds``, from the ``metrics.json`` in its
+    report folder); unknown sorts first."""
     for path in metrics_files:
         try:
             metrics = json.loads(path.read_text())
@@ -68,7 +69,7 @@ def plan() -> Plan:
             order=[stage.addressing for stage in reversed(list(nx.topological_sort(graph)))],
             needs={stage.addressing: {dep.addressing for dep in graph.successors(stage)} for stage in graph},
             seconds={
-                stage.addressing: expected_seconds([root / out.def_path for out in stage.outs if out.metric])
+                stage.addressing: expected_seconds([root / out.def_path / "metrics.json" for out in stage.outs])
                 for stage in graph
             },
             forced={stage.addressing for stage in forced},
