@@ -81,6 +81,8 @@ def test_command_line_overrides_beat_the_variant_file():
         ("trainer.seeds=[]", "trainer.seeds"),
         ("trainer.steps_per_execution=0", "trainer.steps_per_execution"),
         ("model.learning_rate=-0.1", "model.learning_rate"),
+        ("report.published_test_accuracy=86.73", "report.published_test_accuracy"),
+        ("report.accuracy_targets.multihot=1.5", "report.accuracy_targets.multihot"),
     ],
 )
 def test_out_of_range_values_name_the_key_and_what_is_allowed(override, key):

@@ -160,6 +160,31 @@ class FinalConfig:
 
 
 @dataclass
+class VectorizeTarget:
+    features: str = MISSING  # the conf/features/ file that builds this vocabulary
+    words: int = MISSING
+    bigrams: int = MISSING
+    seconds: float = MISSING
+    peak_rss_mb: float = MISSING
+
+
+@dataclass
+class ReportConfig:
+    """What the results page measures this run against: the notebook's published result and the targets."""
+
+    published_test_accuracy: float = MISSING
+    published_train_rows: int = MISSING
+    accuracy_targets: dict[str, float] = MISSING  # conf/features/ file -> target final test accuracy
+    vectorize_target: VectorizeTarget = MISSING
+
+    def __post_init__(self) -> None:
+        accuracies = {"published_test_accuracy": self.published_test_accuracy}
+        accuracies.update({f"accuracy_targets.{name}": value for name, value in self.accuracy_targets.items()})
+        for key, value in accuracies.items():
+            require(f"report.{key}", value, 0 <= value <= 1, "a number in [0, 1]")
+
+
+@dataclass
 class Config:
     paths: PathsConfig = MISSING
     data: DataConfig = MISSING
@@ -169,6 +194,7 @@ class Config:
     tracking: TrackingConfig = MISSING
     compare: CompareConfig = MISSING
     final: FinalConfig = MISSING
+    report: ReportConfig = MISSING
 
 
 @dataclass

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from imdb_sentiment.config.paths import PathsConfig
+from imdb_sentiment.config.schema import Config, ReportConfig
 from imdb_sentiment.runtime.outputs import read_json
 
 
@@ -20,9 +20,12 @@ class PageInputs:
     side_by_side: dict  # both protocols' and the notebook's choice's test numbers (side_by_side/metrics.json)
     stats: dict  # the vectorize stage's stats.json: the features and the stage's time and memory
     figures: list[str]  # the figures' paths, relative to the page
+    notebook: dict  # the notebook's choice (variant, epochs) and its published test_accuracy and train_rows
+    yardsticks: ReportConfig  # the targets (conf/report/)
 
 
-def read_inputs(paths: PathsConfig, page: Path) -> PageInputs:
+def read_inputs(cfg: Config) -> PageInputs:
+    paths, page, report = cfg.paths, Path(cfg.paths.results_page), cfg.report
     compare, final, paired = Path(paths.compare_reports), Path(paths.final_reports), Path(paths.side_by_side_reports)
     plots = sorted((compare / "plots").glob("*.png")) + sorted((final / "plots").glob("*.png"))
     return PageInputs(
@@ -37,6 +40,13 @@ def read_inputs(paths: PathsConfig, page: Path) -> PageInputs:
         side_by_side=read_json(paired / "metrics.json", "side_by_side"),
         stats=read_json(Path(paths.data_stats), "vectorize"),
         figures=[Path(os.path.relpath(p, page.parent)).as_posix() for p in plots],
+        notebook={
+            "variant": cfg.final.notebook_variant,
+            "epochs": cfg.final.notebook_epochs,
+            "test_accuracy": report.published_test_accuracy,
+            "train_rows": report.published_train_rows,
+        },
+        yardsticks=report,
     )
 
 

@@ -2,8 +2,8 @@
 
 Every number on the page is read from those files (``reports/compare/summary.json``, ``best.json``,
 ``reports/final/metrics.json`` and ``run.json``, ``reports/side_by_side/metrics.json``, and the vectorize stage's
-``reports/data/stats.json``) or computed from them; only the original notebook's published result is written
-here, in :data:`NOTEBOOK`, and the study's targets in :mod:`imdb_sentiment.report.answers`.
+``reports/data/stats.json``) or computed from them, or is one of the yardsticks in ``conf/report/``: the original
+notebook's published result and the study's targets.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from imdb_sentiment.runtime.outputs import write_text
 log = logging.getLogger(__name__)
 
 # What the original notebook concluded (one run per variant): its choice, its epochs and its test accuracy.
-NOTEBOOK = {"variant": "l2_3layer", "epochs": 8, "test_accuracy": 0.8673}
 TEST_METRICS = ("test_accuracy", "test_f1", "test_precision", "test_recall", "test_roc_auc", "test_loss")
 FIGURES = {
     "train_val_loss.png": "training vs validation loss, one panel per variant",
@@ -79,12 +78,12 @@ def test_section(inputs: PageInputs) -> list[str]:
 
 def notebook_verdict(inputs: PageInputs, rows: list[dict]) -> str:
     """Where the notebook's choice stands over the seeds: its rank and its gap to our winner against the spread."""
-    metric, names = inputs.best["metric"], [row["variant"] for row in rows]
-    if NOTEBOOK["variant"] not in names:
-        return f"The notebook's choice {NOTEBOOK['variant']} was not among the variants compared here."
-    theirs = rows[names.index(NOTEBOOK["variant"])]
+    metric, names, notebook = inputs.best["metric"], [row["variant"] for row in rows], inputs.notebook
+    if notebook["variant"] not in names:
+        return f"The notebook's choice {notebook['variant']} was not among the variants compared here."
+    theirs = rows[names.index(notebook["variant"])]
     seeds = f"over {theirs['seeds']} seeds"
-    if names[0] == NOTEBOOK["variant"]:
+    if names[0] == notebook["variant"]:
         if len(rows) < 2:
             return f"{seeds.capitalize()}, this pipeline agrees with the notebook: {names[0]} is the only variant."
         lead, spread = gap(rows[0], rows[1], metric)
@@ -95,7 +94,7 @@ def notebook_verdict(inputs: PageInputs, rows: list[dict]) -> str:
         )
     lead, spread = gap(rows[0], theirs, metric)
     return (
-        f"{seeds.capitalize()}, the notebook's {NOTEBOOK['variant']} ranks {names.index(NOTEBOOK['variant']) + 1} "
+        f"{seeds.capitalize()}, the notebook's {notebook['variant']} ranks {names.index(notebook['variant']) + 1} "
         f"of {len(rows)} by mean {metric} ({cell(theirs, metric, 4)}); {names[0]} leads it by {lead:.4f}, "
         f"{times_spread(lead, spread)} the seed spread ({spread:.4f}): "
         + (
@@ -107,8 +106,8 @@ def notebook_verdict(inputs: PageInputs, rows: list[dict]) -> str:
 
 
 def notebook_section(inputs: PageInputs) -> list[str]:
-    rows, metrics = ranked(inputs), inputs.metrics
-    difference = metrics["test_accuracy"] - NOTEBOOK["test_accuracy"]
+    rows, metrics, notebook = ranked(inputs), inputs.metrics, inputs.notebook
+    difference = metrics["test_accuracy"] - notebook["test_accuracy"]
     names = [row["variant"] for row in rows]
     lines = [
         "## The original notebook's conclusions and ours",
@@ -116,17 +115,17 @@ def notebook_section(inputs: PageInputs) -> list[str]:
         "| | notebook | this pipeline |",
         "|---|---|---|",
         f"| runs per variant | 1 | {rows[0]['seeds']} seeds |",
-        f"| chosen variant | {NOTEBOOK['variant']} | {inputs.best['variant']} |",
-        f"| epochs | {NOTEBOOK['epochs']} | {metrics['epochs']} |",
-        f"| test accuracy | {NOTEBOOK['test_accuracy']:.4f} | {metrics['test_accuracy']:.4f} |",
+        f"| chosen variant | {notebook['variant']} | {inputs.best['variant']} |",
+        f"| epochs | {notebook['epochs']} | {metrics['epochs']} |",
+        f"| test accuracy | {notebook['test_accuracy']:.4f} | {metrics['test_accuracy']:.4f} |",
         "",
         notebook_verdict(inputs, rows),
     ]
-    if NOTEBOOK["variant"] in names:
-        theirs = rows[names.index(NOTEBOOK["variant"])]
+    if notebook["variant"] in names:
+        theirs = rows[names.index(notebook["variant"])]
         lines[-1] += (
-            f" Here {NOTEBOOK['variant']}'s best epoch is {cell(theirs, 'best_epoch', 1)} (mean ± std over seeds), "
-            f"against the notebook's {NOTEBOOK['epochs']}."
+            f" Here {notebook['variant']}'s best epoch is {cell(theirs, 'best_epoch', 1)} (mean ± std over seeds), "
+            f"against the notebook's {notebook['epochs']}."
         )
     lines[-1] += (
         f" The final model's test accuracy is {abs(difference):.4f} {'above' if difference >= 0 else 'below'} "
@@ -154,7 +153,7 @@ def results_page(inputs: PageInputs) -> str:
         protocol_section,
         test_section,
         notebook_section,
-        lambda page_inputs: notebook_rerun_section(page_inputs, NOTEBOOK),
+        notebook_rerun_section,
         targets_section,
         figures_section,
     ]
@@ -172,7 +171,7 @@ def write_results_page(cfg: Config) -> Path:
     from imdb_sentiment.tracking.store import setup_tracking
 
     page = Path(cfg.paths.results_page)
-    inputs = read_inputs(cfg.paths, page)
+    inputs = read_inputs(cfg)
     write_text(page, results_page(inputs))
     log.info("wrote %s", page)
     run_id = inputs.run.get("run_id")
