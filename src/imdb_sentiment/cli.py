@@ -6,7 +6,6 @@ import atexit
 import logging
 import os
 import re
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_sentiment.config.schema import Config, validate
+from imdb_sentiment.runtime import signals
 from imdb_sentiment.runtime.errors import PipelineError
 from imdb_sentiment.runtime.quiet import set_quiet_defaults
 from imdb_sentiment.runtime.scratch import remove_stale_temporaries
@@ -44,19 +44,6 @@ def full_errors_wanted() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so runs end KILLED and temporary outputs are removed on the way out."""
-
-
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated(f"received signal {signal.Signals(signum).name}")
-
-
-def raise_on_sigterm() -> None:
-    """Treat SIGTERM like Ctrl-C from here on, so ``finally`` blocks and ``atexit`` handlers run."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
-
-
 def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -69,10 +56,12 @@ def run_stage(cfg: DictConfig, stage: Callable[[Config], T]) -> T:
     one line and raised to Hydra, which marks the job failed: Hydra's basic sweeper stops with exit code 1.
     Returns what ``stage`` returns.
     """
-    raise_on_sigterm()
+    signals.install()  # SIGTERM like Ctrl-C, so ``finally`` blocks and ``atexit`` handlers run; never lost
     remove_stale_temporaries(Path.cwd())  # what a SIGKILLed stage left in the project's scratch folder
     try:
-        return stage(validate(cfg))
+        result = stage(validate(cfg))
+        signals.raise_if_stopped()  # a signal some library swallowed: the stage did not finish
+        return result
     except PipelineError as exc:
         if full_errors_wanted():
             raise
@@ -83,8 +72,9 @@ def run_stage(cfg: DictConfig, stage: Callable[[Config], T]) -> T:
     except KeyboardInterrupt as exc:
         if full_errors_wanted():
             raise
-        terminated = isinstance(exc, Terminated)
-        print(f"interrupted: {exc or 'Ctrl-C'}; nothing was written as complete", file=sys.stderr)
+        terminated = isinstance(exc, signals.Terminated)
+        outcome = getattr(exc, "outcome", "nothing was written as complete")  # or what was, exactly
+        print(f"interrupted: {str(exc) or 'Ctrl-C'}; {outcome}", file=sys.stderr)
         sys.exit(143 if terminated else 130)
 
 

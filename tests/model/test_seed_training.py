@@ -126,3 +126,19 @@ def test_the_fixture_has_a_signal_the_study_model_learns(vectorized_fixture):
     train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
     result = train_seed(from_yaml("model", name="base", learning_rate=0.01), trainer, 0, train, validation)
     assert result.summary["best_val_accuracy"] > 0.9
+
+
+def test_a_signal_whose_raise_was_swallowed_stops_training_at_the_next_step(vectorized_fixture, monkeypatch):
+    """A SIGTERM recorded while a native call or a library swallowed its exception stops the fit at the next
+    batch, not after the last epoch (runtime/signals.py)."""
+    import signal
+
+    from imdb_sentiment.runtime import signals
+
+    features = tiny_features(vectorized_fixture)
+    cfg = from_yaml("model", name="t", hidden_layers=1, units=4)
+    trainer = from_yaml("trainer", max_epochs=50, batch_size=8, eval_batch_size=8, patience=50, verbose=False)
+    train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
+    monkeypatch.setattr(signals, "_received", [signal.SIGTERM])  # as the handler leaves it
+    with pytest.raises(signals.Terminated):
+        train_seed(cfg, trainer, 0, train, validation)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from imdb_sentiment.runtime import outputs, scratch
+from imdb_sentiment.runtime.errors import OutputError
 from imdb_sentiment.runtime.outputs import atomic_dir, atomic_path, write_json
 
 SRC = Path(outputs.__file__).resolve().parents[1]
@@ -161,12 +162,12 @@ def test_failed_write_keeps_the_previous_output(tmp_path, in_dvc_project):
         (folder / "seed_0.keras").write_text("good")
     before = snapshot(tmp_path)
     disk_full = OSError(errno.ENOSPC, "No space left on device")
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputError, match=rf"^cannot write {metrics}: No space left on device \(free some space"):
         with atomic_path(metrics) as tmp, open(tmp, "w") as handle:
             handle.write('{"half": ')
             handle.flush()
             raise disk_full
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputError, match=rf"^cannot write {models}: No space .* {models} was left as it was$"):
         with atomic_dir(models) as folder:
             (folder / "seed_0.keras").write_text("half")
             (folder / "seed_1.keras").write_text("")

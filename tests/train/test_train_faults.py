@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -314,3 +315,52 @@ def test_four_concurrent_trainings_store_every_run_metric_and_model(vectorized, 
     for variant in variants:
         metrics = json.loads((project / f"reports/train/{variant}/metrics.json").read_text())
         assert metrics["seeds"] == 2
+
+
+@contextmanager
+def small_filesystem(folder: Path, state: str):
+    """A tmpfs of 256 KB mounted at ``folder`` holding a previous output, then made full or read-only (the test
+    needs root, as CI runs; elsewhere it is skipped)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], check=False)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        (folder / "base_1layer").mkdir()
+        (folder / "base_1layer/metrics.json").write_text('{"previous": 1}\n')
+        if state == "full":
+            with open(folder / "filler", "wb", buffering=0) as filler:
+                try:
+                    while filler.write(b"\0" * 4096):
+                        pass
+                except OSError:  # ENOSPC: full
+                    pass
+        else:
+            subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("state", "reason"), [("full", "No space left on device"), ("read-only", "Read-only")])
+def test_an_output_that_cannot_be_written_fails_the_stage_in_one_line_and_its_runs(vectorized, tmp_path, state, reason):
+    """A full disk or a read-only folder: exit 2 with the path and the remedy, no traceback, the previous output
+    and the models as they were, and the variant's runs FAILED, never FINISHED (they describe no output)."""
+    project, overrides = vectorized
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    reports = project / "reports/train"
+    with small_filesystem(reports, state):
+        result = run_stage(
+            project, "train", "model=base_1layer", *FAST, *overrides, check=False, env={"MLFLOW_TRACKING_URI": uri}
+        )
+        previous = (reports / "base_1layer/metrics.json").read_text()
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot write {reports}") and reason in last, last
+    assert "Traceback" not in result.stderr
+    assert previous == '{"previous": 1}\n'
+    assert not (project / "models/variants/base_1layer").exists()
+    _, runs = runs_of(uri)
+    statuses = {r.data.tags["level"]: r.info.status for r in runs}  # read-only: refused before any seed trained
+    assert statuses == {"variant": "FAILED", "seed": "FAILED"} if state == "full" else {"variant": "FAILED"}

@@ -22,6 +22,7 @@ from imdb_sentiment.model.fast_path import SharedCompiledModel
 from imdb_sentiment.model.networks import build_model, compile_model, inference_model
 from imdb_sentiment.model.summaries import HISTORY_KEYS, summarize
 from imdb_sentiment.runtime.errors import TrainingDiverged
+from imdb_sentiment.runtime.signals import raise_if_stopped
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,14 @@ class StopOnDivergence(keras.callbacks.Callback):
                 f"learning_rate={m.learning_rate if m.learning_rate is not None else 'default'} loss={m.loss.value} "
                 f"batch_size={self.trainer.batch_size}; lower model.learning_rate"
             )
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Stop at the next step once Ctrl-C or SIGTERM arrived, even if the raise in the handler was swallowed
+    (by a native call or a library's broad ``except``): :mod:`imdb_sentiment.runtime.signals`."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise_if_stopped()
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -131,7 +140,7 @@ class SeedTrainer:
         trainer = self.trainer
         model = self.start(seed)
         batches = sparse_batches(self.train, trainer.batch_size, shuffle=True, seed=seed)
-        all_callbacks: list[keras.callbacks.Callback] = [StopOnDivergence(self.model_cfg, trainer)]
+        all_callbacks: list[keras.callbacks.Callback] = [StopOnSignal(), StopOnDivergence(self.model_cfg, trainer)]
         if on_epoch_end:
             all_callbacks.append(EpochEnd(on_epoch_end))
         if self.validation_data is not None:

@@ -13,44 +13,70 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from imdb_sentiment.runtime.errors import DataError
+from imdb_sentiment.runtime.errors import DataError, OutputError
 from imdb_sentiment.runtime.scratch import SWAP_OLD, SWAP_RECORD, work_folder
+from imdb_sentiment.runtime.signals import raise_if_stopped
 
 _CHUNK = 1 << 20
+DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}  # EDQUOT: not on Windows
+NOT_WRITABLE = DISK_FULL | {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+@contextmanager
+def unwritable_as_output_error(target: Path, codes: set[int]) -> Iterator[None]:
+    """An ``OSError`` with one of ``codes`` as a one-line :class:`OutputError` naming the path and the remedy."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in codes:
+            raise
+        path = exc.filename or target
+        remedy = "free some space" if exc.errno in DISK_FULL else "make it writable"
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror} ({remedy} and rerun); {target} was left as it was"
+        ) from exc
 
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary file of the same name; it replaces ``target`` (in one rename) only if the block succeeds."""
+    """Yield a temporary file of the same name; it replaces ``target`` (in one rename) only if the block succeeds,
+    and no signal came (:mod:`imdb_sentiment.runtime.signals`)."""
     target = Path(os.path.abspath(target))
-    with work_folder(target) as work:
+    with unwritable_as_output_error(target, NOT_WRITABLE), work_folder(target) as work:
         tmp = work / target.name
         tmp.touch()  # the usual permissions (umask), like any new output
         yield tmp
+        raise_if_stopped()
         os.replace(tmp, target)
 
 
 @contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder; it replaces ``target`` only if the block succeeds.
+    """Yield a temporary folder; it replaces ``target`` only if the block succeeds and no signal came.
 
     At every instant ``target`` is the old folder or the new one: on Linux the two are swapped in one
-    ``renameat2(RENAME_EXCHANGE)`` and the old one is then removed with the work folder.
+    ``renameat2(RENAME_EXCHANGE)`` and the old one is then removed with the work folder. A full disk while the
+    block writes is reported as such; other errors of the block are its own.
     """
     target = Path(os.path.abspath(target))
-    with work_folder(target) as work:
-        new = work / "new"
-        new.mkdir()
-        yield new
-        if not target.exists():
-            os.rename(new, target)
-        elif not exchange(new, target):
-            _swap_by_two_renames(new, target, work)
+    with ExitStack() as stack:
+        with unwritable_as_output_error(target, NOT_WRITABLE):
+            work = stack.enter_context(work_folder(target))
+            new = work / "new"
+            new.mkdir()
+        with unwritable_as_output_error(target, DISK_FULL):
+            yield new
+        raise_if_stopped()
+        with unwritable_as_output_error(target, NOT_WRITABLE):
+            if not target.exists():
+                os.rename(new, target)
+            elif not exchange(new, target):
+                _swap_by_two_renames(new, target, work)
 
 
 def _swap_by_two_renames(new: Path, target: Path, work: Path) -> None:

@@ -22,6 +22,7 @@ from mlflow.utils.mlflow_tags import (
 
 from imdb_sentiment.runtime.errors import TrackingError, first_line
 from imdb_sentiment.runtime.processes import process_tags
+from imdb_sentiment.runtime.signals import raise_if_stopped
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,33 @@ def tracked_run(
     note_logged(f"the start of run '{run_name}'")
     try:
         yield run
+        raise_if_stopped()  # a swallowed Ctrl-C or SIGTERM: the run did not finish
     except BaseException as exc:  # re-raises exc itself, or a report whose __cause__ is exc
-        raise end_unsuccessfully(  # noqa: B904
+        error = end_unsuccessfully(
             run_name, exc, lambda status: mlflow.end_run(status=status), lambda key, value: mlflow.set_tag(key, value)
         )
+        end_finished_children(run.info.run_id, exc)
+        raise error  # noqa: B904
     mlflow.end_run()
+
+
+def end_finished_children(parent_run_id: str, exc: BaseException) -> None:
+    """The nested runs that ended FINISHED before their parent failed end as it did: the stage that made them
+    wrote no output, so none of them is a result (a seed trained, then the stage could not write its reports)."""
+    status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+    reason = f"its stage failed after it ended: {type(exc).__name__}: {exc}"[:4000]
+    try:
+        client = MlflowClient()
+        parent = client.get_run(parent_run_id)
+        children = client.search_runs(
+            [parent.info.experiment_id],
+            f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'FINISHED'",
+        )
+        for child in children:
+            client.set_tag(child.info.run_id, "failure_reason", reason)
+            client.set_terminated(child.info.run_id, status)
+    except Exception as end_error:  # the store may be the thing that failed
+        log.warning("could not end the runs under %s %s: %s", parent_run_id, status, end_error)
 
 
 @contextmanager

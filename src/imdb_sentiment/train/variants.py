@@ -145,20 +145,26 @@ def train_variant(cfg: Config, on_epoch_end: SeedEpochHook | None = None) -> dic
         flatten(cfg),
         {**lineage_tags("train", variant), **cfg.tracking.tags},
     )
-    with atomic_dir(models_dir) as models_tmp, atomic_dir(reports_dir / "history") as history_tmp:
-        with tracked_run(
+    # the outputs are put in place before the run ends FINISHED: a stage that cannot write them ends it FAILED
+    with (
+        tracked_run(
             variant,
             {**stage.tags, "level": "variant", DESCRIPTION: variant_description(cfg)},
             parent_run_id=cfg.tracking.parent_run_id,
-        ) as parent:
-            log_params(stage.params)
-            log_dataset(cfg, manifest, "training")
-            # a seed's artifacts are logged while the next seed trains (tracking.background_writes)
-            with run_finisher(cfg.tracking.background_writes) as finisher:
-                results = {
-                    seed: train_seed_run(stage, seed, parent, finisher, models_tmp, history_tmp, on_epoch_end)
-                    for seed in cfg.trainer.seeds
-                }
-            stats = aggregate([r.summary for _, r in results.values()])
-            mlflow.log_metrics(parent_run_metrics(stats))
-        return write_variant_reports(reports_dir, variant, parent.info.run_id, results)
+        ) as parent,
+        atomic_dir(models_dir) as models_tmp,
+        atomic_dir(reports_dir) as reports_tmp,
+    ):
+        history_tmp = reports_tmp / "history"
+        history_tmp.mkdir()
+        log_params(stage.params)
+        log_dataset(cfg, manifest, "training")
+        # a seed's artifacts are logged while the next seed trains (tracking.background_writes)
+        with run_finisher(cfg.tracking.background_writes) as finisher:
+            results = {
+                seed: train_seed_run(stage, seed, parent, finisher, models_tmp, history_tmp, on_epoch_end)
+                for seed in cfg.trainer.seeds
+            }
+        stats = aggregate([r.summary for _, r in results.values()])
+        mlflow.log_metrics(parent_run_metrics(stats))
+        return write_variant_reports(reports_tmp, variant, parent.info.run_id, results)
