@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,6 +81,38 @@ def test_tampered_features_are_refused(vectorized):
         sp.save_npz(handle, matrix)
     with pytest.raises(DataError, match="test split's content digest"):
         load_features(processed, num_words=30, validation_rows=16)
+
+
+def damage(path: Path, how: str) -> None:
+    """A file cut in half, or a run of random bytes written over its middle."""
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        middle = len(data) // 2
+        data[middle : middle + 64] = np.random.default_rng(0).bytes(64)
+        path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["truncated", "overwritten"])
+@pytest.mark.parametrize("name", ["x_train.npz", "x_test.npz", "labels.npz"])
+def test_corrupt_feature_files_name_the_file_and_both_remedies(vectorized, name, how):
+    processed = vectorized / "data/processed"
+    damage(processed / name, how)
+    with pytest.raises(DataError) as error:
+        load_features(processed, num_words=30, validation_rows=16)
+    message = str(error.value)
+    assert message.startswith(f"{processed / name} is corrupt or truncated") or "content digest" in message
+    if "content digest" not in message:  # random bytes in a stored (uncompressed) member: the digest catches it
+        assert f"`dvc checkout {processed}`" in message and "`dvc repro vectorize`" in message
+
+
+def test_a_stage_reading_a_truncated_feature_file_fails_in_one_line(vectorized, keras_mirror):
+    damage(vectorized / "data/processed/x_train.npz", "truncated")
+    result = run_stage(vectorized, "train", "model=linear", *fixture_overrides(keras_mirror), check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in result.stderr
+    assert "x_train.npz is corrupt or truncated" in result.stderr
 
 
 def test_vectorize_refuses_sequences_of_another_vocabulary(vectorized, keras_mirror):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from imdb_sentiment.data.sequences import Ragged
-from imdb_sentiment.runtime.errors import DataError
+from imdb_sentiment.runtime.errors import UNREADABLE_ARCHIVE, unreadable
 from imdb_sentiment.runtime.outputs import atomic_path
 
 _ONE = np.uint64(1)
@@ -95,8 +95,8 @@ class BigramVocabulary:
         try:
             with np.load(path, allow_pickle=False) as archive:
                 return cls(archive["pairs"], archive["counts"], int(archive["num_words"]))
-        except (OSError, KeyError, ValueError) as exc:
-            raise DataError(f"cannot read the bigram vocabulary {path} ({exc}): run the vectorize stage") from exc
+        except UNREADABLE_ARCHIVE as exc:
+            raise unreadable(path, exc, str(path.parent), "vectorize") from exc
 
 
 def most_frequent(counts: np.ndarray, size: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from imdb_sentiment.data.bigrams import BigramVocabulary, bigram_rows, count_voc
 from imdb_sentiment.data.manifest import MANIFEST, Manifest, combined_digest, split_digest
 from imdb_sentiment.data.sequences import SPLITS, Ragged, Split
 from imdb_sentiment.data.stats import build_stats
-from imdb_sentiment.runtime.errors import DataError
+from imdb_sentiment.runtime.errors import UNREADABLE_ARCHIVE, DataError, unreadable
 from imdb_sentiment.runtime.outputs import atomic_path, write_json
 
 if TYPE_CHECKING:
@@ -175,12 +175,15 @@ def load_features(
     manifest.check(num_words, validation_rows, bigrams)
     matrices, labels = {}, {}
     for name in splits:
-        try:
-            matrices[name] = sp.load_npz(out_dir / f"x_{name}.npz").tocsr()
-            with np.load(out_dir / LABELS, allow_pickle=False) as archive:
-                labels[name] = archive[f"y_{name}"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise DataError(f"{out_dir}: unreadable features ({exc}); re-run the vectorize stage") from exc
+        for path in (out_dir / f"x_{name}.npz", out_dir / LABELS):
+            try:
+                if path.name == LABELS:
+                    with np.load(path, allow_pickle=False) as archive:
+                        labels[name] = archive[f"y_{name}"]
+                else:
+                    matrices[name] = sp.load_npz(path).tocsr()
+            except UNREADABLE_ARCHIVE as exc:
+                raise unreadable(path, exc, str(out_dir), "vectorize") from exc
         shape = (manifest.rows[name], manifest.width)
         if matrices[name].shape != shape or len(labels[name]) != shape[0]:
             raise DataError(f"{out_dir}/x_{name}.npz has shape {matrices[name].shape}, manifest says {shape}")

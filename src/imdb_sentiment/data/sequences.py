@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_sentiment.runtime.errors import DataError
+from imdb_sentiment.runtime.errors import UNREADABLE_ARCHIVE, DataError, unreadable
 from imdb_sentiment.runtime.outputs import atomic_path
 
 SPLITS = ("train", "test")
@@ -105,6 +105,6 @@ def load_sequences(path: Path) -> tuple[dict[str, Split], int]:
                 for name in SPLITS
             }
             num_words = int(archive["num_words"])
-    except (KeyError, ValueError, OSError) as exc:
-        raise DataError(f"{path}: unreadable or incomplete sequences file ({exc}); re-run the fetch stage") from exc
+    except UNREADABLE_ARCHIVE as exc:
+        raise unreadable(path, exc, str(path), "fetch") from exc
     return splits, num_words

@@ -76,7 +76,7 @@ def load_keras(uri: str):
     except Exception as exc:  # Keras and MLflow raise ValueError, OSError, zipfile errors… for a bad model
         raise DataError(
             f"{uri} cannot be loaded ({type(exc).__name__}: {first_line(exc)[:200]}); "
-            f"re-run retrain_final, or name another model with model_uri="
+            f"restore it with `dvc checkout` or `dvc repro final`, or name another model with model_uri="
         ) from exc
 
 
