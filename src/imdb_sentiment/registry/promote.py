@@ -9,6 +9,7 @@ Its own package, so that editing the registry rule reruns registration and nothi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -17,7 +18,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from imdb_sentiment.config.schema import Config, FinalConfig
-from imdb_sentiment.runtime.errors import DataError
+from imdb_sentiment.runtime import signals
+from imdb_sentiment.runtime.errors import DataError, PipelineError, TrackingError, first_line
 from imdb_sentiment.runtime.outputs import read_json, write_json
 from imdb_sentiment.tracking.store import setup_tracking
 
@@ -42,18 +44,22 @@ def describe_versions(
     client.update_model_version(cfg.text_model_name, text_version, description=text)
 
 
-def promote(client: MlflowClient, name: str, version: str, accuracy: float, alias: str) -> tuple[bool, str]:
-    """Move ``alias`` to ``version`` only if its test accuracy is at least the current holder's."""
-    client.set_model_version_tag(name, version, "test_accuracy", f"{accuracy:.6f}")
+def holder(client: MlflowClient, name: str, alias: str):
+    """The version that holds ``alias`` of ``name``, or None."""
     try:
-        current = client.get_model_version_by_alias(name, alias)
+        return client.get_model_version_by_alias(name, alias)
     except MlflowException:
-        current = None
+        return None
+
+
+def decide(client: MlflowClient, name: str, version: str, accuracy: float, alias: str) -> tuple[bool, str]:
+    """Whether ``version`` takes ``alias``: only if its test accuracy is at least the current holder's."""
+    client.set_model_version_tag(name, version, "test_accuracy", f"{accuracy:.6f}")
+    current = holder(client, name, alias)
     if current is not None and current.version == str(version):
         return True, f"{name} version {version} already holds @{alias}"
     current_accuracy = float(current.tags.get("test_accuracy", "nan")) if current is not None else float("nan")
     if current is None or np.isnan(current_accuracy) or accuracy >= current_accuracy:
-        client.set_registered_model_alias(name, alias, version)
         before = "" if current is None else f" (was version {current.version}, test accuracy {current_accuracy:.4f})"
         return True, f"moved @{alias} of {name} to version {version}, test accuracy {accuracy:.4f}{before}"
     return False, (
@@ -62,13 +68,52 @@ def promote(client: MlflowClient, name: str, version: str, accuracy: float, alia
     )
 
 
-def promote_final(cfg: FinalConfig, keras_version: str, text_version: str, accuracy: float) -> tuple[bool, str]:
-    """:func:`promote` the Keras model; the text model that wraps it follows, so both aliases name one model."""
-    client = MlflowClient()
-    promoted, message = promote(client, cfg.registered_model_name, keras_version, accuracy, cfg.alias)
+def move_together(client: MlflowClient, alias: str, versions: dict[str, str], commit: Callable[[], None]) -> None:
+    """Move ``alias`` of each registered model to its version, then ``commit()`` (the record of it): all or
+    nothing. An error or a signal on the way puts every moved alias back where it was, then is raised."""
+    before = {name: getattr(holder(client, name, alias), "version", None) for name in versions}
+    moved: list[str] = []
+    with signals.deferred():  # a signal is recorded, not raised mid-call: the loop sees it and undoes
+        try:
+            for name, version in versions.items():
+                signals.raise_if_stopped()
+                client.set_registered_model_alias(name, alias, version)
+                moved.append(name)
+            commit()  # checks for a signal too, before it writes
+        except BaseException:
+            put_back(client, alias, before, moved)
+            raise
+
+
+def put_back(client: MlflowClient, alias: str, before: dict[str, str | None], moved: list[str]) -> None:
+    for name in reversed(moved):
+        try:
+            if before[name] is None:
+                client.delete_registered_model_alias(name, alias)
+            else:
+                client.set_registered_model_alias(name, alias, before[name])
+        except Exception as exc:  # the store failing is likely why we are here: say what is left to fix
+            log.error("@%s of %s could not be put back on version %s: %s", alias, name, before[name], exc)
+
+
+def promote(client: MlflowClient, name: str, version: str, accuracy: float, alias: str) -> tuple[bool, str]:
+    """Move ``alias`` to ``version`` only if its test accuracy is at least the current holder's."""
+    promoted, message = decide(client, name, version, accuracy, alias)
     if promoted:
-        client.set_model_version_tag(cfg.text_model_name, text_version, "test_accuracy", f"{accuracy:.6f}")
-        client.set_registered_model_alias(cfg.text_model_name, cfg.alias, text_version)
+        move_together(client, alias, {name: version}, lambda: None)
+    return promoted, message
+
+
+def promote_final(
+    cfg: FinalConfig, keras_version: str, text_version: str, accuracy: float, commit: Callable[[bool, str], None]
+) -> tuple[bool, str]:
+    """Decide on the Keras model's merit; if it wins, both aliases move to it and the text model around it,
+    together, then ``commit(promoted, message)`` records it. Either all of that happens or none of it."""
+    client = MlflowClient()
+    client.set_model_version_tag(cfg.text_model_name, text_version, "test_accuracy", f"{accuracy:.6f}")
+    promoted, message = decide(client, cfg.registered_model_name, keras_version, accuracy, cfg.alias)
+    versions = {cfg.registered_model_name: keras_version, cfg.text_model_name: text_version} if promoted else {}
+    move_together(client, cfg.alias, versions, lambda: commit(promoted, message))
     return promoted, message
 
 
@@ -97,14 +142,25 @@ def register_final(cfg: Config) -> dict:
     keras_version = register_version(run["keras_model_uri"], cfg.final.registered_model_name, run["run_id"])
     text_version = register_version(run["text_model_uri"], cfg.final.text_model_name, run["run_id"])
     describe_versions(cfg.final, run["variant"], keras_version, text_version, accuracy, run["run_id"])
-    promoted, message = promote_final(cfg.final, keras_version, text_version, accuracy)
+    record = {"registered_version": keras_version, "text_version": text_version}
+
+    def commit(promoted: bool, message: str) -> None:
+        record.update(promoted=promoted, registry=message)
+        write_json(Path(cfg.paths.registry_record), record)
+
+    not_moved = (
+        f"registered {cfg.final.registered_model_name} version {keras_version} and {cfg.final.text_model_name} "
+        f"version {text_version}, but @{cfg.final.alias} of both was left where it was and "
+        f"{cfg.paths.registry_record} was not written"
+    )
+    try:
+        _, message = promote_final(cfg.final, keras_version, text_version, accuracy, commit)
+    except KeyboardInterrupt as exc:
+        done = "registry" in record  # the signal came once all was committed
+        exc.outcome = f"registration was complete: {record['registry']}" if done else not_moved  # type: ignore[attr-defined]
+        raise
+    except (PipelineError, MlflowException) as exc:
+        raise TrackingError(f"{first_line(exc)}; {not_moved}") from exc
     log.info(message)
     MlflowClient().set_tag(run["run_id"], "registry", message)
-    record = {
-        "registered_version": keras_version,
-        "text_version": text_version,
-        "promoted": promoted,
-        "registry": message,
-    }
-    write_json(Path(cfg.paths.registry_record), record)
     return record
