@@ -41,6 +41,23 @@ def test_read_reviews_refuses_empty_and_oversized_input(tmp_path):
     assert read_reviews("one review", None, 10, 100) == [(1, "one review")]
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing.txt", "no such file"),
+        ("folder", "is a folder; give a text file"),
+        ("/dev/zero", "is not a regular file"),
+        ("empty.txt", "is empty; give one review per line"),
+    ],
+)
+def test_each_thing_file_may_name_that_is_not_a_file_of_reviews_gets_its_own_message(tmp_path, name, message):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "empty.txt").write_text("")
+    file = name if name.startswith("/") else str(tmp_path / name)
+    with pytest.raises(DataError, match=f"^file={file} {message}" if "no such" not in message else message):
+        read_reviews(None, file, 10, 100)
+
+
 # Characters str.splitlines() also breaks on; a review may contain any of them.
 LINE_BREAKING_CHARACTERS = ["\x85", "\u2028", "\u2029", "\x0c", "\x0b", "\x1c", "\x1d", "\x1e", "\r"]
 
@@ -115,7 +132,7 @@ def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, 
 
     (tmp_path / "imdb_word_index.json").write_text(json.dumps(WORDS))
     reviews = tmp_path / "reviews.txt"
-    reviews.write_text("the film\x85was just brilliant\n\ndon't\u2028casting\t\x0cthe film\r\n  \nrare\n")
+    reviews.write_text("the film\x85was just brilliant\n\ndon't\u2028casting\t\x0cthe film\r\n  \nrare film\n")
     data = from_yaml("data", base_url="-", num_words=SETTINGS.num_words)
     cfg = SimpleNamespace(
         text=None,
@@ -133,7 +150,7 @@ def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, 
     assert [(line, label, review) for line, _, label, review in results] == [
         (1, int(results[0][1] >= 0.5), "the film\x85was just brilliant"),
         (3, int(results[1][1] >= 0.5), "don't\u2028casting\t\x0cthe film"),
-        (5, int(results[2][1] >= 0.5), "rare"),
+        (5, int(results[2][1] >= 0.5), "rare film"),
     ]
     printed = capsys.readouterr().out.split("\n")
     assert printed[:2] == ["# model: tiny", "line\tprobability\tlabel\treview"] and printed[5:] == [""]
@@ -163,3 +180,33 @@ def test_a_model_file_of_another_width_than_the_configured_features_names_both(t
     expected = f"wide.keras takes {SETTINGS.num_words + 5} columns but features=multihot makes {SETTINGS.num_words}"
     with pytest.raises(DataError, match=expected):
         load_champion(cfg)
+
+
+def test_a_review_with_no_word_the_model_knows_gets_no_score_but_a_note(tmp_path, monkeypatch, capsys, caplog):
+    """A line of NUL bytes or of unknown words encodes as the start token alone: its "score" would be the
+    model's bias, so it is shown as not scored, and said so."""
+    from types import SimpleNamespace
+
+    from imdb_sentiment.serve import predict
+
+    (tmp_path / "imdb_word_index.json").write_text(json.dumps(WORDS))
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("the film was brilliant\n" + "\0" * 20 + "\nzyxxy qwerty\n")
+    data = from_yaml("data", base_url="-", num_words=SETTINGS.num_words)
+    cfg = SimpleNamespace(
+        text=None,
+        file=str(reviews),
+        max_reviews=10,
+        max_review_chars=100,
+        data=data,
+        features=from_yaml("features"),
+        paths=SimpleNamespace(raw_dir=str(tmp_path)),
+        final=from_yaml("final"),
+    )
+    champion = (tiny_keras_model(data.num_words), predict.configured_encoder(cfg), "tiny")
+    monkeypatch.setattr(predict, "load_champion", lambda cfg: champion)
+    results = predict.predict_reviews(cfg)
+    assert results[0][1] is not None and [r[1:3] for r in results[1:]] == [(None, None), (None, None)]
+    rows = capsys.readouterr().out.split("\n")[3:5]
+    assert [row.split("\t")[1:3] for row in rows] == [["-", "no known word"], ["-", "no known word"]]
+    assert "not scored, no word of the model's vocabulary in them: 2 review(s), line(s) 2, 3" in caplog.text

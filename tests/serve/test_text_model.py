@@ -69,9 +69,10 @@ def test_logged_signature_comes_from_the_type_hints_and_names_the_output_fields(
     signature = logged_text_model[1].signature
     assert signature.inputs.to_dict() == [{"type": "string", "required": True}]
     assert signature.outputs.to_dict()[0]["properties"] == {
-        "probability": {"type": "double", "required": True},
-        "label": {"type": "long", "required": True},
+        "probability": {"type": "double", "required": False},  # none for a review with no known word
+        "label": {"type": "long", "required": False},
         "sentiment": {"type": "string", "required": True},
+        "note": {"type": "string", "required": False},
     }
 
 
@@ -114,12 +115,18 @@ def server(logged_text_model):
 def test_served_text_model_scores_review_strings_with_label_names(server):
     from imdb_sentiment.serve.predict import sentiment
 
-    status, body = post(server, {"inputs": ["the film was just brilliant", "zyxxy\x85casting", "brilliant, just"]})
+    reviews = ["the film was just brilliant", "zyxxy\x85casting", "brilliant, just", "zyxxy qwerty"]
+    status, body = post(server, {"inputs": reviews})
     assert status == 200, body
-    predictions = body["predictions"]
-    assert len(predictions) == 3 and all(set(p) == {"probability", "label", "sentiment"} for p in predictions)
+    scored, glued, reversed_words, unknown = body["predictions"]
+    predictions = [scored, reversed_words]
     # the bigram column is set from the raw text: "just brilliant" in that order, not the same words reversed
-    assert [round(p["probability"], 4) for p in predictions] == [round(1 / (1 + np.exp(-5.0)), 4), 0.5, 0.5]
+    assert [round(p["probability"], 4) for p in predictions] == [round(1 / (1 + np.exp(-5.0)), 4), 0.5]
+    # no word the model knows ("zyxxy\x85casting" is one word: U+0085 is no separator): no score, which would be
+    # the model's bias alone, but a note that says so
+    for p in (glued, unknown):
+        assert p.get("probability") is None and p.get("label") is None and p["sentiment"] == "unknown"
+        assert "no word of the review is in the model's vocabulary" in p["note"]
     for p in predictions:
         assert isinstance(p["probability"], float) and 0 <= p["probability"] <= 1
         assert p["label"] == int(p["probability"] >= 0.5) and p["sentiment"] == sentiment(p["label"])
@@ -138,6 +145,7 @@ JUNK = {
     ),
     "empty string": ({"inputs": [""]}, 'inputs[0] is not a review: ""; every input must be a non-empty string'),
     "blank string": ({"inputs": ["good film", "  "]}, 'inputs[1] is not a review: "  "; every input must be a'),
+    "no input": ({"inputs": []}, "no review to score"),
 }
 
 

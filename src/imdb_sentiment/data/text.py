@@ -73,6 +73,11 @@ class ReviewEncoder:
                 ids.append(rank + s.index_from if rank + s.index_from < s.num_words else s.oov_char)
         return ids
 
+    def known_words(self, text: str) -> int:
+        """How many of the review's words the model knows: in the word index and among its ``num_words``. A
+        review with none encodes as the start token alone, and any score of it would be the model's bias."""
+        return sum(1 for i in self.ids(text)[1:] if i != self.settings.oov_char)
+
     def encode(self, texts: list[str]) -> sp.csr_matrix:
         rows = Ragged.from_lists([self.ids(text) for text in texts])
         return feature_matrix(rows, self.settings.num_words, self.vocabulary, self.settings.index_from)

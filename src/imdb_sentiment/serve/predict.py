@@ -99,9 +99,12 @@ def configured_encoder(cfg) -> ReviewEncoder:
     return ReviewEncoder.from_files(Path(cfg.paths.raw_dir) / cfg.data.word_index_file, settings, bigrams)
 
 
-def predict_reviews(cfg) -> list[tuple[int, float, int, str]]:
+NO_KNOWN_WORD = "no known word"  # the label of a review the model cannot score
+
+
+def predict_reviews(cfg) -> list[tuple[int, float | None, int | None, str]]:
     """The predict command: score each review; print and return its input line, probability, label and
-    review (the printed review cut to its start)."""
+    review (the printed review cut to its start). A review with no word the model knows gets no score."""
     reviews = read_reviews(cfg.text, cfg.file, cfg.max_reviews, cfg.max_review_chars)
     import_tensorflow()  # only once the input is known to be usable: TensorFlow takes seconds to load
     import keras
@@ -111,10 +114,20 @@ def predict_reviews(cfg) -> list[tuple[int, float, int, str]]:
     probabilities = predict_proba(model, encoder.encode([review for _, review in reviews]))
     results = [
         (line, float(p), int(p >= cfg.final.threshold), review)
+        if encoder.known_words(review)
+        else (line, None, None, review)
         for p, (line, review) in zip(probabilities, reviews, strict=True)
     ]
     print(f"# model: {source}")
     print("line\tprobability\tlabel\treview")
     for line, probability, label, review in results:
-        print(f"{line}\t{probability:.4f}\t{sentiment(label)}\t{preview(review)}")
+        shown = ("-", NO_KNOWN_WORD) if label is None else (f"{probability:.4f}", sentiment(label))
+        print(f"{line}\t{shown[0]}\t{shown[1]}\t{preview(review)}")
+    unscored = [line for line, _, label, _ in results if label is None]
+    if unscored:
+        log.warning(
+            "not scored, no word of the model's vocabulary in them: %d review(s), line(s) %s",
+            len(unscored),
+            ", ".join(map(str, unscored[:10])) + (", ..." if len(unscored) > 10 else ""),
+        )
     return results

@@ -46,12 +46,23 @@ def numbered_reviews(lines: list[str], file: str) -> list[Review]:
     return reviews
 
 
+def check_regular_file(path: Path, file: str) -> None:
+    """A file of reviews, or a message for what ``file=`` names instead: nothing, a folder, a device, an empty file."""
+    if path.is_dir():
+        raise DataError(f"file={file} is a folder; give a text file with one review per line")
+    if not path.exists():
+        raise DataError(f"file={file}: no such file")
+    if not path.is_file():
+        raise DataError(f"file={file} is not a regular file (a device, pipe or socket); give a text file")
+    if path.stat().st_size == 0:
+        raise DataError(f"file={file} is empty; give one review per line")
+
+
 def read_file_reviews(file: str, max_reviews: int, max_chars: int) -> list[Review]:
     """file='s reviews, one a line; the size is checked before the file is read, so a huge file is refused
     without being loaded."""
     path = Path(file)
-    if not path.is_file():
-        raise DataError(f"file={file}: no such file")
+    check_regular_file(path, file)
     if path.stat().st_size > max_reviews * (max_chars + 1):
         raise DataError(f"file={file} is larger than predict.max_reviews x predict.max_review_chars")
     try:

@@ -25,18 +25,24 @@ from imdb_sentiment.model.evaluate import predict_proba
 from imdb_sentiment.serve.predict import sentiment
 
 ARTIFACTS = ("keras_model", "word_index", "bigrams", "settings")
+UNSCORED = "not scored: no word of the review is in the model's vocabulary"
 
 
 class ReviewScore(pydantic.BaseModel):
-    """One review's answer; ``predict``'s return type hint, so the logged signature names these fields."""
+    """One review's answer; ``predict``'s return type hint, so the logged signature names these fields. A review
+    with no word the model knows gets no probability or label, and a note that says why."""
 
-    probability: float
-    label: int
+    probability: float | None = None
+    label: int | None = None
     sentiment: str
+    note: str | None = None
 
 
 def checked_reviews(reviews: list[str]) -> list[str]:
-    """The reviews, or an MlflowException (HTTP 400) whose one-line message names the first blank one."""
+    """The reviews, or an MlflowException (HTTP 400) whose one-line message names the first blank one, or
+    says that there is none."""
+    if len(reviews) == 0:
+        raise MlflowException.invalid_parameter_value('no review to score: give {"inputs": ["a review", ...]}')
     for position, review in enumerate(reviews):
         if not review.strip():
             raise MlflowException.invalid_parameter_value(
@@ -58,9 +64,12 @@ class ReviewTextModel(mlflow.pyfunc.PythonModel):
         self.model = keras.models.load_model(context.artifacts["keras_model"], compile=False)
 
     def predict(self, context, model_input: list[str], params=None) -> list[ReviewScore]:
-        probabilities = predict_proba(self.model, self.encoder.encode(checked_reviews(model_input)))
+        reviews = checked_reviews(model_input)
+        probabilities = predict_proba(self.model, self.encoder.encode(reviews))
         labels = (probabilities >= self.threshold).astype(np.int64)
         return [
             ReviewScore(probability=float(p), label=int(label), sentiment=sentiment(label))
-            for p, label in zip(probabilities, labels, strict=True)
+            if self.encoder.known_words(review)
+            else ReviewScore(sentiment="unknown", note=UNSCORED)
+            for p, label, review in zip(probabilities, labels, reviews, strict=True)
         ]
