@@ -142,3 +142,12 @@ def test_a_signal_whose_raise_was_swallowed_stops_training_at_the_next_step(vect
     monkeypatch.setattr(signals, "_received", [signal.SIGTERM])  # as the handler leaves it
     with pytest.raises(signals.Terminated):
         train_seed(cfg, trainer, 0, train, validation)
+
+
+def test_a_batch_larger_than_the_training_rows_is_warned_about(vectorized_fixture, caplog):
+    features = tiny_features(vectorized_fixture)
+    cfg = from_yaml("model", name="t", hidden_layers=1, units=4)
+    trainer = from_yaml("trainer", max_epochs=1, batch_size=100_000, eval_batch_size=8, patience=1, verbose=False)
+    train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
+    SeedTrainer(cfg, trainer, train, validation)
+    assert f"trainer.batch_size=100000 is larger than the {train.rows} training rows" in caplog.text

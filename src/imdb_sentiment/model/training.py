@@ -116,6 +116,13 @@ class SeedTrainer:
 
     def __init__(self, model_cfg: ModelConfig, trainer: TrainerConfig, train: CsrRows, validation: CsrRows | None):
         fresh_session(trainer.deterministic)
+        if trainer.batch_size > train.rows:
+            log.warning(
+                "trainer.batch_size=%d is larger than the %d training rows: every epoch is one step of all of them "
+                "(a smaller batch gives the optimizer more steps)",
+                trainer.batch_size,
+                train.rows,
+            )
         self.model_cfg, self.trainer, self.train = model_cfg, trainer, train
         self.validation_data = (
             None if validation is None else sparse_batches(validation, trainer.eval_batch_size, shuffle=False, seed=0)
