@@ -100,14 +100,13 @@ def write_plots(cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.nd
 
 
 def write_outputs(
-    cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.ndarray, metrics: dict, model_dir: Path
+    cfg: Config, result: SeedResult, y_test: np.ndarray, prob: np.ndarray, model_dir: Path, reports: Path
 ) -> str | None:
-    """The model, plots and texts of ``reports/final/``, the plots and texts logged to the run too."""
-    reports = Path(cfg.paths.final_reports)
+    """The model, plots and texts of the final reports, the plots and texts logged to the run too."""
     result.model.save(model_dir / "model.keras")
     write_text(reports / "errors.md", error_table(cfg, y_test, prob))
-    with atomic_dir(reports / "plots") as plots_tmp:
-        diagram_note = write_plots(cfg, result, y_test, prob, plots_tmp)
+    (reports / "plots").mkdir()
+    diagram_note = write_plots(cfg, result, y_test, prob, reports / "plots")
     write_text(reports / "model_summary.txt", model_summary(result.model))
     write_text(reports / "predictions.csv", predictions_csv(y_test, prob, cfg.final.threshold))
     write_text(reports / "history.csv", history_csv(result.history))
@@ -152,17 +151,22 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
     with tracked_run(f"final-{cfg.model.name}", tags) as run:
         result = train_final(cfg, data, epochs, run.info.run_id)
         prob, metrics = evaluate(cfg, result, data, epochs)
-        with atomic_dir(Path(cfg.paths.final_models)) as model_tmp, tempfile.TemporaryDirectory() as scratch:
-            diagram_note = write_outputs(cfg, result, data.y_test, prob, metrics, model_tmp)
+        # the model and every report are put in place together, before the run ends FINISHED
+        with (
+            atomic_dir(Path(cfg.paths.final_models)) as model_tmp,
+            atomic_dir(Path(cfg.paths.final_reports)) as reports_tmp,
+            tempfile.TemporaryDirectory() as scratch,
+        ):
+            diagram_note = write_outputs(cfg, result, data.y_test, prob, model_tmp, reports_tmp)
             models = log_models(cfg, result, data, model_tmp / "model.keras", Path(scratch), metrics)
-    record = {
-        "variant": cfg.model.name,
-        "train_on": cfg.final.train_on.value,
-        "features": cfg.features.name,
-        "run_id": run.info.run_id,
-        **models,
-    }
-    if diagram_note:
-        record["architecture_diagram"] = diagram_note
-    write_final_reports(Path(cfg.paths.final_reports), metrics, record, data.y_test, prob)
+            record = {
+                "variant": cfg.model.name,
+                "train_on": cfg.final.train_on.value,
+                "features": cfg.features.name,
+                "run_id": run.info.run_id,
+                **models,
+            }
+            if diagram_note:
+                record["architecture_diagram"] = diagram_note
+            write_final_reports(reports_tmp, metrics, record, data.y_test, prob)
     return {**metrics, **record}
