@@ -105,10 +105,10 @@ def test_predict_falls_back_to_the_last_final_model(fixture_pipeline):
 def test_served_text_model_answers_review_strings(fixture_pipeline):
     project, _, _ = fixture_pipeline
     with served("models:/imdb-sentiment-text@champion", f"sqlite:///{project / 'mlflow.db'}", cwd=project) as url:
-        status, body = post(url, {"inputs": ["w1 w2 w3", "w40 w50, w60!"]})
+        status, body = post(url, {"inputs": ["w1 w2 w3", "w4 w5, w6!", "w40 w50"]})  # the fixture's 30 words
         assert status == 200, body
-        predictions = body["predictions"]
-        assert len(predictions) == 2
+        *predictions, beyond = body["predictions"]
+        assert len(predictions) == 2 and beyond["sentiment"] == "unknown" and beyond.get("probability") is None
         assert all(0 <= p["probability"] <= 1 and p["label"] in (0, 1) for p in predictions)
         assert all(p["sentiment"] == ("negative", "positive")[p["label"]] for p in predictions)
         status, _ = post(url, b"{not json")

@@ -317,6 +317,10 @@ def test_four_concurrent_trainings_store_every_run_metric_and_model(vectorized, 
         assert metrics["seeds"] == 2
 
 
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 @contextmanager
 def small_filesystem(folder: Path, state: str):
     """A tmpfs of 256 KB mounted at ``folder`` holding a previous output, then made full or read-only (the test
@@ -349,7 +353,8 @@ def test_an_output_that_cannot_be_written_fails_the_stage_in_one_line_and_its_ru
     and the models as they were, and the variant's runs FAILED, never FINISHED (they describe no output)."""
     project, overrides = vectorized
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    reports = project / "reports/train"
+    reports, models = project / "reports/train", project / "models/variants/base_1layer"
+    models_before = folder_bytes(models)
     with small_filesystem(reports, state):
         result = run_stage(
             project, "train", "model=base_1layer", *FAST, *overrides, check=False, env={"MLFLOW_TRACKING_URI": uri}
@@ -360,7 +365,7 @@ def test_an_output_that_cannot_be_written_fails_the_stage_in_one_line_and_its_ru
     assert last.startswith(f"error: cannot write {reports}") and reason in last, last
     assert "Traceback" not in result.stderr
     assert previous == '{"previous": 1}\n'
-    assert not (project / "models/variants/base_1layer").exists()
+    assert folder_bytes(models) == models_before  # an earlier test's models, or none: as they were
     _, runs = runs_of(uri)
     statuses = {r.data.tags["level"]: r.info.status for r in runs}  # read-only: refused before any seed trained
     assert statuses == {"variant": "FAILED", "seed": "FAILED"} if state == "full" else {"variant": "FAILED"}
