@@ -134,33 +134,39 @@ def register_version(uri: str, name: str, run_id: str) -> str:
         ) from exc
 
 
+def left_as_it_was(cfg: Config, registered: list[str]) -> str:
+    """What a registration stopped before its commit did: the versions it registered (they carry no alias)."""
+    versions = f"registered {' and '.join(registered)}, but " if registered else "registered nothing; "
+    return f"{versions}@{cfg.final.alias} was left where it was and {cfg.paths.registry_record} was not written"
+
+
 def register_final(cfg: Config) -> dict:
     """The register stage: both versions registered and described, the alias moved on merit, and what was
-    done written to ``paths.registry_record``."""
+    done written to ``paths.registry_record``. Stopped or failing, it says exactly what it did."""
     run, accuracy = read_final(Path(cfg.paths.final_reports))
     setup_tracking(cfg.tracking)
-    keras_version = register_version(run["keras_model_uri"], cfg.final.registered_model_name, run["run_id"])
-    text_version = register_version(run["text_model_uri"], cfg.final.text_model_name, run["run_id"])
-    describe_versions(cfg.final, run["variant"], keras_version, text_version, accuracy, run["run_id"])
-    record = {"registered_version": keras_version, "text_version": text_version}
+    final, record, registered = cfg.final, {}, []
 
     def commit(promoted: bool, message: str) -> None:
         record.update(promoted=promoted, registry=message)
         write_json(Path(cfg.paths.registry_record), record)
 
-    not_moved = (
-        f"registered {cfg.final.registered_model_name} version {keras_version} and {cfg.final.text_model_name} "
-        f"version {text_version}, but @{cfg.final.alias} of both was left where it was and "
-        f"{cfg.paths.registry_record} was not written"
-    )
     try:
-        _, message = promote_final(cfg.final, keras_version, text_version, accuracy, commit)
+        for key, uri, name in (
+            ("registered_version", run["keras_model_uri"], final.registered_model_name),
+            ("text_version", run["text_model_uri"], final.text_model_name),
+        ):
+            record[key] = register_version(uri, name, run["run_id"])
+            registered.append(f"{name} version {record[key]}")
+        keras_version, text_version = record["registered_version"], record["text_version"]
+        describe_versions(final, run["variant"], keras_version, text_version, accuracy, run["run_id"])
+        _, message = promote_final(final, keras_version, text_version, accuracy, commit)
     except KeyboardInterrupt as exc:
         done = "registry" in record  # the signal came once all was committed
-        exc.outcome = f"registration was complete: {record['registry']}" if done else not_moved  # type: ignore[attr-defined]
+        exc.outcome = f"registration was complete: {record['registry']}" if done else left_as_it_was(cfg, registered)  # type: ignore[attr-defined]
         raise
     except (PipelineError, MlflowException) as exc:
-        raise TrackingError(f"{first_line(exc)}; {not_moved}") from exc
+        raise TrackingError(f"{first_line(exc)}; {left_as_it_was(cfg, registered)}") from exc
     log.info(message)
     MlflowClient().set_tag(run["run_id"], "registry", message)
     return record
