@@ -125,14 +125,15 @@ def test_a_corrupt_fallback_model_is_a_clear_error(tmp_path, monkeypatch):
         load_champion(cfg)
 
 
-def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, monkeypatch, capsys):
+def predict_file(tmp_path, monkeypatch, text: str) -> list:
+    """The predict command on a file of ``text``, with a tiny model over the test vocabulary as the champion."""
     from types import SimpleNamespace
 
     from imdb_sentiment.serve import predict
 
     (tmp_path / "imdb_word_index.json").write_text(json.dumps(WORDS))
     reviews = tmp_path / "reviews.txt"
-    reviews.write_text("the film\x85was just brilliant\n\ndon't\u2028casting\t\x0cthe film\r\n  \nrare film\n")
+    reviews.write_text(text)
     data = from_yaml("data", base_url="-", num_words=SETTINGS.num_words)
     cfg = SimpleNamespace(
         text=None,
@@ -146,7 +147,13 @@ def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, 
     )
     champion = (tiny_keras_model(data.num_words), predict.configured_encoder(cfg), "tiny")
     monkeypatch.setattr(predict, "load_champion", lambda cfg: champion)
-    results = predict.predict_reviews(cfg)
+    return predict.predict_reviews(cfg)
+
+
+def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, monkeypatch, capsys):
+    results = predict_file(
+        tmp_path, monkeypatch, "the film\x85was just brilliant\n\ndon't\u2028casting\t\x0cthe film\r\n  \nrare film\n"
+    )
     assert [(line, label, review) for line, _, label, review in results] == [
         (1, int(results[0][1] >= 0.5), "the film\x85was just brilliant"),
         (3, int(results[1][1] >= 0.5), "don't\u2028casting\t\x0cthe film"),
@@ -185,27 +192,7 @@ def test_a_model_file_of_another_width_than_the_configured_features_names_both(t
 def test_a_review_with_no_word_the_model_knows_gets_no_score_but_a_note(tmp_path, monkeypatch, capsys, caplog):
     """A line of NUL bytes or of unknown words encodes as the start token alone: its "score" would be the
     model's bias, so it is shown as not scored, and said so."""
-    from types import SimpleNamespace
-
-    from imdb_sentiment.serve import predict
-
-    (tmp_path / "imdb_word_index.json").write_text(json.dumps(WORDS))
-    reviews = tmp_path / "reviews.txt"
-    reviews.write_text("the film was brilliant\n" + "\0" * 20 + "\nzyxxy qwerty\n")
-    data = from_yaml("data", base_url="-", num_words=SETTINGS.num_words)
-    cfg = SimpleNamespace(
-        text=None,
-        file=str(reviews),
-        max_reviews=10,
-        max_review_chars=100,
-        data=data,
-        features=from_yaml("features"),
-        paths=SimpleNamespace(raw_dir=str(tmp_path)),
-        final=from_yaml("final"),
-    )
-    champion = (tiny_keras_model(data.num_words), predict.configured_encoder(cfg), "tiny")
-    monkeypatch.setattr(predict, "load_champion", lambda cfg: champion)
-    results = predict.predict_reviews(cfg)
+    results = predict_file(tmp_path, monkeypatch, "the film was brilliant\n" + "\0" * 20 + "\nzyxxy qwerty\n")
     assert results[0][1] is not None and [r[1:3] for r in results[1:]] == [(None, None), (None, None)]
     rows = capsys.readouterr().out.split("\n")[3:5]
     assert [row.split("\t")[1:3] for row in rows] == [["-", "no known word"], ["-", "no known word"]]
