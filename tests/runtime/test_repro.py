@@ -75,6 +75,8 @@ def test_make_run_matches_dvc_repro_runs_train_stages_side_by_side_and_caches_pe
         for variant in started
     }
     assert max(started.values()) < min(finished.values())  # the second started before the first finished
+    assert not any("To enable auto staging" in line for line in first)  # DVC's hint after every stage: once
+    assert first[-1].startswith("dvc.lock changed: `git add dvc.lock reports` keeps the results")
 
     for variant in ("base_1layer", "l2_3layer"):  # deterministic training: the same numbers as dvc repro's
         ours = json.loads((project / f"reports/train/{variant}/metrics.json").read_text())

@@ -78,6 +78,15 @@ def plan() -> Plan:
 
 children = StageProcessGroups()
 _print_lock = threading.Lock()
+# What DVC prints after each stage that changed dvc.lock; the runner says it once instead
+DVC_HINT = {
+    "To track the changes with git, run:",
+    "git add dvc.lock",
+    "To enable auto staging, run:",
+    "dvc config core.autostage true",
+    "Use `dvc push` to send your updates to remote storage.",
+}
+_hinted: list[bool] = []
 
 
 def dvc_repro(args: list[str], prefix: str = "", wait_for_lock: bool = False) -> int:
@@ -94,6 +103,11 @@ def dvc_repro(args: list[str], prefix: str = "", wait_for_lock: bool = False) ->
         process.stdout,
     ):
         for line in process.stdout:
+            if line.strip() in DVC_HINT:
+                _hinted.append(True)  # said once, at the end (run_pipeline), not after every stage
+                continue
+            if not line.strip():
+                continue
             with _print_lock:
                 print(f"{prefix}{line}", end="", flush=True)
         return process.wait()
@@ -155,7 +169,10 @@ def run_pipeline(jobs: int, force_train: bool) -> int:
             file=sys.stderr,
         )
         return 1
-    return dvc_repro([])  # a no-op when everything is up to date
+    status = dvc_repro(["--quiet"])  # a no-op when everything is up to date: it prints only errors
+    if _hinted and status == 0:
+        print("dvc.lock changed: `git add dvc.lock reports` keeps the results; `dvc push` sends data and models")
+    return status
 
 
 def default_jobs() -> int:
