@@ -11,11 +11,13 @@ from imdb_sentiment.compare.figures import epoch_stats, study_figures
 from imdb_sentiment.compare.ranking import VariantResult, choose, load_results, rank, retrain_epochs
 from imdb_sentiment.compare.summary import summary_markdown, summary_rows
 from imdb_sentiment.config.schema import SelectionMetric
-from imdb_sentiment.model.summaries import aggregate
+from imdb_sentiment.model.summaries import aggregate, within_chance
 from imdb_sentiment.runtime.errors import DataError
 
 
-def variant(name: str, accuracies: list[float], losses: list[float], best_epochs: list[int]) -> VariantResult:
+def variant(
+    name: str, accuracies: list[float], losses: list[float], best_epochs: list[int], learned: bool = True
+) -> VariantResult:
     """A variant as the train stage's ``seeds.json`` describes it."""
     seeds = {
         str(i): {
@@ -38,7 +40,7 @@ def variant(name: str, accuracies: list[float], losses: list[float], best_epochs
         }
         for i, e in enumerate([3] * len(accuracies))
     }
-    return VariantResult(name, seed_runs, histories)
+    return VariantResult(name, seed_runs, histories, learned)
 
 
 def test_highest_mean_accuracy_wins_and_epochs_are_the_median_best_epoch():
@@ -49,7 +51,11 @@ def test_highest_mean_accuracy_wins_and_epochs_are_the_median_best_epoch():
     choice = choose(results, SelectionMetric.best_val_accuracy)
     assert choice.variant == "b" and choice.epochs == 7 and choice.runner_up == "a"
     assert choice.lead == pytest.approx(0.8833333 - 0.86, abs=1e-6) and choice.lead_exceeds_spread is True
-    assert "b has the highest mean best_val_accuracy" in choice.reason and "(5, 7, 8)" in choice.reason
+    assert (
+        "b has the highest mean best_val_accuracy" in choice.reason
+        and "(5, 7, 8: each seed's best by trainer.monitor" in choice.reason
+    )
+    assert "(0.0100, the larger standard deviation of the two, 2.3×)." in choice.reason
 
 
 def test_ties_go_to_the_lower_best_val_loss():
@@ -81,7 +87,7 @@ def test_loss_metric_ranks_lowest_first_and_even_seed_medians_round_up():
 
 def test_reports_and_figures(tmp_path):
     results = [
-        variant("l1_3layer", [0.5, 0.5], [0.25, 0.25], [1, 1]),
+        variant("l1_3layer", [0.5, 0.5], [0.25, 0.25], [1, 1], learned=False),
         variant("l2_3layer", [0.88, 0.87], [0.17, 0.18], [3, 3]),
     ]
     choice = choose(results, SelectionMetric.best_val_accuracy)
@@ -89,6 +95,7 @@ def test_reports_and_figures(tmp_path):
     assert [row["variant"] for row in rows] == ["l2_3layer", "l1_3layer"]
     markdown = summary_markdown(rows, choice, "`multihot` (10,000 words)")
     assert "| l2_3layer | 2 | 0.8750 ± 0.0071 |" in markdown and "**Chosen: l2_3layer, 3 epochs.**" in markdown
+    assert "| l1_3layer (did not learn: chance) | 2 |" in markdown and rows[1]["learned"] is False
     figures = study_figures(results, ["l1_3layer", "l2_3layer"])
     assert set(figures) == {
         "train_val_loss.png",
@@ -100,11 +107,38 @@ def test_reports_and_figures(tmp_path):
     }
     assert len(figures["train_val_loss.png"].axes) == 2  # one panel per variant
     assert [a.get_yscale() for a in figures["train_val_loss.png"].axes] == ["log", "log"]
-    assert len(figures["val_accuracy_all.png"].axes) == 2  # all, and without the collapsed l1_3layer
+    assert len(figures["val_accuracy_all.png"].axes) == 2  # all, and without l1_3layer, which did not learn
     assert [line.get_label() for line in figures["val_accuracy_all.png"].axes[1].get_lines()][:1] == ["l2_3layer"]
     for name, figure in figures.items():
         figure.savefig(tmp_path / name, dpi=40)
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_a_variant_that_did_not_learn_is_ranked_last_and_never_chosen_whatever_its_numbers():
+    """On MSE a one-class model can show the lowest loss: it must not win on it."""
+    results = [
+        variant("stuck", [0.4947, 0.4947], [0.01, 0.01], [2, 2], learned=False),
+        variant("real", [0.86, 0.87], [0.3, 0.3], [4, 4]),
+    ]
+    for metric in SelectionMetric:
+        assert [r.variant for r in rank(results, metric)] == ["real", "stuck"]
+        choice = choose(results, metric)
+        assert choice.variant == "real" and choice.runner_up is None and choice.did_not_learn == ["stuck"]
+        assert "Not considered: stuck, which did not learn (chance accuracy)." in choice.reason
+    with pytest.raises(DataError, match="no variant learned: stuck"):
+        choose(results[:1], SelectionMetric.best_val_accuracy)
+
+
+def test_learning_is_judged_on_every_epoch_of_every_seed(tmp_path):
+    assert within_chance([[0.4947] * 8, [0.5053, 0.4947]], 0.05)
+    assert not within_chance([[0.4947] * 8, [0.5053, 0.56]], 0.05)  # one epoch of one seed left the band
+    assert not within_chance([], 0.05)
+    folder = tmp_path / "stuck"
+    (folder / "history").mkdir(parents=True)
+    (folder / "seeds.json").write_text(json.dumps(variant("stuck", [0.49], [0.2], [1]).seed_runs))
+    (folder / "history/seed_0.csv").write_text("epoch,val_accuracy,val_loss\n1,0.4947,0.25\n2,0.4947,0.25\n")
+    assert load_results(tmp_path, ["stuck"], 0.05)[0].learned is False
+    assert load_results(tmp_path, ["stuck"], 0.001)[0].learned is True
 
 
 def test_epoch_bands_use_the_seeds_that_reached_each_epoch():
@@ -117,10 +151,10 @@ def test_epoch_bands_use_the_seeds_that_reached_each_epoch():
 
 def test_missing_variant_names_the_stage(tmp_path):
     with pytest.raises(DataError, match=r"dvc repro train@base_1layer"):
-        load_results(tmp_path, ["base_1layer"])
+        load_results(tmp_path, ["base_1layer"], 0.05)
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "seeds.json").write_text(json.dumps(variant("x", [0.8], [0.2], [1]).seed_runs))
-    loaded = load_results(tmp_path, ["x"])[0]
+    loaded = load_results(tmp_path, ["x"], 0.05)[0]
     assert loaded.variant == "x" and loaded.seeds == 1 and loaded.parent_run_id == "x-parent"
 
 

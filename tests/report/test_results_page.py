@@ -35,7 +35,7 @@ def row(variant: str, accuracy: float, accuracy_std: float, best_epoch: float) -
 SUMMARY = [
     row("base_1layer", 0.8850, 0.0020, 7.0),
     row("l2_3layer", 0.8790, 0.0030, 20.0),
-    row("l1_3layer", 0.4950, 0.0, 8.0),
+    {**row("l1_3layer", 0.4950, 0.0, 8.0), "learned": False},
 ]
 BEST = {
     "variant": "base_1layer",
@@ -68,7 +68,7 @@ SIDE_BY_SIDE = {
     "ours_minus_notebook": 0.0110,
     "ours_minus_notebook_low": 0.0070,
     "ours_minus_notebook_high": 0.0150,
-    "mcnemar_p_value": 0.0001,
+    "mcnemar_minus_log10_p": 4.0,
     "only_ours_right": 900,
     "only_notebook_right": 625,
 }
@@ -134,7 +134,7 @@ def test_the_page_has_the_table_winner_protocol_test_metrics_and_figures(tmp_pat
     assert "| 1 | base_1layer | 3 | 0.8850 ± 0.0020 | 0.3000 ± 0.0100 | 7.0 ± 1.0 | 10.0 ± 2.0 | winner |" in text
     assert "| 2 | l2_3layer | 3 | 0.8790 ± 0.0030 |" in text and "| 0.0060 | 2.0× |" in text  # 0.006 / 0.003
     assert "**base_1layer**, retrained for 7 epochs. base_1layer has the highest" in text
-    assert "The lead is 2.0× the seed spread." in text
+    assert "the seed spread." not in text  # the reason already gives the lead against the spread, once
     assert "base_1layer was retrained from scratch for 7 epochs" in text
     assert (
         "| **partial**: the training reviews minus the validation split, as the notebook did | 15,000 | **0.8800** |"
@@ -198,6 +198,13 @@ def test_the_yardsticks_are_the_configured_ones(tmp_path):
     assert "multihot_bigrams |" not in text.split("## Targets")[1].split("vectorize")[0]
 
 
+def test_a_variant_that_did_not_learn_is_marked_so_and_not_measured_against_the_winner(tmp_path):
+    text = page(reports(tmp_path))
+    assert "| 3 | l1_3layer | 3 | 0.4950 ± 0.0000 |" in text
+    row = next(line for line in text.splitlines() if "| l1_3layer |" in line)
+    assert row.endswith("| did not learn (chance) |  |") and "×" not in row
+
+
 def test_the_targets_say_which_features_ran_and_whether_each_was_met(tmp_path):
     text = page(reports(tmp_path))
     assert "This run's features: `multihot`, 10,000 words (no bigrams)." in text
@@ -227,7 +234,7 @@ def test_a_missing_input_names_the_stage_to_run(tmp_path):
         page(root)
 
 
-def test_the_stage_writes_the_page_and_logs_it_to_the_final_run(tmp_path, monkeypatch):
+def test_the_stage_writes_the_page_and_logs_it_to_the_final_run(tmp_path, monkeypatch, capsys):
     import mlflow
     from mlflow import MlflowClient
 
@@ -242,3 +249,8 @@ def test_the_stage_writes_the_page_and_logs_it_to_the_final_run(tmp_path, monkey
     written = write_results_page(dataclasses.replace(cfg, paths=paths, tracking=tracking))
     assert written.read_text().startswith("# Results")
     assert [a.path for a in MlflowClient(uri).list_artifacts(run_id)] == ["README.md"]
+    said = capsys.readouterr().out  # where the answer is, as the pipeline's last words
+    experiment = MlflowClient(uri).get_run(run_id).info.experiment_id
+    assert f"The answer: {written} (the results page)" in said
+    assert f"#/experiments/{experiment}?workflowType=machine_learning (the runs)" in said
+    assert "Champion: models:/imdb-sentiment-text@champion (" in said

@@ -7,6 +7,7 @@ import json
 import mlflow
 import numpy as np
 import pytest
+from helpers.config import yaml_config
 from helpers.project import copy_project, run_stage
 from mlflow import MlflowClient
 
@@ -51,6 +52,7 @@ def test_train_stage_writes_models_metrics_and_history(trained):
         "epochs_run",
         "train_seconds",
         "seeds",
+        "learned",  # 1: the fixture's variant learned (0 is compare's "did not learn (chance)")
     }
     for key in ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds"):
         values = [seeds[seed][key] for seed in ("0", "1")]
@@ -142,3 +144,26 @@ def test_bad_value_fails_before_training_or_tracking(project):
     assert result.returncode == 2
     assert result.stderr.strip() == "error: model.dropout=1.5 is not allowed: a number in [0, 1)"
     assert not (project / "mlflow.db").exists() and not (project / "models").exists()
+
+
+def test_a_variant_at_chance_is_flagged_on_its_run_and_in_the_log(tmp_path, caplog):
+    """Its summary numbers would read like any other variant's: the run's tag and description say it."""
+    import mlflow
+
+    from imdb_sentiment.model.training import SeedResult
+    from imdb_sentiment.tracking.descriptions import DESCRIPTION
+    from imdb_sentiment.train.variants import flag_learning
+
+    cfg = yaml_config()
+    stuck = {seed: (f"run-{seed}", SeedResult(seed, {"val_accuracy": [0.4947] * 5}, {}, None)) for seed in (0, 1)}
+    learning = {0: ("run-0", SeedResult(0, {"val_accuracy": [0.51, 0.7, 0.86]}, {}, None))}
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("chance")  # an earlier test's active experiment is not in this store
+    with mlflow.start_run() as run:
+        assert flag_learning(cfg, stuck) is False
+    tags = mlflow.get_run(run.info.run_id).data.tags
+    assert tags["learned"] == "false" and "did not learn (chance)" in tags[DESCRIPTION]
+    assert f"{cfg.model.name} did not learn (chance)" in caplog.text
+    with mlflow.start_run() as run:
+        assert flag_learning(cfg, learning) is True
+    assert mlflow.get_run(run.info.run_id).data.tags["learned"] == "true"

@@ -9,6 +9,8 @@ sentence are also logged to the final MLflow run, beside the test scores they ar
 from __future__ import annotations
 
 import csv
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +66,9 @@ def side_by_side_numbers(cfg: Config) -> tuple[dict, str]:
         "ours_minus_notebook": test.difference,
         "ours_minus_notebook_low": test.ci_low,
         "ours_minus_notebook_high": test.ci_high,
-        "mcnemar_p_value": test.p_value,
+        # -log10 p: `dvc metrics show` rounds to 5 decimals, so a p of 2e-28 would read 0.0; the p itself is in
+        # comparison.json
+        "mcnemar_minus_log10_p": -math.log10(max(test.p_value, sys.float_info.min)),
         "only_ours_right": test.only_a_right,
         "only_notebook_right": test.only_b_right,
     }
@@ -78,7 +82,11 @@ def write_side_by_side(cfg: Config) -> dict:
     numbers, sentence = side_by_side_numbers(cfg)
     reports = Path(cfg.paths.side_by_side_reports)
     write_json(reports / "metrics.json", numbers)
-    words = {"notebook_variant": cfg.final.notebook_variant, "notebook_comparison": sentence}
+    words = {
+        "notebook_variant": cfg.final.notebook_variant,
+        "notebook_comparison": sentence,
+        "mcnemar_p_value": 10 ** -numbers["mcnemar_minus_log10_p"],
+    }
     write_json(reports / COMPARISON, words)
     setup_tracking(cfg.tracking)
     run_id = read_json(Path(cfg.paths.final_reports) / "run.json", "final")["run_id"]

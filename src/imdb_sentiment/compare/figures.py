@@ -3,7 +3,7 @@
 Per variant, training against validation loss and accuracy (the notebook's two figures, one panel per variant,
 each on its own scale); all variants' validation curves overlaid; and the notebook's L1-vs-L2 comparison.
 Seeds stop at different epochs (early stopping), so each epoch's mean ± std is over the seeds that reached it,
-and a dotted line marks where a seed stopped. A variant that collapsed to chance accuracy gets panels of its
+and a dotted line marks where a seed stopped. A variant that did not learn (chance accuracy) gets panels of its
 own scale, or is left out of a zoomed panel, so it does not squash the other curves.
 """
 
@@ -18,8 +18,6 @@ from matplotlib.ticker import LogFormatter
 
 from imdb_sentiment.compare.ranking import VariantResult
 
-CHANCE_ACCURACY = 0.5  # balanced binary labels
-COLLAPSE_MARGIN = 0.1  # mean best validation accuracy within this of chance: the variant learnt nothing
 BAND_NOTE = (
     "line: mean over the seeds that reached the epoch, band: ± 1 std\n"
     "dotted: a seed stopped early (past the last one, a single seed)"
@@ -50,10 +48,6 @@ def epoch_stats(histories: dict[int, dict[str, list[float]]], key: str) -> tuple
     return np.arange(1, table.shape[1] + 1), mean, std, counts
 
 
-def collapsed(result: VariantResult) -> bool:
-    return result.mean("best_val_accuracy") < CHANCE_ACCURACY + COLLAPSE_MARGIN
-
-
 def draw_band(axes: Axes, result: VariantResult, key: str, label: str, color: str, marker: str = "") -> None:
     epochs, mean, std, _ = epoch_stats(result.histories, key)
     axes.plot(epochs, mean, color=color, marker=marker, markersize=3, label=label)
@@ -82,7 +76,7 @@ def label_axes(axes: Axes, key: str, title: str) -> None:
 
 def panel_title(result: VariantResult) -> str:
     seeds = len(result.histories)
-    note = ", collapsed: chance accuracy" if collapsed(result) else ""
+    note = ", did not learn: chance accuracy" if not result.learned else ""
     return f"{result.variant} ({seeds} seed{'s' if seeds != 1 else ''}{note})"
 
 
@@ -114,16 +108,16 @@ def overlay(axes: Axes, results: list[VariantResult], colors: dict[str, str], ke
 
 
 def overlay_figure(results: list[VariantResult], colors: dict[str, str], key: str, title: str) -> Figure:
-    """One mean ± std band per variant; when a variant collapsed, a second panel shows the others alone."""
-    learnt = [r for r in results if not collapsed(r)]
+    """One mean ± std band per variant; when a variant did not learn, a second panel shows the others alone."""
+    learnt = [r for r in results if not not r.learned]
     zoom = 0 < len(learnt) < len(results)
     figure = Figure(figsize=(11 if zoom else 6.5, 4.6), layout="constrained")
     panels = figure.subplots(1, 2 if zoom else 1, squeeze=False).flat
     names = "all variants" if zoom or len(results) > 2 else " vs ".join(r.variant for r in results)
     overlay(panels[0], results, colors, key, names)
     if zoom:
-        dropped = ", ".join(r.variant for r in results if collapsed(r))
-        overlay(panels[1], learnt, colors, key, f"without the collapsed {dropped}")
+        dropped = ", ".join(r.variant for r in results if not r.learned)
+        overlay(panels[1], learnt, colors, key, f"without {dropped}, which did not learn")
     figure.suptitle(f"{title}, mean ± std over seeds")
     figure.supxlabel(BAND_NOTE, fontsize=9)
     return figure

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from imdb_sentiment.config.schema import SelectionMetric
-from imdb_sentiment.model.summaries import aggregate
+from imdb_sentiment.model.summaries import aggregate, within_chance
 from imdb_sentiment.runtime.errors import DataError
 
 TIE_BREAKER = "best_val_loss"
@@ -33,6 +33,7 @@ class VariantResult:
     variant: str
     seed_runs: dict  # the train stage's seeds.json
     histories: dict[int, dict[str, list[float]]]  # seed -> per-epoch history
+    learned: bool = True  # False: validation accuracy at chance on every epoch (model.summaries.within_chance)
 
     @property
     def seeds(self) -> int:
@@ -59,8 +60,9 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return {key: [float(row[key]) for row in rows] for key in rows[0] if key != "epoch"} if rows else {}
 
 
-def load_results(train_reports: Path, variants: list[str]) -> list[VariantResult]:
-    """Each variant's seeds and histories; a missing variant is an error that names the stage to run."""
+def load_results(train_reports: Path, variants: list[str], chance_margin: float) -> list[VariantResult]:
+    """Each variant's seeds and histories, and whether it learned; a missing variant is an error that names
+    the stage to run."""
     if not variants:
         raise DataError("compare.variants is empty: list the variants in params.yaml")
     results = []
@@ -73,16 +75,18 @@ def load_results(train_reports: Path, variants: list[str]) -> list[VariantResult
         histories = {
             int(p.stem.split("_")[1]): read_history(p) for p in sorted((folder / "history").glob("seed_*.csv"))
         }
-        results.append(VariantResult(variant, seed_runs, histories))
+        learned = not within_chance([h.get("val_accuracy", []) for h in histories.values()], chance_margin)
+        results.append(VariantResult(variant, seed_runs, histories, learned))
     return results
 
 
 def rank(results: list[VariantResult], metric: SelectionMetric) -> list[VariantResult]:
-    """Best first: by the mean of ``metric`` (accuracy up, loss down), ties to the lower mean best_val_loss.
+    """Best first: by the mean of ``metric`` (accuracy up, loss down), ties to the lower mean best_val_loss; the
+    variants that did not learn last, whatever their numbers.
 
     Every value is taken at each seed's best epoch (see ``summaries.summarize``)."""
     sign = -1.0 if metric.maximized else 1.0
-    return sorted(results, key=lambda r: (sign * r.mean(metric.value), r.mean(TIE_BREAKER), r.variant))
+    return sorted(results, key=lambda r: (not r.learned, sign * r.mean(metric.value), r.mean(TIE_BREAKER), r.variant))
 
 
 def retrain_epochs(result: VariantResult) -> int:
@@ -104,6 +108,7 @@ class Choice:
     spread: float | None
     lead_exceeds_spread: bool | None
     reason: str
+    did_not_learn: list[str]  # the variants at chance accuracy, never chosen
 
 
 def winner_reason(winner: VariantResult, metric: SelectionMetric, epochs: int) -> str:
@@ -114,7 +119,8 @@ def winner_reason(winner: VariantResult, metric: SelectionMetric, epochs: int) -
     return (
         f"{winner.variant} has the {direction} mean {key} ({winner.mean(key):.4f} ± {winner.std(key):.4f} "
         f"over {seeds} seed{'s' if seeds != 1 else ''}); retrain for {epochs} epochs, the median of the "
-        f"seeds' best epochs ({best_epochs}), where each seed's {key} is taken and its saved model stopped."
+        f"seeds' best epochs ({best_epochs}: each seed's best by trainer.monitor, the epoch its numbers are "
+        "taken at and its saved weights restored to)."
     )
 
 
@@ -135,9 +141,10 @@ def lead_over(winner: VariantResult, runner_up: VariantResult, key: str) -> tupl
         )
         return lead, spread, None, reason
     exceeds = lead > spread
+    times = f", {lead / spread:.1f}×" if spread > 0 else ""
     reason += (
         f" Its lead over {runner_up.variant} ({lead:.4f}) is {'larger' if exceeds else 'not larger'} "
-        f"than the seed-to-seed spread ({spread:.4f}, the larger standard deviation of the two)"
+        f"than the seed-to-seed spread ({spread:.4f}, the larger standard deviation of the two{times})"
         f"{'' if exceeds else ': the ranking may not hold on other seeds'}."
     )
     return lead, spread, exceeds, reason
@@ -145,7 +152,13 @@ def lead_over(winner: VariantResult, runner_up: VariantResult, key: str) -> tupl
 
 def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
     """The winner, its retraining epochs, and whether its lead is larger than the seed-to-seed spread."""
-    ranked = rank(results, metric)
+    ranked = [result for result in rank(results, metric) if result.learned]
+    did_not_learn = [result.variant for result in results if not result.learned]
+    if not ranked:
+        raise DataError(
+            f"no variant learned: {', '.join(did_not_learn)} stayed at chance validation accuracy "
+            "(trainer.chance_margin); check the data and the variants' learning rates"
+        )
     winner, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else None)
     key, epochs = metric.value, retrain_epochs(winner)
     reason = winner_reason(winner, metric, epochs)
@@ -153,6 +166,8 @@ def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
     if runner_up is not None:
         lead, spread, exceeds, more = lead_over(winner, runner_up, key)
         reason += more
+    if did_not_learn:
+        reason += f" Not considered: {', '.join(did_not_learn)}, which did not learn (chance accuracy)."
     return Choice(
         variant=winner.variant,
         epochs=epochs,
@@ -166,4 +181,5 @@ def choose(results: list[VariantResult], metric: SelectionMetric) -> Choice:
         spread=spread,
         lead_exceeds_spread=exceeds,
         reason=reason,
+        did_not_learn=did_not_learn,
     )

@@ -22,7 +22,7 @@ SUMMARY_COLUMNS = ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_r
 def summary_rows(ranked: list[VariantResult]) -> list[dict]:
     rows = []
     for result in ranked:
-        row: dict = {"variant": result.variant, "seeds": result.seeds}
+        row: dict = {"variant": result.variant, "seeds": result.seeds, "learned": result.learned}
         for key in SUMMARY_COLUMNS:
             row[f"{key}_mean"], row[f"{key}_std"] = result.mean(key), result.std(key)
         rows.append(row)
@@ -54,7 +54,8 @@ def summary_markdown(rows: list[dict], choice: Choice, features: str) -> str:
             else f"{row[f'{key}_mean']:.1f} ± {row[f'{key}_std']:.1f}"
             for key in SUMMARY_COLUMNS
         ]
-        lines.append(f"| {row['variant']} | {row['seeds']} | " + " | ".join(cells) + " |")
+        name = row["variant"] if row["learned"] else f"{row['variant']} (did not learn: chance)"
+        lines.append(f"| {name} | {row['seeds']} | " + " | ".join(cells) + " |")
     lines += ["", f"**Chosen: {choice.variant}, {choice.epochs} epochs.** {choice.reason}", ""]
     return "\n".join(lines)
 
@@ -69,7 +70,7 @@ def compare_variants(cfg: Config) -> Choice:
     from imdb_sentiment.tracking.runs import tracked_run
     from imdb_sentiment.tracking.store import setup_tracking
 
-    results = load_results(Path(cfg.paths.train_reports), cfg.compare.variants)
+    results = load_results(Path(cfg.paths.train_reports), cfg.compare.variants, cfg.trainer.chance_margin)
     ranked = rank(results, cfg.compare.metric)
     choice = choose(results, cfg.compare.metric)
     rows = summary_rows(ranked)

@@ -116,6 +116,7 @@ class TrainerConfig:
     deterministic: bool = MISSING
     fast_path: bool = MISSING  # the speed layer (imdb_sentiment.model.fast_path); false: stock Keras pieces
     verbose: bool = MISSING
+    chance_margin: float = MISSING  # validation accuracy within 0.5 ± this on every epoch: did not learn
 
     def __post_init__(self) -> None:
         distinct = len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds)
@@ -125,6 +126,7 @@ class TrainerConfig:
         at_least("trainer.eval_batch_size", self.eval_batch_size, 1)
         at_least("trainer.patience", self.patience, 0)
         at_least("trainer.steps_per_execution", self.steps_per_execution, 1)
+        require("trainer.chance_margin", self.chance_margin, 0 <= self.chance_margin < 0.5, "a number in [0, 0.5)")
 
 
 @dataclass

@@ -37,6 +37,16 @@ def summarize(history: dict[str, list[float]], monitor: Monitor, seconds: float)
     }
 
 
+CHANCE_ACCURACY = 0.5  # balanced binary labels: what predicting one class scores
+
+
+def within_chance(val_accuracies: list[list[float]], margin: float) -> bool:
+    """Whether every epoch of every seed stayed within ``margin`` of chance accuracy: a variant that did not
+    learn (it predicts one class), flagged as such and never chosen, whatever its loss says."""
+    epochs = [value for seed in val_accuracies for value in seed]
+    return bool(epochs) and all(abs(value - CHANCE_ACCURACY) <= margin for value in epochs)
+
+
 def aggregate(summaries: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """Mean and sample standard deviation across seeds of each summary metric (std 0 for one seed)."""
     ddof = 1 if len(summaries) > 1 else 0

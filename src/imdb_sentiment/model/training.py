@@ -81,9 +81,10 @@ class StopOnSignal(keras.callbacks.Callback):
 class EpochLog(keras.callbacks.Callback):
     """One line per epoch, so a user sees training move; silent when ``trainer.verbose`` is false."""
 
-    def __init__(self, label: str, max_epochs: int):
+    def __init__(self, label: str, max_epochs: int, patience: int | None):
         super().__init__()
-        self.label, self.max_epochs = label, max_epochs
+        stops = f", early stopping patience {patience}" if patience is not None else ""
+        self.label, self.limit = label, f"max {max_epochs}{stops}"
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -92,10 +93,10 @@ class EpochLog(keras.callbacks.Callback):
         logs = logs or {}
         metrics = " ".join(f"{key} {logs[key]:.4f}" for key in HISTORY_KEYS if key in logs)
         log.info(
-            "%s epoch %d/%d: %s (%.2f s)",
+            "%s epoch %d (%s): %s (%.2f s)",
             self.label,
             epoch + 1,
-            self.max_epochs,
+            self.limit,
             metrics,
             time.perf_counter() - self._started,
         )
@@ -161,7 +162,8 @@ class SeedTrainer:
             )
         max_epochs = epochs or trainer.max_epochs
         if trainer.verbose:
-            all_callbacks.append(EpochLog(f"{self.model_cfg.name} seed {seed}", max_epochs))
+            patience = trainer.patience if self.validation_data is not None else None  # it needs validation data
+            all_callbacks.append(EpochLog(f"{self.model_cfg.name} seed {seed}", max_epochs, patience))
         started = time.perf_counter()
         fitted = model.fit(
             batches,

@@ -51,9 +51,10 @@ def read_inputs(cfg: Config) -> PageInputs:
 
 
 def ranked(inputs: PageInputs) -> list[dict]:
-    """The variants best first by the choice's metric (accuracy up, loss down), as compare ranked them."""
+    """The variants best first by the choice's metric (accuracy up, loss down), the ones that did not learn
+    last, as compare ranked them."""
     key, sign = f"{inputs.best['metric']}_mean", (-1 if "accuracy" in inputs.best["metric"] else 1)
-    return sorted(inputs.summary, key=lambda row: sign * row[key])
+    return sorted(inputs.summary, key=lambda row: (not row.get("learned", True), sign * row[key]))
 
 
 def gap(winner: dict, row: dict, metric: str) -> tuple[float, float]:

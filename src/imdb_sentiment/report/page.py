@@ -52,6 +52,8 @@ def variants_table(inputs: PageInputs) -> list[str]:
     for position, row in enumerate(rows, 1):
         lead, spread = gap(rows[0], row, metric)
         behind = ("winner", "") if position == 1 else (f"{lead:.4f}", times_spread(lead, spread))
+        if not row.get("learned", True):
+            behind = ("did not learn (chance)", "")
         lines.append(
             f"| {position} | {row['variant']} | {row['seeds']} | {cell(row, 'best_val_accuracy', 4)} | "
             f"{cell(row, 'best_val_loss', 4)} | {cell(row, 'best_epoch', 1)} | {cell(row, 'train_seconds', 1)} | "
@@ -62,10 +64,7 @@ def variants_table(inputs: PageInputs) -> list[str]:
 
 def winner_section(inputs: PageInputs) -> list[str]:
     best = inputs.best
-    lines = ["## The winner", "", f"**{best['variant']}**, retrained for {best['epochs']} epochs. {best['reason']}"]
-    if best.get("lead") is not None and best.get("spread"):
-        lines[-1] += f" The lead is {times_spread(best['lead'], best['spread'])} the seed spread."
-    return lines
+    return ["## The winner", "", f"**{best['variant']}**, retrained for {best['epochs']} epochs. {best['reason']}"]
 
 
 def test_section(inputs: PageInputs) -> list[str]:
@@ -174,11 +173,28 @@ def write_results_page(cfg: Config) -> Path:
     inputs = read_inputs(cfg)
     write_text(page, results_page(inputs))
     log.info("wrote %s", page)
-    run_id = inputs.run.get("run_id")
+    run_id, experiment_id = inputs.run.get("run_id"), None
     if run_id:
         setup_tracking(cfg.tracking)
         try:
             MlflowClient().log_artifact(run_id, str(page))
+            experiment_id = MlflowClient().get_run(run_id).info.experiment_id
         except MlflowException as exc:  # e.g. a store that does not hold the run: the page stands on its own
             log.warning("%s not logged to the final run %s: %s", page, run_id, str(exc).splitlines()[0])
+    print(where_to_look(cfg, page, experiment_id, inputs.run.get("registry")))
     return page
+
+
+def where_to_look(cfg: Config, page: Path, experiment_id: str | None, registry: str | None) -> str:
+    """The pipeline's last words (the report stage is its last stage): where the answer is, in each tool."""
+    import mlflow
+
+    lines = [f"The answer: {page} (the results page); `dvc metrics show`, `dvc plots show`."]
+    if experiment_id is not None:
+        lines.append(
+            f"MLflow: mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}, then "
+            f"http://127.0.0.1:5000/#/experiments/{experiment_id}?workflowType=machine_learning (the runs)"
+        )
+    champion = f"models:/{cfg.final.text_model_name}@{cfg.final.alias}"
+    lines.append(f'Champion: {champion} ({registry or "not registered"}); python stages/predict.py text="..."')
+    return "\n".join(lines)

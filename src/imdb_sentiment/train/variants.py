@@ -18,7 +18,14 @@ from imdb_sentiment.data.features import load_configured_features
 from imdb_sentiment.data.manifest import Manifest
 from imdb_sentiment.model.batches import CsrRows
 from imdb_sentiment.model.networks import INPUT_EXAMPLE_ROWS, model_summary
-from imdb_sentiment.model.summaries import aggregate, history_csv, mean_history, parent_run_metrics, variant_metrics
+from imdb_sentiment.model.summaries import (
+    aggregate,
+    history_csv,
+    mean_history,
+    parent_run_metrics,
+    variant_metrics,
+    within_chance,
+)
 from imdb_sentiment.model.training import EpochHook, SeedResult, SeedTrainer
 from imdb_sentiment.runtime.outputs import atomic_dir, write_json, write_text
 from imdb_sentiment.tracking.datasets import log_dataset
@@ -110,16 +117,42 @@ def train_seed_run(
             run_name,
             partial(log_seed_artifacts, run_id, result, run_name, f"{variant} seed {seed}", stage.example),
         )
-    log.info("%s seed %d: %s", variant, seed, result.summary)
+    s = result.summary
+    log.info(
+        "%s seed %d: best epoch %d of %d, val_accuracy %.4f, val_loss %.4f (%.1f s)",
+        variant,
+        seed,
+        s["best_epoch"],
+        s["epochs_run"],
+        s["best_val_accuracy"],
+        s["best_val_loss"],
+        s["train_seconds"],
+    )
     return run_id, result
 
 
+def flag_learning(cfg: Config, results: dict[int, tuple[str, SeedResult]]) -> bool:
+    """Whether the variant learned; if not (validation accuracy at chance on every epoch of every seed), say so
+    in the log and on its run, whose summary numbers would otherwise read like any other variant's."""
+    margin = cfg.trainer.chance_margin
+    learned = not within_chance([r.history["val_accuracy"] for _, r in results.values()], margin)
+    mlflow.set_tag("learned", str(learned).lower())
+    if not learned:
+        note = (
+            f"did not learn (chance): validation accuracy within 0.5 ± {margin} on every epoch of every seed "
+            "(it predicts one class); compare never chooses it"
+        )
+        log.warning("%s %s", cfg.model.name, note)
+        mlflow.set_tag(DESCRIPTION, f"{variant_description(cfg)}\n\n**{cfg.model.name} {note}.**")
+    return learned
+
+
 def write_variant_reports(
-    reports_dir: Path, variant: str, parent_run_id: str, results: dict[int, tuple[str, SeedResult]]
+    reports_dir: Path, variant: str, parent_run_id: str, results: dict[int, tuple[str, SeedResult]], learned: bool
 ) -> dict:
     """The train stage's reports: ``metrics.json`` (few flat numbers, DVC's metrics), ``seeds.json`` (each
     seed's numbers and run id, and the variant's run: what compare reads) and the seeds' mean curves."""
-    metrics = variant_metrics([r.summary for _, r in results.values()])
+    metrics = {**variant_metrics([r.summary for _, r in results.values()]), "learned": int(learned)}
     seeds = {str(seed): {**r.summary, "run_id": run_id} for seed, (run_id, r) in results.items()}
     write_json(reports_dir / "metrics.json", metrics)
     write_json(reports_dir / "seeds.json", {"variant": variant, "parent_run_id": parent_run_id, "seeds": seeds})
@@ -167,4 +200,5 @@ def train_variant(cfg: Config, on_epoch_end: SeedEpochHook | None = None) -> dic
             }
         stats = aggregate([r.summary for _, r in results.values()])
         mlflow.log_metrics(parent_run_metrics(stats))
-        return write_variant_reports(reports_tmp, variant, parent.info.run_id, results)
+        learned = flag_learning(cfg, results)
+        return write_variant_reports(reports_tmp, variant, parent.info.run_id, results, learned)
