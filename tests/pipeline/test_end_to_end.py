@@ -71,6 +71,8 @@ def test_compare_and_final_runs_are_tracked_and_registered(fixture_pipeline):
     assert len(compare) == 1
     parents = {r.data.tags["variant"]: r.info.run_id for r in runs if r.data.tags.get("level") == "variant"}
     assert compare[0].data.tags["compared.base_1layer"] == parents["base_1layer"]
+    best = json.loads((project / "reports/compare/best.json").read_text())["variant"]
+    assert compare[0].info.run_name == f"compare: {best} wins"  # the runs list shows the answer
     champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
     text_champion = client.get_model_version_by_alias("imdb-sentiment-text", "champion")
     assert champion.run_id == text_champion.run_id

@@ -90,7 +90,7 @@ def compare_variants(cfg: Config) -> Choice:
         DESCRIPTION: summary,
         **{f"compared.{r.variant}": r.parent_run_id for r in results},
     }
-    with tracked_run("compare", tags):
+    with tracked_run(f"compare: {choice.variant} wins", tags):  # the runs list shows the answer
         mlflow.log_params({"compare.metric": choice.metric, "compare.variants": ",".join(cfg.compare.variants)})
         mlflow.log_params({"features.name": cfg.features.name, "features.bigrams": cfg.features.bigrams})
         mlflow.log_metrics({"chosen_epochs": choice.epochs, f"chosen_{choice.metric}": choice.value})
