@@ -152,7 +152,7 @@ def test_sigterm_reaches_the_running_stages_which_end_their_runs_killed(tmp_path
     seen: set[str] = set()
     for line in process.stdout:  # wait until both train stages are in their third epoch
         for variant in ("base_1layer", "l2_3layer"):
-            if line.startswith(f"[train@{variant}]") and "epoch 3/" in line:
+            if line.startswith(f"[train@{variant}]") and " epoch 3 (max " in line:
                 seen.add(variant)
         if len(seen) == 2:
             break
