@@ -40,8 +40,9 @@ def read_columns(path: Path, stage: str) -> dict[str, np.ndarray]:
         raise DataError(f"{path} cannot be read ({exc}): run the {stage} stage (dvc repro {stage})") from exc
 
 
-def side_by_side_numbers(cfg: Config) -> tuple[dict, str]:
-    """The stage's metrics and the results page's sentence on the notebook's choice."""
+def side_by_side_numbers(cfg: Config) -> tuple[dict, dict, str]:
+    """The stage's metrics; its words (the results page's sentence on the notebook's choice, McNemar's p
+    itself); and the final run's id, read from the same ``run.json``."""
     final_dir, baselines_dir = Path(cfg.paths.final_reports), Path(cfg.paths.baselines_reports)
     ours, final_metrics = (
         read_columns(final_dir / "predictions.csv", "final"),
@@ -74,24 +75,23 @@ def side_by_side_numbers(cfg: Config) -> tuple[dict, str]:
     }
     ours_name = f"{variant} ({final_metrics['epochs']} epochs)"
     notebook_name = f"the notebook's {cfg.final.notebook_variant} ({cfg.final.notebook_epochs} epochs)"
-    return numbers, describe(test, ours_name, notebook_name)
+    words = {
+        "notebook_variant": cfg.final.notebook_variant,
+        "notebook_comparison": describe(test, ours_name, notebook_name),
+        "mcnemar_p_value": test.p_value,
+    }
+    return numbers, words, run["run_id"]
 
 
 def write_side_by_side(cfg: Config) -> dict:
     """The side_by_side stage: the paired test written, and logged to the final run."""
-    numbers, sentence = side_by_side_numbers(cfg)
+    numbers, words, run_id = side_by_side_numbers(cfg)
     reports = Path(cfg.paths.side_by_side_reports)
     write_json(reports / "metrics.json", numbers)
-    words = {
-        "notebook_variant": cfg.final.notebook_variant,
-        "notebook_comparison": sentence,
-        "mcnemar_p_value": 10 ** -numbers["mcnemar_minus_log10_p"],
-    }
     write_json(reports / COMPARISON, words)
     setup_tracking(cfg.tracking)
-    run_id = read_json(Path(cfg.paths.final_reports) / "run.json", "final")["run_id"]
     client = MlflowClient()
     for key, value in numbers.items():
         client.log_metric(run_id, key, value)
-    client.set_tag(run_id, "notebook_comparison", sentence)
+    client.set_tag(run_id, "notebook_comparison", words["notebook_comparison"])
     return numbers
