@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import scipy.sparse as sp
 
 from imdb_sentiment.data.bigrams import BigramVocabulary
@@ -73,10 +74,11 @@ class ReviewEncoder:
                 ids.append(rank + s.index_from if rank + s.index_from < s.num_words else s.oov_char)
         return ids
 
-    def known_words(self, text: str) -> int:
-        """How many of the review's words the model knows: in the word index and among its ``num_words``. A
-        review with none encodes as the start token alone, and any score of it would be the model's bias."""
-        return sum(1 for i in self.ids(text)[1:] if i != self.settings.oov_char)
+    def known_rows(self, encoded: sp.csr_matrix) -> np.ndarray:
+        """Which encoded reviews hold a word the model knows (a column at or past ``index_from``: a word of the
+        index among its ``num_words``, or a bigram of two). A review with none encodes as the start and
+        out-of-vocabulary tokens alone, and any score of it would be the model's bias."""
+        return encoded[:, self.settings.index_from :].getnnz(axis=1) > 0
 
     def encode(self, texts: list[str]) -> sp.csr_matrix:
         rows = Ragged.from_lists([self.ids(text) for text in texts])

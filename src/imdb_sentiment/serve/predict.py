@@ -111,12 +111,11 @@ def predict_reviews(cfg) -> list[tuple[int, float | None, int | None, str]]:
 
     keras.utils.disable_interactive_logging()
     model, encoder, source = load_champion(cfg)
-    probabilities = predict_proba(model, encoder.encode([review for _, review in reviews]))
+    encoded = encoder.encode([review for _, review in reviews])
+    probabilities, known = predict_proba(model, encoded), encoder.known_rows(encoded)
     results = [
-        (line, float(p), int(p >= cfg.final.threshold), review)
-        if encoder.known_words(review)
-        else (line, None, None, review)
-        for p, (line, review) in zip(probabilities, reviews, strict=True)
+        (line, float(p), int(p >= cfg.final.threshold), review) if scored else (line, None, None, review)
+        for p, scored, (line, review) in zip(probabilities, known, reviews, strict=True)
     ]
     print(f"# model: {source}")
     print("line\tprobability\tlabel\treview")

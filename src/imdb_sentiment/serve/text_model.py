@@ -64,12 +64,12 @@ class ReviewTextModel(mlflow.pyfunc.PythonModel):
         self.model = keras.models.load_model(context.artifacts["keras_model"], compile=False)
 
     def predict(self, context, model_input: list[str], params=None) -> list[ReviewScore]:
-        reviews = checked_reviews(model_input)
-        probabilities = predict_proba(self.model, self.encoder.encode(reviews))
+        encoded = self.encoder.encode(checked_reviews(model_input))
+        probabilities, known = predict_proba(self.model, encoded), self.encoder.known_rows(encoded)
         labels = (probabilities >= self.threshold).astype(np.int64)
         return [
             ReviewScore(probability=float(p), label=int(label), sentiment=sentiment(label))
-            if self.encoder.known_words(review)
+            if scored
             else ReviewScore(sentiment="unknown", note=UNSCORED)
-            for p, label, review in zip(probabilities, labels, reviews, strict=True)
+            for p, label, scored in zip(probabilities, labels, known, strict=True)
         ]
