@@ -31,7 +31,7 @@ PRINTED_DIGITS = 4  # the CLI prints probabilities to 4 decimals
 def check_test_accuracy(features: str) -> float:
     run = json.loads(Path("reports/final/run.json").read_text())
     assert run["features"] == features, f"the final model was trained on features={run['features']}, not {features}"
-    registry = json.loads(Path("reports/registry.json").read_text())
+    registry = json.loads(Path("models/registry.json").read_text())
     assert registry["promoted"], f"this run's model is not the champion predict and the server score with: {registry}"
     accuracy = float(json.loads(Path("reports/final/metrics.json").read_text())["test_accuracy"])
     floor = MIN_TEST_ACCURACY[features]

@@ -16,27 +16,35 @@ from imdb_sentiment.runtime.errors import DataError
 
 
 def variant(
-    name: str, accuracies: list[float], losses: list[float], best_epochs: list[int], learned: bool = True
+    name: str,
+    accuracies: list[float],
+    losses: list[float],
+    best_epochs: list[int],
+    learned: bool = True,
+    loss_function: str = "mse",
 ) -> VariantResult:
-    """A variant as the train stage's ``seeds.json`` describes it."""
+    """A variant as the train stage's ``seeds.json`` describes it; ``losses`` are its cross-entropies, and its
+    own training loss is twice them."""
     seeds = {
         str(i): {
             "best_val_accuracy": a,
-            "best_val_loss": loss,
+            "best_val_bce": loss,
+            "best_val_loss": 2 * loss,
             "best_epoch": e,
             "epochs_run": e + 3,
             "train_seconds": 1.0,
-            "run_id": f"{name}-{i}",
         }
         for i, (a, loss, e) in enumerate(zip(accuracies, losses, best_epochs, strict=True))
     }
-    seed_runs = {"variant": name, "parent_run_id": f"{name}-parent", "seeds": seeds}
+    seed_runs = {"variant": name, "loss_function": loss_function, "seeds": seeds}
     histories = {
         i: {
             "val_loss": [0.5, 0.4, 0.45][:e],
             "val_accuracy": [0.8, 0.85, 0.84][:e],
+            "val_bce": [0.6, 0.5, 0.55][:e],
             "loss": [0.5, 0.4, 0.3][:e],
             "accuracy": [0.7, 0.8, 0.9][:e],
+            "bce": [0.6, 0.5, 0.4][:e],
         }
         for i, e in enumerate([3] * len(accuracies))
     }
@@ -58,7 +66,7 @@ def test_highest_mean_accuracy_wins_and_epochs_are_the_median_best_epoch():
     assert "(0.0100, the larger standard deviation of the two, 2.3×)." in choice.reason
 
 
-def test_ties_go_to_the_lower_best_val_loss():
+def test_ties_go_to_the_lower_best_val_bce():
     results = [variant("a", [0.88, 0.88], [0.30, 0.30], [4, 4]), variant("b", [0.88, 0.88], [0.25, 0.25], [6, 6])]
     choice = choose(results, SelectionMetric.best_val_accuracy)
     assert choice.variant == "b" and choice.lead == 0
@@ -82,7 +90,24 @@ def test_small_lead_within_seed_noise_is_reported():
 def test_loss_metric_ranks_lowest_first_and_even_seed_medians_round_up():
     results = [variant("a", [0.9, 0.9], [0.2, 0.2], [4, 5]), variant("b", [0.8, 0.8], [0.1, 0.1], [2, 3])]
     assert [r.variant for r in rank(results, SelectionMetric.best_val_loss)] == ["b", "a"]
+    assert [r.variant for r in rank(results, SelectionMetric.best_val_bce)] == ["b", "a"]
     assert retrain_epochs(results[0]) == 5
+
+
+def test_training_losses_of_different_functions_are_never_ranked_against_each_other():
+    """The linear baseline trains on cross-entropy, the networks on MSE: their own losses are not one scale."""
+    results = [
+        variant("linear", [0.89, 0.89], [0.30, 0.30], [4, 4], loss_function="binary_crossentropy"),
+        variant("base_1layer", [0.88, 0.88], [0.32, 0.32], [3, 3]),
+    ]
+    with pytest.raises(DataError, match=r"best_val_loss compares different loss functions \(linear: binary_cro"):
+        choose(results, SelectionMetric.best_val_loss)
+    assert choose(results, SelectionMetric.best_val_bce).variant == "linear"
+    rows = summary_rows(rank(results, SelectionMetric.best_val_bce))
+    markdown = summary_markdown(rows, choose(results, SelectionMetric.best_val_bce), "`multihot`")
+    assert "| val accuracy | val cross-entropy (all variants) | val training loss (its function) |" in markdown
+    assert "| linear | 2 | 0.8900 ± 0.0000 | 0.3000 ± 0.0000 | 0.6000 ± 0.0000 (cross-entropy) |" in markdown
+    assert "| base_1layer | 2 | 0.8800 ± 0.0000 | 0.3200 ± 0.0000 | 0.6400 ± 0.0000 (MSE) |" in markdown
 
 
 def test_reports_and_figures(tmp_path):
@@ -100,9 +125,9 @@ def test_reports_and_figures(tmp_path):
     assert set(figures) == {
         "train_val_loss.png",
         "train_val_accuracy.png",
-        "val_loss_all.png",
+        "val_bce_all.png",
         "val_accuracy_all.png",
-        "pair_val_loss.png",
+        "pair_val_bce.png",
         "pair_val_accuracy.png",
     }
     assert len(figures["train_val_loss.png"].axes) == 2  # one panel per variant
@@ -155,7 +180,7 @@ def test_missing_variant_names_the_stage(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "seeds.json").write_text(json.dumps(variant("x", [0.8], [0.2], [1]).seed_runs))
     loaded = load_results(tmp_path, ["x"], 0.05)[0]
-    assert loaded.variant == "x" and loaded.seeds == 1 and loaded.parent_run_id == "x-parent"
+    assert loaded.variant == "x" and loaded.seeds == 1 and loaded.loss_function == "mse"
 
 
 def test_seeds_are_read_in_seed_order_and_summarized_as_the_train_stage_does():

@@ -18,6 +18,8 @@ def history(epochs: int, shift: float) -> dict[str, list[float]]:
         "val_loss": list(0.5 / steps + 0.1 + shift),
         "accuracy": list(1 - 0.3 / steps - shift),
         "val_accuracy": list(0.9 - 0.2 / steps - shift),
+        "bce": list(0.7 / steps + shift),
+        "val_bce": list(0.6 / steps + 0.2 + shift),
     }
 
 

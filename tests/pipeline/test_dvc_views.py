@@ -11,8 +11,8 @@ import yaml
 from helpers.pipeline import dvc
 from helpers.project import ROOT, copy_project
 
-VARIANT_PLOTS = ("loss", "accuracy")  # the top-level plots with one line per variant and split
-DECLARED = ("loss", "accuracy", "confusion", "roc", "reports/compare/plots", "reports/final/plots")
+VARIANT_PLOTS = ("accuracy", "cross_entropy")  # the top-level plots with one line per variant and split
+DECLARED = ("accuracy", "cross_entropy", "confusion", "roc", "reports/compare/plots", "reports/final/plots")
 STUDY_METRICS = ("reports/final/metrics.json", "reports/baselines/metrics.json", "reports/side_by_side/metrics.json")
 
 

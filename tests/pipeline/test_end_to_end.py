@@ -4,6 +4,7 @@ modules and only read here), then prediction and a real model server."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -13,6 +14,7 @@ from helpers.project import run_stage
 from helpers.serving import post, served
 
 pytestmark = pytest.mark.slow
+TEXT_FILES = {".json", ".csv", ".md", ".txt"}
 
 
 def test_dvc_repro_runs_every_stage_and_then_nothing(fixture_pipeline):
@@ -46,8 +48,9 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(fixture_pipeline):
     final = json.loads((project / "reports/final/metrics.json").read_text())
     final_run = json.loads((project / "reports/final/run.json").read_text())
     assert final_run["variant"] == best["variant"] and final["epochs"] == best["epochs"]
-    registry = json.loads((project / "reports/registry.json").read_text())
-    assert 0 <= final["test_accuracy"] <= 1 and registry["promoted"] is True and final_run["run_id"]
+    registry = json.loads((project / "models/registry.json").read_text())
+    store_ids = json.loads((project / "models/final/runs.json").read_text())
+    assert 0 <= final["test_accuracy"] <= 1 and registry["promoted"] is True and store_ids["run_id"]
     predictions = (project / "reports/final/predictions.csv").read_text().splitlines()
     assert predictions[0] == "row,actual,predicted,probability" and len(predictions) == 49
     assert (project / "reports/final/roc.csv").read_text().startswith("fpr,tpr\n0.000000,0.000000\n")
@@ -55,11 +58,26 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(fixture_pipeline):
     for name in ("confusion_matrix.png", "roc_curve.png"):
         assert (project / "reports/final/plots" / name).stat().st_size > 0
     assert {p.name for p in (project / "reports/compare/plots").iterdir()} >= {
-        "val_loss_all.png",
+        "val_bce_all.png",
         "val_accuracy_all.png",
     }
     metrics_show = dvc(project, "metrics", "show", env=env).stdout
     assert "reports/train/base_1layer/metrics.json" in metrics_show and "reports/final/metrics.json" in metrics_show
+
+
+def test_what_git_holds_under_reports_names_no_run_id_model_id_or_registry_version(fixture_pipeline):
+    """A clone's MLflow store has other ids: the committed results name none of this one's."""
+    project, _, _ = fixture_pipeline
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("imdb-sentiment")
+    ids = [run.info.run_id for run in client.search_runs([experiment.experiment_id])]
+    ids += [model.model_id for model in client.search_logged_models([experiment.experiment_id])]
+    assert len(ids) > 10
+    committed = {path: path.read_text() for path in (project / "reports").rglob("*") if path.suffix in TEXT_FILES}
+    for path, text in committed.items():
+        assert not [i for i in ids if i in text], path
+    page = (project / "reports/README.md").read_text()
+    assert "registry" not in page.lower() and not re.search(r"version \d", page)
 
 
 def test_compare_and_final_runs_are_tracked_and_registered(fixture_pipeline):

@@ -58,7 +58,9 @@ def test_dvc_outputs_are_the_paths_the_config_names():
     assert stages["baselines"]["outs"] == [{paths.baselines_reports: {"cache": False}}]
     assert {paths.final_reports, paths.baselines_reports} <= set(stages["side_by_side"]["deps"])
     assert stages["side_by_side"]["outs"] == [{paths.side_by_side_reports: {"cache": False}}]
-    assert stages["register"]["outs"] == [{paths.registry_record: {"cache": False}}]
+    assert stages["register"]["outs"] == [paths.registry_record]  # ids of one store: DVC-cached, not in git
+    assert Path(paths.registry_record).parent == Path(paths.models_dir)
+    assert paths.final_models in stages["register"]["deps"]
 
 
 def written(stage: dict) -> set[str]:
@@ -71,10 +73,11 @@ def test_registration_comes_after_everything_it_refers_to_and_the_page_after_all
     stages = dvc_stages()
     paths = yaml_config().paths
     assert {paths.final_reports, paths.side_by_side_reports} <= set(stages["register"]["deps"])
+    assert paths.registry_record in stages["report"]["deps"]  # printed, not on the page: it orders the stages
     report = stages["report"]
     assert report["cmd"] == "python stages/report.py features=${features}"
     assert report["outs"] == [{paths.results_page: {"cache": False}}]
-    for name in ("vectorize", "compare", "final", "side_by_side", "register"):  # every report the page reads
+    for name in ("vectorize", "compare", "final", "side_by_side"):  # every report the page reads
         reports = [out for out in written(stages[name]) if out.startswith(paths.reports_dir)]
         assert reports and set(reports) <= set(report["deps"]), name
     assert not any(dep.startswith(paths.results_page) for dep in report["deps"])

@@ -21,6 +21,9 @@ def row(variant: str, accuracy: float, accuracy_std: float, best_epoch: float) -
         "seeds": 3,
         "best_val_accuracy_mean": accuracy,
         "best_val_accuracy_std": accuracy_std,
+        "best_val_bce_mean": 0.32,
+        "best_val_bce_std": 0.02,
+        "loss_function": "mse",
         "best_val_loss_mean": 0.3,
         "best_val_loss_std": 0.01,
         "best_epoch_mean": best_epoch,
@@ -55,6 +58,7 @@ NUMBERS = {
     "test_precision": 0.8906,
     "test_recall": 0.8666,
     "test_roc_auc": 0.9490,
+    "test_bce": 0.2950,
     "test_loss": 0.0880,
 }
 
@@ -80,15 +84,18 @@ RUN = {
     "notebook_variant": "l2_3layer",
     "notebook_comparison": "On the same 25,000 test reviews, base_1layer (McNemar sentence from run.json).",
     "run_id": "abc123",
+    "registered_version": 21,
+    "registry": "moved @champion of imdb-sentiment to version 21",
 }
 
 NOTEBOOK_KEYS = {"notebook_variant", "notebook_comparison"}
-REGISTRY_KEYS = {"registered_version", "text_version", "promoted", "registry"}
+STORE_KEYS = {"run_id", "registered_version", "registry"}  # this store's ids: beside the models, not in reports/
 
 
 def reports(tmp_path: Path, summary=SUMMARY, best=BEST, metrics=None, run=None, side_by_side=None, stats=None) -> Path:
     """A reports folder as the stages leave it (numbers in the final and side_by_side stages' metrics.json,
-    words in run.json, registry.json and comparison.json)."""
+    words in run.json and comparison.json), and the store's ids beside the models (models/final/runs.json,
+    models/registry.json)."""
     root = tmp_path / "reports"
     for folder in ("compare/plots", "final/plots", "data", "side_by_side"):
         (root / folder).mkdir(parents=True)
@@ -98,10 +105,11 @@ def reports(tmp_path: Path, summary=SUMMARY, best=BEST, metrics=None, run=None, 
     (root / "compare/best.json").write_text(json.dumps(best))
     (root / "final/metrics.json").write_text(json.dumps(metrics or NUMBERS))
     run = run or {**RUN, "variant": best["variant"]}
-    files = {"side_by_side/comparison.json": NOTEBOOK_KEYS, "registry.json": REGISTRY_KEYS}
-    for name, keys in files.items():  # the side_by_side and register stages' words, the rest final's run.json
-        (root / name).write_text(json.dumps({key: run[key] for key in keys if key in run}))
-    run_json = {key: value for key, value in run.items() if key not in NOTEBOOK_KEYS | REGISTRY_KEYS}
+    (root / "side_by_side/comparison.json").write_text(json.dumps({key: run[key] for key in NOTEBOOK_KEYS}))
+    (tmp_path / "models/final").mkdir(parents=True)
+    (tmp_path / "models/final/runs.json").write_text(json.dumps({"run_id": run["run_id"]}))
+    (tmp_path / "models/registry.json").write_text(json.dumps({k: run[k] for k in STORE_KEYS - {"run_id"}}))
+    run_json = {key: value for key, value in run.items() if key not in NOTEBOOK_KEYS | STORE_KEYS}
     (root / "final/run.json").write_text(json.dumps(run_json))
     (root / "side_by_side/metrics.json").write_text(json.dumps(side_by_side or SIDE_BY_SIDE))
     (root / "data/stats.json").write_text(json.dumps(stats or STATS))
@@ -117,7 +125,8 @@ def paths_under(root: Path) -> PathsConfig:
         choice=str(root / "compare/best.json"),
         final_reports=str(root / "final"),
         side_by_side_reports=str(root / "side_by_side"),
-        registry_record=str(root / "registry.json"),
+        final_models=str(root.parent / "models/final"),
+        registry_record=str(root.parent / "models/registry.json"),
         data_stats=str(root / "data/stats.json"),
         results_page=str(root / "README.md"),
     )
@@ -129,9 +138,15 @@ def page(root: Path) -> str:
 
 def test_the_page_has_the_table_winner_protocol_test_metrics_and_figures(tmp_path):
     text = page(reports(tmp_path))
-    header = "| rank | variant | seeds | val accuracy | val loss | best epoch | train time (s) | behind | × spread |"
+    header = (
+        "| rank | variant | seeds | val accuracy | val cross-entropy | val training loss | best epoch | "
+        "train time (s) | behind | × spread |"
+    )
     assert header in text
-    assert "| 1 | base_1layer | 3 | 0.8850 ± 0.0020 | 0.3000 ± 0.0100 | 7.0 ± 1.0 | 10.0 ± 2.0 | winner |" in text
+    assert (
+        "| 1 | base_1layer | 3 | 0.8850 ± 0.0020 | 0.3200 ± 0.0200 | 0.3000 ± 0.0100 (MSE) | 7.0 ± 1.0 | "
+        "10.0 ± 2.0 | winner |" in text
+    )
     assert "| 2 | l2_3layer | 3 | 0.8790 ± 0.0030 |" in text and "| 0.0060 | 2.0× |" in text  # 0.006 / 0.003
     assert "**base_1layer**, retrained for 7 epochs. base_1layer has the highest" in text
     assert "the seed spread." not in text  # the reason already gives the lead against the spread, once
@@ -142,10 +157,11 @@ def test_the_page_has_the_table_winner_protocol_test_metrics_and_figures(tmp_pat
     )
     assert "| full: every training review, the validation split included | 25,000 | 0.8850 |" in text
     assert "`full` scores 0.0050 higher on this run; the pipeline uses `partial`" in text
-    assert "MLflow run `abc123`" in text
     assert "| test_accuracy | 0.8800 |" in text and "| test_roc_auc | 0.9490 |" in text
+    assert "| test_bce (cross-entropy) | 0.2950 |" in text and "| test_loss (MSE, its training loss) | 0.0880 |" in text
     assert "| train_rows | 15,000 |" in text and "| epochs | 7 |" in text
     assert "- [compare/plots/train_val_loss.png](compare/plots/train_val_loss.png): training vs validation loss" in text
+    assert "abc123" not in text and "version 21" not in text and "registry" not in text.lower()
     assert "- [final/plots/roc_curve.png](final/plots/roc_curve.png)" in text
     assert text.index("compare/plots/") < text.index("final/plots/")
 
@@ -169,12 +185,13 @@ def test_a_lead_within_the_spread_and_agreement_with_the_notebook_are_said_so(tm
     assert "this pipeline agrees with the notebook: l2_3layer ranks first, 0.0060 ahead of base_1layer" in text
 
 
-def test_text_fields_come_from_run_json(tmp_path):
-    run = {**RUN, "train_on": "full", "run_id": "r-new", "registry": "kept @champion"}
+def test_text_fields_come_from_run_json_and_no_id_of_the_local_store_reaches_the_page(tmp_path):
+    """The page is in git: a clone's MLflow store holds other run ids and registry versions."""
+    run = {**RUN, "train_on": "full", "run_id": "r-new", "registry": "kept @champion on version 7"}
     text = page(reports(tmp_path, metrics={**NUMBERS, "train_rows": 25000}, run=run))
     assert "| **full**: every training review, the validation split included | 25,000 | **0.8850** |" in text
     assert "`full` scores 0.0050 higher on this run; the pipeline uses it." in text
-    assert "MLflow run `r-new`. Registry: kept @champion." in text
+    assert "r-new" not in text and "version 7" not in text
 
 
 def test_the_notebook_choice_re_run_sits_beside_ours_with_the_paired_test(tmp_path):
@@ -243,7 +260,7 @@ def test_the_stage_writes_the_page_and_logs_it_to_the_final_run(tmp_path, monkey
     cfg = yaml_config()
     mlflow.set_tracking_uri(uri)
     run_id = MlflowClient(uri).create_run(MlflowClient(uri).create_experiment("e", str(tmp_path / "a"))).info.run_id
-    root = reports(tmp_path, run={**RUN, "run_id": run_id})
+    root = reports(tmp_path, run={**RUN, "run_id": run_id})  # models/final/runs.json
     paths = paths_under(root)
     tracking = dataclasses.replace(cfg.tracking, uri=uri)
     written = write_results_page(dataclasses.replace(cfg, paths=paths, tracking=tracking))
@@ -253,4 +270,4 @@ def test_the_stage_writes_the_page_and_logs_it_to_the_final_run(tmp_path, monkey
     experiment = MlflowClient(uri).get_run(run_id).info.experiment_id
     assert f"The answer: {written} (the results page)" in said
     assert f"#/experiments/{experiment}?workflowType=machine_learning (the runs)" in said
-    assert "Champion: models:/imdb-sentiment-text@champion (" in said
+    assert "Champion: models:/imdb-sentiment-text@champion (moved @champion of imdb-sentiment to version 21)" in said

@@ -173,3 +173,20 @@ def test_failed_write_keeps_the_previous_output(tmp_path, in_dvc_project):
             (folder / "seed_1.keras").write_text("")
             raise disk_full
     assert snapshot(tmp_path) == before
+
+
+def test_a_png_holds_what_it_draws_and_no_matplotlib_version(tmp_path):
+    """Committed figures: the same drawing gives the same bytes, whichever matplotlib wrote them."""
+    from matplotlib.figure import Figure
+
+    from imdb_sentiment.runtime.outputs import write_png
+
+    def drawn(path: Path) -> bytes:
+        figure = Figure(figsize=(2, 2))
+        figure.subplots().plot([1, 2, 3], [0.3, 0.2, 0.25])
+        write_png(figure, path)
+        return path.read_bytes()
+
+    first, second = drawn(tmp_path / "a.png"), drawn(tmp_path / "b.png")
+    assert first == second and first.startswith(b"\x89PNG")
+    assert b"Software" not in first and b"Matplotlib" not in first and b"tIME" not in first

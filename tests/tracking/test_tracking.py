@@ -314,6 +314,20 @@ def test_params_are_the_settings_that_define_a_run_not_paths_the_store_or_a_mirr
     assert not [value for value in params.values() if str(value).startswith(("/", "sqlite:", "file:"))]
     assert {"model.units", "trainer.batch_size", "features.validation_rows", "data.num_words"} <= set(params)
     assert params["data.npz_sha256"].startswith("[")  # the trusted data versions, lists as their string form
+    assert not [key for key in params if key.startswith(("compare.", "final.", "report.", "trainer.verbose"))]
+
+
+def test_a_final_run_carries_its_training_and_final_settings_not_validation_or_registry_ones():
+    from helpers.config import yaml_config
+
+    from imdb_sentiment.config.schema import flatten
+    from imdb_sentiment.final.retrain import NOT_FINAL_PARAMS
+    from imdb_sentiment.tracking.runs import TRAINING, run_params
+
+    params = run_params(flatten(yaml_config()), keep=(*TRAINING, "final."), drop=NOT_FINAL_PARAMS)
+    assert {"final.train_on", "final.seed", "final.threshold", "trainer.batch_size", "model.units"} <= set(params)
+    unwanted = ("trainer.seeds", "trainer.patience", "trainer.monitor", "final.alias", "final.notebook_", "compare.")
+    assert not [key for key in params if key.startswith(unwanted)]
 
 
 def test_a_variant_run_logs_its_seeds_metric_names_the_mean_plain_and_the_std_beside():
@@ -333,7 +347,7 @@ def test_variant_seed_and_final_descriptions_say_what_the_run_is():
     cfg = yaml_config()
     assert "base_1layer" in variant_description(cfg) and "seeds 0, 1, 2" in variant_description(cfg)
     assert "seed 1" in seed_description(cfg, 1) and "32 tanh units" in seed_description(cfg, 1)
-    scores = {"test_accuracy": 0.88, "test_roc_auc": 0.95, "test_f1": 0.87, "test_loss": 0.09}
+    scores = {"test_accuracy": 0.88, "test_roc_auc": 0.95, "test_f1": 0.87, "test_loss": 0.09, "test_bce": 0.3}
     final = final_description(cfg, 7, 15000, 25000, scores)
     for part in ("base_1layer", "7 epochs", "15000 training reviews", "full: the", "25000 reviews", "accuracy 0.8800"):
         assert part in final, part

@@ -36,16 +36,23 @@ def trained(tmp_path_factory, vectorized_fixture):
 def test_train_stage_writes_models_metrics_and_history(trained):
     project, _, _ = trained
     variant_dir = project / "models/variants/l2_3layer"
-    assert sorted(p.name for p in variant_dir.iterdir()) == ["seed_0.keras", "seed_1.keras"]
+    assert sorted(p.name for p in variant_dir.iterdir()) == ["runs.json", "seed_0.keras", "seed_1.keras"]
+    runs = json.loads((variant_dir / "runs.json").read_text())  # this store's ids: DVC-cached, not in git
+    assert runs["variant"] == "l2_3layer" and runs["run_id"] and set(runs["seed_run_ids"]) == {"0", "1"}
     reports = project / "reports/train/l2_3layer"
     metrics = json.loads((reports / "metrics.json").read_text())
     seed_runs = json.loads((reports / "seeds.json").read_text())
-    assert seed_runs["variant"] == "l2_3layer" and seed_runs["parent_run_id"]
+    assert seed_runs["variant"] == "l2_3layer" and seed_runs["loss_function"] == "mse"
     seeds = seed_runs["seeds"]
-    assert metrics["seeds"] == 2 and set(seeds) == {"0", "1"} and all(run["run_id"] for run in seeds.values())
+    assert metrics["seeds"] == 2 and set(seeds) == {"0", "1"}
+    committed = "".join(path.read_text() for path in reports.rglob("*") if path.is_file())
+    for run_id in [runs["run_id"], *runs["seed_run_ids"].values()]:
+        assert run_id not in committed
     assert set(metrics) == {
         "best_val_accuracy",
         "best_val_accuracy_std",
+        "best_val_bce",
+        "best_val_bce_std",
         "best_val_loss",
         "best_val_loss_std",
         "best_epoch",
@@ -54,13 +61,13 @@ def test_train_stage_writes_models_metrics_and_history(trained):
         "seeds",
         "learned",  # 1: the fixture's variant learned (0 is compare's "did not learn (chance)")
     }
-    for key in ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds"):
+    for key in ("best_val_accuracy", "best_val_bce", "best_val_loss", "best_epoch", "epochs_run", "train_seconds"):
         values = [seeds[seed][key] for seed in ("0", "1")]
         assert metrics[key] == pytest.approx(np.mean(values))
         if key.startswith("best_val"):
             assert metrics[f"{key}_std"] == pytest.approx(np.std(values, ddof=1))
     history = (project / "reports/train/l2_3layer/history/seed_0.csv").read_text().splitlines()
-    assert history[0] == "epoch,accuracy,loss,val_accuracy,val_loss"
+    assert history[0] == "epoch,accuracy,bce,loss,val_accuracy,val_bce,val_loss"
     assert len(history) - 1 == seeds["0"]["epochs_run"]
     mean = (reports / "history_mean.csv").read_text().splitlines()
     assert mean[0] == history[0] and len(mean) - 1 == max(run["epochs_run"] for run in seeds.values())
@@ -79,22 +86,36 @@ def test_mlflow_holds_parent_and_child_runs_with_params_metrics_figures_and_mode
     assert parent.data.metrics["best_val_accuracy"] == pytest.approx(
         np.mean([c.data.metrics["best_val_accuracy"] for c in children])
     )
+    assert parent.data.tags["loss_function"] == "mse" and parent.data.tags["learned"] == "true"
     seeds = json.loads((project / "reports/train/l2_3layer/seeds.json").read_text())["seeds"]
-    summary = set(seeds["0"]) - {"run_id"}
-    assert set(parent.data.metrics) == summary | {f"{key}_std" for key in summary}  # one column ranks both
+    summary = {key.replace("loss", "loss_mse") for key in seeds["0"]}  # MLflow names a loss with its function
+    assert "best_val_loss_mse" in summary and "saved_val_bce" in summary
+    curves = {f"{side}_{key}" for side in ("train", "val") for key in ("accuracy", "bce", "loss_mse")}
+    assert set(parent.data.metrics) == summary | {f"{key}_std" for key in summary | curves} | curves
     assert summary <= set(children[0].data.metrics)
+    longest = max(int(c.data.metrics["epochs_run"]) for c in children)
+    for key in curves:  # the seeds' mean per epoch, so the chart view overlays the variants' curves
+        mean = client.get_metric_history(parent.info.run_id, key)
+        assert sorted(m.step for m in mean) == list(range(1, longest + 1)), key
+        first = [client.get_metric_history(c.info.run_id, key)[0].value for c in children]
+        assert next(m.value for m in mean if m.step == 1) == pytest.approx(np.mean(first)), key
+        spread = client.get_metric_history(parent.info.run_id, f"{key}_std")
+        assert next(m.value for m in spread if m.step == 1) == pytest.approx(np.std(first, ddof=1)), key
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     for run in runs:
         assert "l2_3layer" in run.data.tags["mlflow.note.content"]
         assert not [key for key in run.data.params if key.startswith(("paths.", "tracking.")) or "mirror" in key]
+        assert not [key for key in run.data.params if key.startswith(("compare.", "final.", "report."))], run.info
+        assert "trainer.verbose" not in run.data.params
     for child in children:
         params = child.data.params
         assert params["model.units"] == "64" and params["model.name"] == "l2_3layer"
         assert params["trainer.batch_size"] == "8" and params["model.regularizer"] == "l2"
         assert params["data.num_words"] == "30" and params["trainer.seed"] == child.data.tags["seed"]
+        assert "trainer.seeds" not in params  # a seed run is one seed
         assert child.data.tags["stage"] == "train" and child.data.tags["variant"] == "l2_3layer"
         epochs = int(child.data.metrics["epochs_run"])
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        for key in ("train_loss_mse", "train_accuracy", "train_bce", "val_loss_mse", "val_accuracy", "val_bce"):
             history = client.get_metric_history(child.info.run_id, key)
             assert sorted(m.step for m in history) == list(range(1, epochs + 1))
         assert 1 <= child.data.metrics["best_epoch"] <= epochs
@@ -110,7 +131,7 @@ def test_mlflow_holds_parent_and_child_runs_with_params_metrics_figures_and_mode
     for logged in models:  # each logged model carries the validation metrics of its own weights
         own = {metric.key: metric.value for metric in logged.metrics}
         run = seed_runs[logged.source_run_id]
-        for key in ("saved_val_accuracy", "saved_val_loss"):
+        for key in ("saved_val_accuracy", "saved_val_bce", "saved_val_loss_mse"):
             assert own[key] == run.data.metrics[key]
         assert own["saved_val_accuracy"] == pytest.approx(run.data.metrics["best_val_accuracy"])
     mlflow.set_tracking_uri(uri)

@@ -20,6 +20,7 @@ from imdb_sentiment.baselines.significance import describe, paired_test
 from imdb_sentiment.config.schema import Config, TrainOn
 from imdb_sentiment.runtime.errors import DataError
 from imdb_sentiment.runtime.outputs import read_json, write_json
+from imdb_sentiment.tracking.records import read_final_runs
 from imdb_sentiment.tracking.store import setup_tracking
 
 PREDICTIONS = "predictions.csv"  # the baselines stage's: each baseline's predicted label per test review
@@ -42,7 +43,7 @@ def read_columns(path: Path, stage: str) -> dict[str, np.ndarray]:
 
 def side_by_side_numbers(cfg: Config) -> tuple[dict, dict, str]:
     """The stage's metrics; its words (the results page's sentence on the notebook's choice, McNemar's p
-    itself); and the final run's id, read from the same ``run.json``."""
+    itself); and the final run's id in this store."""
     final_dir, baselines_dir = Path(cfg.paths.final_reports), Path(cfg.paths.baselines_reports)
     ours, final_metrics = (
         read_columns(final_dir / "predictions.csv", "final"),
@@ -80,7 +81,7 @@ def side_by_side_numbers(cfg: Config) -> tuple[dict, dict, str]:
         "notebook_comparison": describe(test, ours_name, notebook_name),
         "mcnemar_p_value": test.p_value,
     }
-    return numbers, words, run["run_id"]
+    return numbers, words, read_final_runs(Path(cfg.paths.final_models))["run_id"]
 
 
 def write_side_by_side(cfg: Config) -> dict:

@@ -1,7 +1,8 @@
 """The study's figures, drawn from every seed's per-epoch history: mean ± std bands over seeds.
 
 Per variant, training against validation loss and accuracy (the notebook's two figures, one panel per variant,
-each on its own scale); all variants' validation curves overlaid; and the notebook's L1-vs-L2 comparison.
+each on its own scale, each loss named with its function); all variants' validation accuracy and cross-entropy
+overlaid, the yardstick they share whatever they train on; and the notebook's L1-vs-L2 comparison.
 Seeds stop at different epochs (early stopping), so each epoch's mean ± std is over the seeds that reached it,
 and a dotted line marks where a seed stopped. A variant that did not learn (chance accuracy) gets panels of its
 own scale, or is left out of a zoomed panel, so it does not squash the other curves.
@@ -17,12 +18,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
 from imdb_sentiment.compare.ranking import VariantResult
+from imdb_sentiment.config.schema import loss_words
 
 BAND_NOTE = (
     "line: mean over the seeds that reached the epoch, band: ± 1 std\n"
     "dotted: a seed stopped early (past the last one, a single seed)"
 )
-NAMES = {"val_loss": "Validation loss", "val_accuracy": "Validation accuracy"}
+NAMES = {"val_bce": "Validation cross-entropy", "val_accuracy": "Validation accuracy"}
+LOG_SCALE = ("loss", "bce")  # key endings drawn on log axes
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
 
 
@@ -52,7 +55,7 @@ def draw_band(axes: Axes, result: VariantResult, key: str, label: str, color: st
     epochs, mean, std, _ = epoch_stats(result.histories, key)
     axes.plot(epochs, mean, color=color, marker=marker, markersize=3, label=label)
     low = mean - std
-    if key.endswith("loss"):  # log axes: keep the band's lower edge positive
+    if key.endswith(LOG_SCALE):  # log axes: keep the band's lower edge positive
         low = np.where(low > 0, low, mean / 10)
     axes.fill_between(epochs, low, mean + std, color=color, alpha=0.2, linewidth=0)
 
@@ -63,11 +66,11 @@ def mark_seed_stops(axes: Axes, result: VariantResult, color: str = "grey") -> N
         axes.axvline(stop, color=color, linestyle=":", linewidth=1)
 
 
-def label_axes(axes: Axes, key: str, title: str) -> None:
+def label_axes(axes: Axes, key: str, title: str, name: str | None = None) -> None:
     axes.set_title(title, fontsize=10)
     axes.set_xlabel("epoch")
-    axes.set_ylabel(key.replace("_", " "))
-    if key.endswith("loss"):
+    axes.set_ylabel(name or key.replace("_", " ").replace("bce", "cross-entropy"))
+    if key.endswith(LOG_SCALE):
         axes.set_yscale("log")
         axes.yaxis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
         axes.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
@@ -87,14 +90,16 @@ def train_val_figure(results: list[VariantResult], metric: str) -> Figure:
     figure = Figure(figsize=(5.4 * cols, 3.4 * rows + 0.8), layout="constrained")
     grid = figure.subplots(rows, cols, squeeze=False)
     for axes, result in zip(grid.flat, results, strict=False):
-        draw_band(axes, result, metric, f"training {metric}", "tab:blue", marker="o")
-        draw_band(axes, result, f"val_{metric}", f"validation {metric}", "tab:orange")
+        name = f"{metric} ({loss_words(result.loss_function)})" if metric == "loss" else metric
+        draw_band(axes, result, metric, f"training {name}", "tab:blue", marker="o")
+        draw_band(axes, result, f"val_{metric}", f"validation {name}", "tab:orange")
         mark_seed_stops(axes, result)
-        label_axes(axes, metric, panel_title(result))
+        label_axes(axes, metric, panel_title(result), name)
         axes.legend(fontsize=8)
     for axes in list(grid.flat)[len(results) :]:
         axes.set_visible(False)
-    figure.suptitle(f"Training vs validation {metric} per variant, mean ± std over seeds")
+    what = "loss, each variant's own function" if metric == "loss" else metric
+    figure.suptitle(f"Training vs validation {what}, mean ± std over seeds")
     figure.supxlabel(BAND_NOTE, fontsize=9)
     return figure
 
@@ -129,13 +134,13 @@ def study_figures(results: list[VariantResult], pair: list[str]) -> dict[str, Fi
     figures = {
         "train_val_loss.png": train_val_figure(results, "loss"),
         "train_val_accuracy.png": train_val_figure(results, "accuracy"),
-        "val_loss_all.png": overlay_figure(results, colors, "val_loss", "Validation loss, all variants"),
+        "val_bce_all.png": overlay_figure(results, colors, "val_bce", "Validation cross-entropy, all variants"),
         "val_accuracy_all.png": overlay_figure(results, colors, "val_accuracy", "Validation accuracy, all variants"),
     }
     chosen = [r for r in results if r.variant in pair]
     if len(chosen) == len(pair) >= 2:
         names = " vs ".join(pair)
-        for key in ("val_loss", "val_accuracy"):
+        for key in ("val_bce", "val_accuracy"):
             figure = Figure(figsize=(6.5, 4.6), layout="constrained")
             overlay(figure.subplots(), chosen, colors, key, names)
             figure.suptitle(f"{NAMES[key]}: {names}, mean ± std over seeds")

@@ -20,7 +20,7 @@ from imdb_sentiment.config.schema import SelectionMetric
 from imdb_sentiment.model.summaries import aggregate, within_chance
 from imdb_sentiment.runtime.errors import DataError
 
-TIE_BREAKER = "best_val_loss"
+TIE_BREAKER = "best_val_bce"  # the same function for every variant
 
 
 @dataclass
@@ -40,8 +40,9 @@ class VariantResult:
         return len(self.seed_runs["seeds"])
 
     @property
-    def parent_run_id(self) -> str:
-        return str(self.seed_runs.get("parent_run_id", ""))
+    def loss_function(self) -> str:
+        """The loss it trained on (``mse`` or ``binary_crossentropy``): what its ``*_val_loss`` numbers measure."""
+        return str(self.seed_runs.get("loss_function", "unknown"))
 
     def per_seed(self, key: str) -> list[float]:
         """In seed order (JSON keys are strings, which sort "10" before "2")."""
@@ -80,11 +81,23 @@ def load_results(train_reports: Path, variants: list[str], chance_margin: float)
     return results
 
 
+def check_comparable(results: list[VariantResult], metric: SelectionMetric) -> None:
+    """``best_val_loss`` is each variant's own training loss: ranking by it is only fair when they share one."""
+    functions = {r.variant: r.loss_function for r in results}
+    if metric is SelectionMetric.best_val_loss and len(set(functions.values())) > 1:
+        named = ", ".join(f"{variant}: {function}" for variant, function in functions.items())
+        raise DataError(
+            f"compare.metric=best_val_loss compares different loss functions ({named}); rank by "
+            "best_val_bce (the same cross-entropy for every variant) or best_val_accuracy"
+        )
+
+
 def rank(results: list[VariantResult], metric: SelectionMetric) -> list[VariantResult]:
-    """Best first: by the mean of ``metric`` (accuracy up, loss down), ties to the lower mean best_val_loss; the
-    variants that did not learn last, whatever their numbers.
+    """Best first: by the mean of ``metric`` (accuracy up, losses down), ties to the lower mean best_val_bce;
+    the variants that did not learn last, whatever their numbers.
 
     Every value is taken at each seed's best epoch (see ``summaries.summarize``)."""
+    check_comparable(results, metric)
     sign = -1.0 if metric.maximized else 1.0
     return sorted(results, key=lambda r: (not r.learned, sign * r.mean(metric.value), r.mean(TIE_BREAKER), r.variant))
 

@@ -35,6 +35,21 @@ class Loss(Enum):
     mse = "mse"
     binary_crossentropy = "binary_crossentropy"
 
+    @property
+    def short(self) -> str:
+        """As metric names carry it (``val_loss_mse``)."""
+        return {"mse": "mse", "binary_crossentropy": "bce"}[self.value]
+
+    @property
+    def words(self) -> str:
+        """As tables and figures name it."""
+        return {"mse": "MSE", "binary_crossentropy": "cross-entropy"}[self.value]
+
+
+def loss_words(function: str) -> str:
+    """A loss function's name as tables say it (``MSE``, ``cross-entropy``); an unknown one as it is."""
+    return Loss(function).words if function in {loss.value for loss in Loss} else function
+
 
 class FeatureDtype(Enum):
     """Only float32: Keras copies float64 input to float32, so anything wider only costs memory."""
@@ -53,6 +68,7 @@ class Monitor(Enum):
 
     val_loss = "val_loss"
     val_accuracy = "val_accuracy"
+    val_bce = "val_bce"  # the shared yardstick: binary cross-entropy, whatever the variant trains on
 
     @property
     def maximized(self) -> bool:
@@ -60,10 +76,12 @@ class Monitor(Enum):
 
 
 class SelectionMetric(Enum):
-    """Summary metrics compare can rank variants by, both at each seed's best epoch (training.summarize);
-    accuracy is maximised, loss minimised."""
+    """Summary metrics compare can rank variants by, each at each seed's best epoch (summaries.summarize);
+    accuracy is maximised, the losses minimised. ``best_val_bce`` is the same function for every variant;
+    ``best_val_loss`` is each variant's own training loss, so compare refuses it for variants that differ."""
 
     best_val_accuracy = "best_val_accuracy"
+    best_val_bce = "best_val_bce"
     best_val_loss = "best_val_loss"
 
     @property

@@ -22,6 +22,7 @@ from imdb_sentiment.config.choices import (  # noqa: F401
     Regularizer,
     SelectionMetric,
     TrainOn,
+    loss_words,
 )
 from imdb_sentiment.config.paths import PathsConfig  # noqa: F401
 from imdb_sentiment.config.tools import at_least, dvc_param, flatten, require, validate  # noqa: F401

@@ -14,6 +14,8 @@ from matplotlib.figure import Figure
 from sklearn import metrics
 from sklearn.calibration import CalibrationDisplay
 
+from imdb_sentiment.runtime.outputs import write_png
+
 CLASS_NAMES = ("negative", "positive")
 CLASS_COLOURS = ("tab:red", "tab:blue")
 CALIBRATION_BINS = 10
@@ -141,4 +143,4 @@ def write_final_figures(
     plots_dir: Path, history: dict[str, list[float]], y: np.ndarray, prob: np.ndarray, threshold: float, loss_name: str
 ) -> None:
     for name, figure in final_figures(history, y, prob, threshold, loss_name).items():
-        figure.savefig(Path(plots_dir) / name, dpi=100)
+        write_png(figure, Path(plots_dir) / name)

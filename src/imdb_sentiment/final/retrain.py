@@ -26,8 +26,8 @@ from imdb_sentiment.final.reports import write_final_reports
 from imdb_sentiment.model.batches import CsrRows
 from imdb_sentiment.model.evaluate import binary_metrics, predict_proba, predictions_csv
 from imdb_sentiment.model.networks import INPUT_EXAMPLE_ROWS, model_summary
-from imdb_sentiment.model.summaries import history_csv
-from imdb_sentiment.model.training import SeedResult, train_seed
+from imdb_sentiment.model.summaries import history_csv, tracked_names
+from imdb_sentiment.model.training import SeedResult, named_epochs, train_seed
 from imdb_sentiment.runtime.errors import DataError
 from imdb_sentiment.runtime.outputs import atomic_dir, write_text
 from imdb_sentiment.serve.package import log_text_model
@@ -35,11 +35,27 @@ from imdb_sentiment.tracking.datasets import log_dataset, log_test_dataset
 from imdb_sentiment.tracking.descriptions import DESCRIPTION, final_description
 from imdb_sentiment.tracking.lineage import lineage_tags
 from imdb_sentiment.tracking.model_logging import log_keras_model
+from imdb_sentiment.tracking.records import write_final_runs
 from imdb_sentiment.tracking.run_workers import epoch_metric_writer
-from imdb_sentiment.tracking.runs import log_params, tracked_run
+from imdb_sentiment.tracking.runs import TRAINING, log_params, tracked_run
 from imdb_sentiment.tracking.store import setup_tracking
 
 log = logging.getLogger(__name__)
+# The final run is its training settings and final's own: not the validation-only trainer settings (no
+# validation here), nor where the model is registered, nor the notebook's re-run (the baselines stage's).
+NOT_FINAL_PARAMS = (
+    "trainer.seeds",
+    "trainer.max_epochs",
+    "trainer.patience",
+    "trainer.monitor",
+    "trainer.restore_best_weights",
+    "trainer.eval_batch_size",
+    "trainer.chance_margin",
+    "final.registered_model_name",
+    "final.text_model_name",
+    "final.alias",
+    "final.notebook_",
+)
 
 
 @dataclass
@@ -60,12 +76,13 @@ def load_final_data(cfg: Config) -> FinalData:
 
 def train_final(cfg: Config, data: FinalData, epochs: int, run_id: str) -> SeedResult:
     """Fit ``final.seed`` for ``epochs``, logging the params, the dataset and each epoch's metrics."""
-    log_params({**flatten(cfg), "final.epochs": epochs, "final.train_rows": data.train.rows})
+    flat = {**flatten(cfg), "final.epochs": epochs, "final.train_rows": data.train.rows}
+    log_params(flat, keep=(*TRAINING, "final."), drop=NOT_FINAL_PARAMS)
+    mlflow.set_tag("loss_function", cfg.model.loss.value)
     log_dataset(cfg, data.manifest, "training")
     with epoch_metric_writer(run_id, cfg.tracking.background_writes) as log_epoch:
-        return train_seed(
-            cfg.model, cfg.trainer, cfg.final.seed, data.train, None, on_epoch_end=log_epoch, epochs=epochs
-        )
+        hook = named_epochs(log_epoch, cfg.model.loss.value)  # train_accuracy, train_loss_mse: not test_*
+        return train_seed(cfg.model, cfg.trainer, cfg.final.seed, data.train, None, on_epoch_end=hook, epochs=epochs)
 
 
 def evaluate(cfg: Config, result: SeedResult, data: FinalData, epochs: int) -> tuple[np.ndarray, dict]:
@@ -132,7 +149,7 @@ def log_models(
     bigrams = Path(cfg.paths.processed_dir) / BIGRAMS
     text_info = log_text_model(keras_path, word_index, bigrams, cfg, scratch, name=f"{name}-text")
     test_split = log_test_dataset(cfg, data.manifest)
-    scores = {key: value for key, value in metrics.items() if key.startswith("test_")}
+    scores = tracked_names({k: v for k, v in metrics.items() if k.startswith("test_")}, cfg.model.loss.value)
     for info in (keras_info, text_info):
         mlflow.log_metrics(scores, model_id=info.model_id, dataset=test_split)
     return {"keras_model_uri": keras_info.model_uri, "text_model_uri": text_info.model_uri}
@@ -159,14 +176,9 @@ def retrain_final(cfg: Config, choice: dict) -> dict:
         ):
             diagram_note = write_outputs(cfg, result, data.y_test, prob, model_tmp, reports_tmp)
             models = log_models(cfg, result, data, model_tmp / "model.keras", Path(scratch), metrics)
-            record = {
-                "variant": cfg.model.name,
-                "train_on": cfg.final.train_on.value,
-                "features": cfg.features.name,
-                "run_id": run.info.run_id,
-                **models,
-            }
+            write_final_runs(model_tmp, run.info.run_id, **models)
+            record = {"variant": cfg.model.name, "train_on": cfg.final.train_on.value, "features": cfg.features.name}
             if diagram_note:
                 record["architecture_diagram"] = diagram_note
             write_final_reports(reports_tmp, metrics, record, data.y_test, prob)
-    return {**metrics, **record}
+    return {**metrics, **record, **models, "run_id": run.info.run_id}

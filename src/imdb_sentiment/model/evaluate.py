@@ -57,6 +57,7 @@ def binary_metrics(y: np.ndarray, prob: np.ndarray, threshold: float, loss: Loss
     predicted = (prob >= threshold).astype(np.int64)
     return {
         "test_loss": test_loss(y, prob, loss),
+        "test_bce": test_loss(y, prob, Loss.binary_crossentropy),  # the yardstick every variant shares
         "test_accuracy": float(metrics.accuracy_score(y, predicted)),
         "test_precision": float(metrics.precision_score(y, predicted, zero_division=0.0)),
         "test_recall": float(metrics.recall_score(y, predicted, zero_division=0.0)),

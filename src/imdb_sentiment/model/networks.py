@@ -75,10 +75,12 @@ def make_optimizer(cfg: ModelConfig, fast_path: bool = True) -> keras.optimizers
 def compile_model(
     model: keras.Model, cfg: ModelConfig, steps_per_execution: int, fast_path: bool = True
 ) -> keras.Model:
+    """Adam or RMSprop on the variant's loss, with the yardstick every variant shares whatever its loss: accuracy
+    and binary cross-entropy (``bce``), so variants trained on MSE and on cross-entropy compare on one scale."""
     model.compile(
         optimizer=make_optimizer(cfg, fast_path),
         loss=cfg.loss.value,
-        metrics=["accuracy"],
+        metrics=["accuracy", keras.metrics.BinaryCrossentropy(name="bce")],
         steps_per_execution=steps_per_execution,
     )
     return model

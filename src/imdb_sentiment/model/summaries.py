@@ -8,28 +8,49 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 
-from imdb_sentiment.config.schema import Monitor
+from imdb_sentiment.config.schema import Loss, Monitor
 
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
-METRIC_MEANS = ("best_val_accuracy", "best_val_loss", "best_epoch", "epochs_run", "train_seconds")
-METRIC_SPREADS = ("best_val_accuracy", "best_val_loss")  # the spread compare weighs a lead against
+# Per epoch: the variant's own training loss (``loss``: MSE or binary cross-entropy, as configured), and the
+# yardstick every variant shares whatever it trains on: accuracy and binary cross-entropy (``bce``).
+HISTORY_KEYS = ("loss", "accuracy", "bce", "val_loss", "val_accuracy", "val_bce")
+METRIC_MEANS = ("best_val_accuracy", "best_val_bce", "best_val_loss", "best_epoch", "epochs_run", "train_seconds")
+METRIC_SPREADS = ("best_val_accuracy", "best_val_bce", "best_val_loss")  # the spreads compare weighs a lead against
+TRAINING_KEYS = ("loss", "accuracy", "bce")  # measured on the training batches
+
+
+def loss_name(loss: Loss | str) -> str:
+    """The short name of a training loss function, as labels carry it: ``mse`` or ``bce``."""
+    return Loss(loss).short
+
+
+def tracked_names(metrics: dict[str, float], loss: Loss | str, train_prefix: bool = False) -> dict[str, float]:
+    """Metrics under the names MLflow shows: every loss of the variant's own function labelled with it
+    (``val_loss`` → ``val_loss_mse``), so the chart view never overlays MSE on cross-entropy under one name;
+    with ``train_prefix``, the training-set metrics as ``train_*`` (``accuracy`` → ``train_accuracy``)."""
+    named = {}
+    for key, value in metrics.items():
+        label = re.sub(r"(^|_)loss(?=(_std)?$)", rf"\1loss_{loss_name(loss)}", key)
+        named[f"train_{label}" if train_prefix and key.split("_std")[0] in TRAINING_KEYS else label] = value
+    return named
 
 
 def summarize(history: dict[str, list[float]], monitor: Monitor, seconds: float) -> dict[str, float]:
     """A seed's numbers, all taken at its best epoch: the one rule that ties the study together.
 
-    The best epoch is the epoch with the best ``monitor`` (lowest ``val_loss`` or highest ``val_accuracy``;
-    the first one on ties), the epoch early stopping keeps (``trainer.restore_best_weights``). Its
-    ``val_accuracy`` and ``val_loss`` are what compare ranks by, and the median best epoch over seeds is the
-    number of epochs retrain_final trains for. Epochs count from 1.
+    The best epoch is the epoch with the best ``monitor`` (lowest ``val_loss`` or ``val_bce``, or highest
+    ``val_accuracy``; the first one on ties), the epoch early stopping keeps (``trainer.restore_best_weights``).
+    Its ``val_accuracy``, ``val_bce`` and ``val_loss`` are what compare ranks by, and the median best epoch over
+    seeds is the number of epochs retrain_final trains for. Epochs count from 1.
     """
     values = np.asarray(history[monitor.value])
     best = int(np.argmax(values) if monitor.maximized else np.argmin(values))
     return {
         "best_val_accuracy": float(history["val_accuracy"][best]),
+        "best_val_bce": float(history["val_bce"][best]),
         "best_val_loss": float(history["val_loss"][best]),
         "best_epoch": best + 1,
         "epochs_run": len(values),
@@ -89,6 +110,16 @@ def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[floa
         key: [float(np.mean([h[key][e] for h in histories if len(h[key]) > e])) for e in range(longest)]
         for key in histories[0]
     }
+
+
+def spread_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float | None]]:
+    """Per epoch, the sample standard deviation over the seeds that ran it; None where fewer than two did."""
+    longest = max(len(next(iter(h.values()))) for h in histories)
+    spreads: dict[str, list[float | None]] = {}
+    for key in histories[0]:
+        reached = [[h[key][e] for h in histories if len(h[key]) > e] for e in range(longest)]
+        spreads[key] = [float(np.std(values, ddof=1)) if len(values) > 1 else None for values in reached]
+    return spreads
 
 
 def history_csv(history: dict[str, list[float]]) -> str:

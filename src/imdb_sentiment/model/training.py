@@ -20,7 +20,7 @@ from imdb_sentiment.config.schema import ModelConfig, TrainerConfig
 from imdb_sentiment.model.batches import CsrRows, sparse_batches
 from imdb_sentiment.model.fast_path import SharedCompiledModel
 from imdb_sentiment.model.networks import build_model, compile_model, inference_model
-from imdb_sentiment.model.summaries import HISTORY_KEYS, summarize
+from imdb_sentiment.model.summaries import HISTORY_KEYS, summarize, tracked_names
 from imdb_sentiment.runtime.errors import TrainingDiverged
 from imdb_sentiment.runtime.signals import raise_if_stopped
 
@@ -35,6 +35,11 @@ def fresh_session(deterministic: bool) -> None:
 
 
 EpochHook = Callable[[int, dict[str, float]], None]
+
+
+def named_epochs(hook: EpochHook, loss: str) -> EpochHook:
+    """``hook`` given each epoch's metrics under their tracked names (``train_accuracy``, ``val_loss_mse``...)."""
+    return lambda epoch, metrics: hook(epoch, tracked_names(metrics, loss, train_prefix=True))
 
 
 class EpochEnd(keras.callbacks.Callback):
@@ -81,17 +86,17 @@ class StopOnSignal(keras.callbacks.Callback):
 class EpochLog(keras.callbacks.Callback):
     """One line per epoch, so a user sees training move; silent when ``trainer.verbose`` is false."""
 
-    def __init__(self, label: str, max_epochs: int, patience: int | None):
+    def __init__(self, label: str, max_epochs: int, patience: int | None, loss: str):
         super().__init__()
         stops = f", early stopping patience {patience}" if patience is not None else ""
-        self.label, self.limit = label, f"max {max_epochs}{stops}"
+        self.label, self.limit, self.loss = label, f"max {max_epochs}{stops}", loss
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        metrics = " ".join(f"{key} {logs[key]:.4f}" for key in HISTORY_KEYS if key in logs)
+        named = tracked_names({key: logs[key] for key in HISTORY_KEYS if key in (logs or {})}, self.loss)
+        metrics = " ".join(f"{key} {value:.4f}" for key, value in named.items())
         log.info(
             "%s epoch %d (%s): %s (%.2f s)",
             self.label,
@@ -163,7 +168,9 @@ class SeedTrainer:
         max_epochs = epochs or trainer.max_epochs
         if trainer.verbose:
             patience = trainer.patience if self.validation_data is not None else None  # it needs validation data
-            all_callbacks.append(EpochLog(f"{self.model_cfg.name} seed {seed}", max_epochs, patience))
+            all_callbacks.append(
+                EpochLog(f"{self.model_cfg.name} seed {seed}", max_epochs, patience, self.model_cfg.loss.value)
+            )
         started = time.perf_counter()
         fitted = model.fit(
             batches,
@@ -184,7 +191,7 @@ class SeedTrainer:
     def evaluate_saved(self, model: keras.Model) -> dict[str, float]:
         """Validation metrics of the weights the model now holds: those that are saved and logged."""
         scores = model.evaluate(self.validation_data, return_dict=True, verbose=0)
-        return {"saved_val_accuracy": float(scores["accuracy"]), "saved_val_loss": float(scores["loss"])}
+        return {f"saved_val_{key}": float(scores[key]) for key in ("accuracy", "bce", "loss")}
 
 
 def train_seed(

@@ -1,6 +1,7 @@
 """The register stage: register the final run's Keras and raw-text models, then move ``@champion`` on merit.
 
-The final stage logs both models in its run and records their URIs in ``run.json``; this stage registers
+The final stage logs both models in its run and records their URIs beside the model (``models/final/runs.json``,
+:mod:`imdb_sentiment.tracking.records`); this stage registers
 them, describes the new versions, and moves ``final.alias`` of both registered models to them only if their
 test accuracy is at least the current holder's (:func:`promote`), the text model following the Keras one.
 Its own package, so that editing the registry rule reruns registration and nothing before it.
@@ -21,6 +22,7 @@ from imdb_sentiment.config.schema import Config, FinalConfig
 from imdb_sentiment.runtime import signals
 from imdb_sentiment.runtime.errors import DataError, PipelineError, TrackingError, first_line
 from imdb_sentiment.runtime.outputs import read_json, write_json
+from imdb_sentiment.tracking.records import read_final_runs
 from imdb_sentiment.tracking.store import setup_tracking
 
 log = logging.getLogger(__name__)
@@ -117,10 +119,11 @@ def promote_final(
     return promoted, message
 
 
-def read_final(final_reports: Path) -> tuple[dict, float]:
-    """The final stage's ``run.json`` (the run and its logged models) and its test accuracy."""
-    run = read_json(final_reports / "run.json", "final")
-    return run, float(read_json(final_reports / "metrics.json", "final")["test_accuracy"])
+def read_final(cfg: Config) -> tuple[dict, float]:
+    """The final stage's run and logged models in this store, its variant, and its test accuracy."""
+    reports = Path(cfg.paths.final_reports)
+    run = {**read_json(reports / "run.json", "final"), **read_final_runs(Path(cfg.paths.final_models))}
+    return run, float(read_json(reports / "metrics.json", "final")["test_accuracy"])
 
 
 def register_version(uri: str, name: str, run_id: str) -> str:
@@ -143,7 +146,7 @@ def left_as_it_was(cfg: Config, registered: list[str]) -> str:
 def register_final(cfg: Config) -> dict:
     """The register stage: both versions registered and described, the alias moved on merit, and what was
     done written to ``paths.registry_record``. Stopped or failing, it says exactly what it did."""
-    run, accuracy = read_final(Path(cfg.paths.final_reports))
+    run, accuracy = read_final(cfg)
     setup_tracking(cfg.tracking)
     final, record, registered = cfg.final, {}, []
 

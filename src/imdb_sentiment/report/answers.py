@@ -40,8 +40,6 @@ def protocol_section(inputs: PageInputs) -> list[str]:
         f"`{better}` scores {gain:.4f} higher on this run; "
         + ("the pipeline uses it." if better == chosen else f"the pipeline uses `{chosen}` (set in conf/final/)."),
     ]
-    if run.get("run_id"):
-        lines += ["", f"MLflow run `{run['run_id']}`. Registry: {run.get('registry', 'not recorded')}."]
     return lines
 
 

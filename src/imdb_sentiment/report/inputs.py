@@ -16,7 +16,8 @@ class PageInputs:
     summary: list[dict]  # compare's rows, one per variant: <key>_mean and <key>_std
     best: dict  # compare's choice (best.json)
     metrics: dict  # the final model's test metrics
-    run: dict  # the final run's text fields (run.json), the registry's (registry.json) and the comparison in words
+    run: dict  # the final run's text fields (run.json) and the comparison in words
+    store: dict  # this MLflow store's ids: the final run's (models/final/runs.json) and the registry's (if any)
     side_by_side: dict  # both protocols' and the notebook's choice's test numbers (side_by_side/metrics.json)
     stats: dict  # the vectorize stage's stats.json: the features and the stage's time and memory
     figures: list[str]  # the figures' paths, relative to the page
@@ -32,11 +33,8 @@ def read_inputs(cfg: Config) -> PageInputs:
         summary=read_json(compare / "summary.json", "compare"),
         best=read_json(Path(paths.choice), "compare"),
         metrics=read_json(final / "metrics.json", "final"),
-        run={
-            **read_json(final / "run.json", "final"),
-            **read_json(Path(paths.registry_record), "register"),
-            **read_json(paired / "comparison.json", "side_by_side"),
-        },
+        run={**read_json(final / "run.json", "final"), **read_json(paired / "comparison.json", "side_by_side")},
+        store=store_ids(cfg),
         side_by_side=read_json(paired / "metrics.json", "side_by_side"),
         stats=read_json(Path(paths.data_stats), "vectorize"),
         figures=[Path(os.path.relpath(p, page.parent)).as_posix() for p in plots],
@@ -48,6 +46,14 @@ def read_inputs(cfg: Config) -> PageInputs:
         },
         yardsticks=report,
     )
+
+
+def store_ids(cfg: Config) -> dict:
+    """The ids the page must not hold (a clone's store has others) but the stage prints: where to look."""
+    from imdb_sentiment.tracking.records import RUNS
+
+    records = (Path(cfg.paths.final_models) / RUNS, Path(cfg.paths.registry_record))
+    return {key: value for path in records if path.is_file() for key, value in read_json(path, "final").items()}
 
 
 def ranked(inputs: PageInputs) -> list[dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from imdb_sentiment.config.schema import Config
+from imdb_sentiment.config.schema import Config, loss_words
 from imdb_sentiment.report.answers import notebook_rerun_section, protocol_section, targets_section
 from imdb_sentiment.report.inputs import PageInputs, cell, gap, ranked, read_inputs, times_spread
 from imdb_sentiment.runtime.outputs import write_text
@@ -19,14 +19,14 @@ from imdb_sentiment.runtime.outputs import write_text
 log = logging.getLogger(__name__)
 
 # What the original notebook concluded (one run per variant): its choice, its epochs and its test accuracy.
-TEST_METRICS = ("test_accuracy", "test_f1", "test_precision", "test_recall", "test_roc_auc", "test_loss")
+TEST_METRICS = ("test_accuracy", "test_f1", "test_precision", "test_recall", "test_roc_auc", "test_bce", "test_loss")
 FIGURES = {
-    "train_val_loss.png": "training vs validation loss, one panel per variant",
-    "train_val_accuracy.png": "training vs validation accuracy, one panel per variant",
-    "val_loss_all.png": "validation loss of every variant",
     "val_accuracy_all.png": "validation accuracy of every variant",
-    "pair_val_loss.png": "validation loss, L1 vs L2 (the notebook's comparison)",
+    "val_bce_all.png": "validation cross-entropy of every variant (the same function for all)",
+    "train_val_accuracy.png": "training vs validation accuracy, one panel per variant",
+    "train_val_loss.png": "training vs validation loss, one panel per variant, each its own loss function",
     "pair_val_accuracy.png": "validation accuracy, L1 vs L2 (the notebook's comparison)",
+    "pair_val_bce.png": "validation cross-entropy, L1 vs L2 (the notebook's comparison)",
     "architecture.png": "the final model's layers",
     "confusion_matrix.png": "the final model's confusion matrix on the test reviews",
     "roc_curve.png": "the final model's ROC curve on the test reviews",
@@ -42,21 +42,25 @@ def variants_table(inputs: PageInputs) -> list[str]:
     lines = [
         "## Variants",
         "",
-        f"Mean ± std over seeds, each seed at its best epoch; best first by mean {metric}. The last two columns "
-        f"give how far each variant is behind the winner on {metric}, and that gap in units of the seed spread "
-        "(the larger std of the two).",
+        f"Mean ± std over seeds, each seed at its best epoch; best first by mean {metric}. Accuracy and "
+        "cross-entropy are measured the same way for every variant; the training loss is each variant's own "
+        "(named), so it compares only within a row. The last two columns give how far each variant is behind the "
+        f"winner on {metric}, and that gap in units of the seed spread (the larger std of the two).",
         "",
-        "| rank | variant | seeds | val accuracy | val loss | best epoch | train time (s) | behind | × spread |",
-        "|---:|---|---:|---|---|---|---|---:|---:|",
+        "| rank | variant | seeds | val accuracy | val cross-entropy | val training loss | best epoch | "
+        "train time (s) | behind | × spread |",
+        "|---:|---|---:|---|---|---|---|---|---:|---:|",
     ]
     for position, row in enumerate(rows, 1):
         lead, spread = gap(rows[0], row, metric)
         behind = ("winner", "") if position == 1 else (f"{lead:.4f}", times_spread(lead, spread))
         if not row.get("learned", True):
             behind = ("did not learn (chance)", "")
+        own_loss = f"{cell(row, 'best_val_loss', 4)} ({loss_words(row.get('loss_function', 'unknown'))})"
         lines.append(
             f"| {position} | {row['variant']} | {row['seeds']} | {cell(row, 'best_val_accuracy', 4)} | "
-            f"{cell(row, 'best_val_loss', 4)} | {cell(row, 'best_epoch', 1)} | {cell(row, 'train_seconds', 1)} | "
+            f"{cell(row, 'best_val_bce', 4)} | {own_loss} | "
+            f"{cell(row, 'best_epoch', 1)} | {cell(row, 'train_seconds', 1)} | "
             f"{behind[0]} | {behind[1]} |"
         )
     return lines
@@ -69,8 +73,13 @@ def winner_section(inputs: PageInputs) -> list[str]:
 
 def test_section(inputs: PageInputs) -> list[str]:
     metrics = inputs.metrics
+    winner = next((row for row in inputs.summary if row["variant"] == inputs.best["variant"]), {})
+    names = {
+        "test_bce": "test_bce (cross-entropy)",
+        "test_loss": f"test_loss ({loss_words(winner.get('loss_function', 'unknown'))}, its training loss)",
+    }
     lines = ["## Test metrics of the final model", "", "| metric | value |", "|---|---:|"]
-    lines += [f"| {key} | {metrics[key]:.4f} |" for key in TEST_METRICS if key in metrics]
+    lines += [f"| {names.get(key, key)} | {metrics[key]:.4f} |" for key in TEST_METRICS if key in metrics]
     lines += [f"| epochs | {metrics['epochs']} |", f"| train_rows | {metrics['train_rows']:,} |"]
     return lines
 
@@ -173,7 +182,7 @@ def write_results_page(cfg: Config) -> Path:
     inputs = read_inputs(cfg)
     write_text(page, results_page(inputs))
     log.info("wrote %s", page)
-    run_id, experiment_id = inputs.run.get("run_id"), None
+    run_id, experiment_id = inputs.store.get("run_id"), None
     if run_id:
         setup_tracking(cfg.tracking)
         try:
@@ -181,7 +190,7 @@ def write_results_page(cfg: Config) -> Path:
             experiment_id = MlflowClient().get_run(run_id).info.experiment_id
         except MlflowException as exc:  # e.g. a store that does not hold the run: the page stands on its own
             log.warning("%s not logged to the final run %s: %s", page, run_id, str(exc).splitlines()[0])
-    print(where_to_look(cfg, page, experiment_id, inputs.run.get("registry")))
+    print(where_to_look(cfg, page, experiment_id, inputs.store.get("registry")))
     return page
 
 

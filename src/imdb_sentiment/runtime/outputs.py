@@ -136,6 +136,12 @@ def write_json(path: Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def write_png(figure: Any, path: Path, dpi: int = 100) -> None:
+    """A matplotlib figure as a PNG whose bytes depend on what it draws only: without the ``Software`` text
+    chunk matplotlib writes by default (its version), so a rerun that changes no number leaves git clean."""
+    figure.savefig(path, dpi=dpi, metadata={"Software": None})
+
+
 def read_json(path: Path, stage: str) -> Any:
     """A stage's JSON output read back; missing or unreadable, a one-line error naming the stage to rerun."""
     try:

@@ -82,7 +82,9 @@ def final_description(cfg: Config, epochs: int, train_rows: int, test_rows: int,
         f"**{cfg.model.name}** (chosen by compare) retrained from scratch with seed {cfg.final.seed} for {epochs} "
         f"epochs on {train_rows} training reviews ({on}), features {features(cfg)}. Test ({test_rows} reviews): "
         f"accuracy {metrics['test_accuracy']:.4f}, ROC AUC {metrics['test_roc_auc']:.4f}, F1 "
-        f"{metrics['test_f1']:.4f}, loss {metrics['test_loss']:.4f}."
+        f"{metrics['test_f1']:.4f}, cross-entropy {metrics['test_bce']:.4f}, its training loss "
+        f"({cfg.model.loss.value}) {metrics['test_loss']:.4f}. The `train_*` metrics are the training reviews' "
+        "(per epoch), the `test_*` ones the test reviews'."
     )
 
 

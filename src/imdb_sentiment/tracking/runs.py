@@ -150,17 +150,36 @@ def end_unsuccessfully_by_id(client: MlflowClient, run_id: str, run_name: str, e
     )
 
 
-# Config keys that say where things are or how they were fetched, not what the run is: output paths, the store,
-# a machine-local mirror. The data's version is in the ``data.*sha256`` params and the dataset input.
-NOT_PARAMS = ("paths.", "tracking.", "data.mirror", "data.base_url", "data.retries", "data.timeout_s")
+# Config keys that say where things are or how they were fetched, not what a run is: output paths, the store,
+# a machine-local mirror, the log's verbosity. The data's version is in the ``data.*sha256`` params and the
+# dataset input.
+NOT_PARAMS = (
+    "paths.",
+    "tracking.",
+    "data.mirror",
+    "data.base_url",
+    "data.retries",
+    "data.timeout_s",
+    "trainer.verbose",
+)
+# What defines a trained model: its data, features, network and training settings; the settings of the stages
+# around it (compare, final, report) do not change it, so a train run does not carry them.
+TRAINING = ("data.", "features.", "model.", "trainer.")
 
 
-def run_params(flat: dict[str, Any]) -> dict[str, Any]:
-    """The settings that define a run: the flattened config without :data:`NOT_PARAMS`; lists as strings."""
-    return {k: str(v) if isinstance(v, (list, tuple)) else v for k, v in flat.items() if not k.startswith(NOT_PARAMS)}
+def run_params(flat: dict[str, Any], keep: tuple[str, ...] = TRAINING, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The settings that define a run: the flattened config's keys under ``keep``, without :data:`NOT_PARAMS`
+    and ``drop``; lists as strings."""
+    return {
+        k: str(v) if isinstance(v, (list, tuple)) else v
+        for k, v in flat.items()
+        if k.startswith(keep) and not k.startswith((*NOT_PARAMS, *drop))
+    }
 
 
-def log_params(flat: dict[str, Any], run_id: str | None = None) -> None:
+def log_params(
+    flat: dict[str, Any], run_id: str | None = None, keep: tuple[str, ...] = TRAINING, drop: tuple[str, ...] = ()
+) -> None:
     """The run-defining settings of the resolved config (:func:`run_params`), to the active run or ``run_id``."""
-    mlflow.log_params(run_params(flat), run_id=run_id)
+    mlflow.log_params(run_params(flat, keep, drop), run_id=run_id)
     note_logged("the params")

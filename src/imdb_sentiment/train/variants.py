@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -12,6 +13,7 @@ import keras
 import mlflow
 import numpy as np
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 
 from imdb_sentiment.config.schema import Config, flatten
 from imdb_sentiment.data.features import load_configured_features
@@ -21,17 +23,21 @@ from imdb_sentiment.model.networks import INPUT_EXAMPLE_ROWS, model_summary
 from imdb_sentiment.model.summaries import (
     aggregate,
     history_csv,
+    loss_name,
     mean_history,
     parent_run_metrics,
+    spread_history,
+    tracked_names,
     variant_metrics,
     within_chance,
 )
-from imdb_sentiment.model.training import EpochHook, SeedResult, SeedTrainer
+from imdb_sentiment.model.training import EpochHook, SeedResult, SeedTrainer, named_epochs
 from imdb_sentiment.runtime.outputs import atomic_dir, write_json, write_text
 from imdb_sentiment.tracking.datasets import log_dataset
 from imdb_sentiment.tracking.descriptions import DESCRIPTION, seed_description, variant_description
 from imdb_sentiment.tracking.lineage import lineage_tags
 from imdb_sentiment.tracking.model_logging import log_keras_model
+from imdb_sentiment.tracking.records import write_variant_runs
 from imdb_sentiment.tracking.run_workers import RunFinisher, epoch_metric_writer, run_finisher
 from imdb_sentiment.tracking.runs import log_params, open_run, tracked_run
 from imdb_sentiment.tracking.store import setup_tracking
@@ -53,15 +59,17 @@ def both_hooks(log_epoch: EpochHook, seed: int, extra: SeedEpochHook | None) -> 
     return hook
 
 
-def log_seed_artifacts(run_id: str, result: SeedResult, model_name: str, label: str, example: np.ndarray) -> None:
+def log_seed_artifacts(
+    run_id: str, result: SeedResult, model_name: str, label: str, example: np.ndarray, loss: str
+) -> None:
     """What a seed's run shows in the MLflow UI: curves, summary, history, and the servable model.
 
     The summary goes first: MLflow links a run's metrics to the model logged after them, so the model page
     shows the ``saved_*`` validation metrics, evaluated on the very weights it holds.
     """
     client = MlflowClient()
-    mlflow.log_metrics(result.summary, run_id=run_id)
-    for name, figure in history_figures(result.history, label).items():
+    mlflow.log_metrics(tracked_names(result.summary, loss), run_id=run_id)
+    for name, figure in history_figures(result.history, label, loss).items():
         client.log_figure(run_id, figure, name)
     client.log_text(run_id, model_summary(result.model), "model_summary.txt")
     client.log_text(run_id, history_csv(result.history), "history.csv")
@@ -105,26 +113,29 @@ def train_seed_run(
     variant = stage.cfg.model.name
     run_name = f"{variant}-seed{seed}"
     tags = {**stage.tags, "level": "seed", "seed": str(seed), DESCRIPTION: seed_description(stage.cfg, seed)}
+    loss = stage.cfg.model.loss.value
     with open_run(run_name, tags, parent) as run_id:
-        log_params({**stage.params, "trainer.seed": seed}, run_id)
+        log_params({**stage.params, "trainer.seed": seed}, run_id, drop=("trainer.seeds",))
         log_dataset(stage.cfg, stage.manifest, "training", run_id)
         with epoch_metric_writer(run_id, stage.cfg.tracking.background_writes) as log_epoch:
-            result = stage.seeds.fit(seed, on_epoch_end=both_hooks(log_epoch, seed, on_epoch_end))
+            result = stage.seeds.fit(seed, on_epoch_end=both_hooks(named_epochs(log_epoch, loss), seed, on_epoch_end))
         result.model.save(models_tmp / f"seed_{seed}.keras")  # before the finisher saves it too
         (history_tmp / f"seed_{seed}.csv").write_text(history_csv(result.history))
         finisher.submit(
             run_id,
             run_name,
-            partial(log_seed_artifacts, run_id, result, run_name, f"{variant} seed {seed}", stage.example),
+            partial(log_seed_artifacts, run_id, result, run_name, f"{variant} seed {seed}", stage.example, loss),
         )
     s = result.summary
     log.info(
-        "%s seed %d: best epoch %d of %d, val_accuracy %.4f, val_loss %.4f (%.1f s)",
+        "%s seed %d: best epoch %d of %d, val_accuracy %.4f, val_bce %.4f, val_loss_%s %.4f (%.1f s)",
         variant,
         seed,
         s["best_epoch"],
         s["epochs_run"],
         s["best_val_accuracy"],
+        s["best_val_bce"],
+        loss_name(loss),
         s["best_val_loss"],
         s["train_seconds"],
     )
@@ -147,16 +158,44 @@ def flag_learning(cfg: Config, results: dict[int, tuple[str, SeedResult]]) -> bo
     return learned
 
 
+def log_mean_curves(run_id: str, results: dict[int, tuple[str, SeedResult]], loss: str) -> None:
+    """The seeds' per-epoch mean (and ``<name>_std``) on the variant's run, under the seed runs' names, so MLflow's
+    chart view overlays the variants' curves as it does their seeds'."""
+    histories = [r.history for _, r in results.values()]
+    curves = {
+        **tracked_names(mean_history(histories), loss, train_prefix=True),
+        **tracked_names({f"{k}_std": v for k, v in spread_history(histories).items()}, loss, train_prefix=True),
+    }
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(key, value, now, epoch)
+        for key, values in curves.items()
+        for epoch, value in enumerate(values, start=1)
+        if value is not None
+    ]
+    client = MlflowClient()
+    for start in range(0, len(metrics), 1000):  # MLflow's log_batch takes at most 1,000 metrics
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])
+
+
 def write_variant_reports(
-    reports_dir: Path, variant: str, parent_run_id: str, results: dict[int, tuple[str, SeedResult]], learned: bool
+    reports_dir: Path,
+    models_dir: Path,
+    variant: str,
+    run_id: str,
+    results: dict[int, tuple[str, SeedResult]],
+    learned: bool,
+    loss: str,
 ) -> dict:
     """The train stage's reports: ``metrics.json`` (few flat numbers, DVC's metrics), ``seeds.json`` (each
-    seed's numbers and run id, and the variant's run: what compare reads) and the seeds' mean curves."""
+    seed's numbers: what compare reads) and the seeds' mean curves. The run ids of this store go beside the
+    models (``runs.json``, DVC-cached): git holds numbers a clone can trust, not ids of one person's store."""
     metrics = {**variant_metrics([r.summary for _, r in results.values()]), "learned": int(learned)}
-    seeds = {str(seed): {**r.summary, "run_id": run_id} for seed, (run_id, r) in results.items()}
+    seeds = {str(seed): r.summary for seed, (_, r) in results.items()}
     write_json(reports_dir / "metrics.json", metrics)
-    write_json(reports_dir / "seeds.json", {"variant": variant, "parent_run_id": parent_run_id, "seeds": seeds})
+    write_json(reports_dir / "seeds.json", {"variant": variant, "loss_function": loss, "seeds": seeds})
     write_text(reports_dir / "history_mean.csv", history_csv(mean_history([r.history for _, r in results.values()])))
+    write_variant_runs(models_dir, variant, run_id, {seed: run for seed, (run, _) in results.items()})
     return metrics
 
 
@@ -191,6 +230,7 @@ def train_variant(cfg: Config, on_epoch_end: SeedEpochHook | None = None) -> dic
         history_tmp = reports_tmp / "history"
         history_tmp.mkdir()
         log_params(stage.params)
+        mlflow.set_tag("loss_function", cfg.model.loss.value)
         log_dataset(cfg, manifest, "training")
         # a seed's artifacts are logged while the next seed trains (tracking.background_writes)
         with run_finisher(cfg.tracking.background_writes) as finisher:
@@ -198,7 +238,9 @@ def train_variant(cfg: Config, on_epoch_end: SeedEpochHook | None = None) -> dic
                 seed: train_seed_run(stage, seed, parent, finisher, models_tmp, history_tmp, on_epoch_end)
                 for seed in cfg.trainer.seeds
             }
+        loss = cfg.model.loss.value
         stats = aggregate([r.summary for _, r in results.values()])
-        mlflow.log_metrics(parent_run_metrics(stats))
+        mlflow.log_metrics(tracked_names(parent_run_metrics(stats), loss))
+        log_mean_curves(parent.info.run_id, results, loss)
         learned = flag_learning(cfg, results)
-        return write_variant_reports(reports_tmp, variant, parent.info.run_id, results, learned)
+        return write_variant_reports(reports_tmp, models_tmp, variant, parent.info.run_id, results, learned, loss)
