@@ -133,6 +133,8 @@ def test_reports_and_figures(tmp_path):
     assert len(figures["train_val_loss.png"].axes) == 2  # one panel per variant
     assert [a.get_yscale() for a in figures["train_val_loss.png"].axes] == ["log", "log"]
     assert len(figures["val_accuracy_all.png"].axes) == 2  # all, and without l1_3layer, which did not learn
+    legend = [text.get_text() for text in figures["pair_val_bce.png"].axes[0].get_legend().get_texts()]
+    assert legend == ["l1_3layer (did not learn: chance)", "l2_3layer"]  # the notebook's L1-vs-L2, honestly
     assert [line.get_label() for line in figures["val_accuracy_all.png"].axes[1].get_lines()][:1] == ["l2_3layer"]
     for name, figure in figures.items():
         figure.savefig(tmp_path / name, dpi=40)

@@ -83,12 +83,13 @@ RUN = {
     "features": "multihot",
     "notebook_variant": "l2_3layer",
     "notebook_comparison": "On the same 25,000 test reviews, base_1layer (McNemar sentence from run.json).",
+    "mcnemar_p_value": 2.2e-28,
     "run_id": "abc123",
     "registered_version": 21,
     "registry": "moved @champion of imdb-sentiment to version 21",
 }
 
-NOTEBOOK_KEYS = {"notebook_variant", "notebook_comparison"}
+NOTEBOOK_KEYS = {"notebook_variant", "notebook_comparison", "mcnemar_p_value"}
 STORE_KEYS = {"run_id", "registered_version", "registry"}  # this store's ids: beside the models, not in reports/
 
 
@@ -164,6 +165,19 @@ def test_the_page_has_the_table_winner_protocol_test_metrics_and_figures(tmp_pat
     assert "abc123" not in text and "version 21" not in text and "registry" not in text.lower()
     assert "- [final/plots/roc_curve.png](final/plots/roc_curve.png)" in text
     assert text.index("compare/plots/") < text.index("final/plots/")
+
+
+def test_the_page_opens_with_the_answer(tmp_path):
+    text = page(reports(tmp_path))
+    answer = text.split("## The answer")[1].split("## Variants")[0]
+    assert text.index("## The answer") < text.index("## Variants")
+    assert "**base_1layer** wins: mean validation accuracy 0.8850 ± 0.0020 over 3 seeds." in answer
+    assert "it scores **0.8800** test accuracy, 0.0127 above the notebook's published 0.8673" in answer
+    assert (
+        "(l2_3layer; re-run here on the same rows it scores 0.8690, and ours is better review by review at " in answer
+    )
+    assert "McNemar's p = 2.2e-28)." in answer
+    assert "l1_3layer did not learn (chance accuracy on every epoch) and was not considered." in answer
 
 
 def test_the_notebook_comparison_is_computed_from_the_inputs(tmp_path):

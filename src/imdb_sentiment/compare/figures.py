@@ -106,7 +106,8 @@ def train_val_figure(results: list[VariantResult], metric: str) -> Figure:
 
 def overlay(axes: Axes, results: list[VariantResult], colors: dict[str, str], key: str, title: str) -> None:
     for result in results:
-        draw_band(axes, result, key, result.variant, colors[result.variant])
+        label = result.variant if result.learned else f"{result.variant} (did not learn: chance)"
+        draw_band(axes, result, key, label, colors[result.variant])
         mark_seed_stops(axes, result, colors[result.variant])
     label_axes(axes, key, title)
     axes.legend(fontsize=8)

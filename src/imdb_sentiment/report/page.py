@@ -37,6 +37,31 @@ FIGURES = {
 }
 
 
+def answer_section(inputs: PageInputs) -> list[str]:
+    """The study's answer in three sentences, before the tables that back it."""
+    best, metrics, rows, published = inputs.best, inputs.metrics, ranked(inputs), inputs.notebook
+    winner, numbers = rows[0], inputs.side_by_side
+    stuck = [row["variant"] for row in rows if not row.get("learned", True)]
+    difference = metrics["test_accuracy"] - published["test_accuracy"]
+    lines = [
+        "## The answer",
+        "",
+        f"**{best['variant']}** wins: mean validation accuracy {cell(winner, best['metric'], 4)} over "
+        f"{winner['seeds']} seeds. Retrained for {metrics['epochs']} epochs on {metrics['train_rows']:,} training "
+        f"reviews, it scores **{metrics['test_accuracy']:.4f}** test accuracy, {abs(difference):.4f} "
+        f"{'above' if difference >= 0 else 'below'} the notebook's published {published['test_accuracy']:.4f} "
+        f"({published['variant']}; re-run here on the same rows it scores {numbers['notebook_test_accuracy']:.4f}, "
+        f"and ours is {'better' if numbers['ours_minus_notebook'] >= 0 else 'worse'} review by review at "
+        f"McNemar's p = {inputs.run['mcnemar_p_value']:.1e})."
+        if "accuracy" in best["metric"]
+        else f"**{best['variant']}** wins by mean {best['metric']} ({cell(winner, best['metric'], 4)}); its test "
+        f"accuracy is {metrics['test_accuracy']:.4f}.",
+    ]
+    if stuck:
+        lines[-1] += f" {', '.join(stuck)} did not learn (chance accuracy on every epoch) and was not considered."
+    return lines
+
+
 def variants_table(inputs: PageInputs) -> list[str]:
     metric, rows = inputs.best["metric"], ranked(inputs)
     lines = [
@@ -44,8 +69,9 @@ def variants_table(inputs: PageInputs) -> list[str]:
         "",
         f"Mean ± std over seeds, each seed at its best epoch; best first by mean {metric}. Accuracy and "
         "cross-entropy are measured the same way for every variant; the training loss is each variant's own "
-        "(named), so it compares only within a row. The last two columns give how far each variant is behind the "
-        f"winner on {metric}, and that gap in units of the seed spread (the larger std of the two).",
+        "(named; with its weight penalty), so it compares only within a row. The last two columns give how far "
+        f"each variant is behind the winner on {metric}, and that gap in units of the seed spread (the larger std "
+        "of the two).",
         "",
         "| rank | variant | seeds | val accuracy | val cross-entropy | val training loss | best epoch | "
         "train time (s) | behind | × spread |",
@@ -156,6 +182,7 @@ def figures_section(inputs: PageInputs) -> list[str]:
 
 def results_page(inputs: PageInputs) -> str:
     sections = [
+        answer_section,
         variants_table,
         winner_section,
         protocol_section,
