@@ -111,10 +111,10 @@ def test_metrics_are_flat_numbers_and_every_declared_plot_renders(fixture_pipeli
     shown = json.loads(dvc(project, "plots", "show", "--json", "-o", str(project / "dvc_plots"), env=env).stdout)
     assert not shown.get("errors"), shown.get("errors")
     plots = shown["data"]
-    for plot_id in ("loss", "accuracy", "confusion", "roc"):
+    for plot_id in ("accuracy", "cross_entropy", "confusion", "roc"):
         assert rendered(plots.get(plot_id, [])), plot_id
     for folder in ("reports/compare/plots", "reports/final/plots"):
         images = [plot for plot_id, plot in plots.items() if plot_id.startswith(folder + "/")]
         assert images and all(rendered(plot) for plot in images), folder
-    lines = {row["filename::field"] for row in plots["loss"][0]["content"]["data"]["values"]}
+    lines = {row["filename::field"] for row in plots["cross_entropy"][0]["content"]["data"]["values"]}
     assert len(lines) == 2 * len(variants)  # one line per variant and split

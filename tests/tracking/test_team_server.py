@@ -320,7 +320,11 @@ def test_postgres_holds_the_runs_metrics_and_users(trained, postgres):
     assert runs == {"FINISHED": 1 + len(SEEDS)}
     levels = dict(postgres.query("mlflow", "SELECT value, count(*) FROM tags WHERE key = 'level' GROUP BY value"))
     assert levels == {"variant": 1, "seed": len(SEEDS)}
-    [(epochs_logged,)] = postgres.query("mlflow", "SELECT count(*) FROM metrics WHERE key = 'val_accuracy'")
+    seed_epochs = (  # the seeds' rows (the variant's run logs their per-epoch mean under the same name)
+        "SELECT count(*) FROM metrics m JOIN tags t ON t.run_uuid = m.run_uuid"
+        " WHERE m.key = 'val_accuracy' AND t.key = 'level' AND t.value = 'seed'"
+    )
+    [(epochs_logged,)] = postgres.query("mlflow", seed_epochs)
     seeds_epochs = (  # the variant's run logs epochs_run too: the seeds' mean, under the same name
         "SELECT m.value FROM metrics m JOIN tags t ON t.run_uuid = m.run_uuid"
         " WHERE m.key = 'epochs_run' AND t.key = 'level' AND t.value = 'seed'"

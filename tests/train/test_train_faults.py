@@ -308,8 +308,10 @@ def test_four_concurrent_trainings_store_every_run_metric_and_model(vectorized, 
     assert_overlapped(spans(trainings))  # the store took their writes at the same time, not one after another
     for child in seeds:
         epochs = int(child.data.metrics["epochs_run"])
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            assert len(client.get_metric_history(child.info.run_id, key)) == epochs
+        losses = [key for key in child.data.metrics if key.startswith(("train_loss_", "val_loss_"))]  # _mse/_bce
+        assert len(losses) == 2, losses
+        for key in ("train_accuracy", "train_bce", "val_accuracy", "val_bce", *losses):
+            assert len(client.get_metric_history(child.info.run_id, key)) == epochs, key
     experiment = client.get_experiment_by_name("imdb-sentiment")
     assert len(client.search_logged_models([experiment.experiment_id])) == 8
     for variant in variants:
