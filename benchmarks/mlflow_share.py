@@ -203,7 +203,7 @@ def epoch_writer_figures(cfg, timings: dict) -> dict:
     epochs = sum(int(r.data.metrics["epochs_run"]) for r in seed_runs)
     assert (
         epochs
-        == sum(len(client.get_metric_history(r.info.run_id, "val_loss")) for r in seed_runs)
+        == sum(len(client.get_metric_history(r.info.run_id, "val_accuracy")) for r in seed_runs)
         == len(timings["epoch_calls"])
     ), "an epoch's metrics are missing"
     calls, closes = timings["epoch_calls"], timings["closes"]
