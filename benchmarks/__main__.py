@@ -11,6 +11,8 @@ benchmarks/results.json. Usage (from the project root, with the data fetched: `d
                                                   # the MLflow benchmark alone, once per per-epoch writer
     python benchmarks/run.py --against REV        # this commit against REV, side by side: epochs, MLflow share,
                                                   # dvc repro, make run, lines of code (each in a fresh worktree)
+    python benchmarks/run.py --predict REV        # one review scored: REV's predict (the text model with alias
+                                                  # --before-alias) against HEAD's (@champion), and the server
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import mlflow_share, pipeline, revisions, train_epoch, vectorize
+from . import mlflow_share, pipeline, predict, revisions, train_epoch, vectorize
 from .harness import RESULTS, Table, child_command, contest_table, new_results, peak_rss_mb, write_results
 
 # what `--child KIND METHOD [ARGS...]` runs: the parent's (or another tree's parent's) side of the protocol is
@@ -28,6 +30,8 @@ CHILDREN = {
     "train": train_epoch.child,
     "tracking": mlflow_share.child,
     "command": child_command,
+    "scoring": predict.child_scoring,
+    "serving": predict.child_serving,
 }
 
 
@@ -46,6 +50,10 @@ def parse_args() -> argparse.Namespace:
         help="per-epoch metric writers to measure side by side in the MLflow benchmark",
     )
     parser.add_argument("--only-tracking", action="store_true", help="run the MLflow benchmark only")
+    parser.add_argument("--predict", metavar="REV", help="scoring one review: REV's predict against HEAD's")
+    parser.add_argument(
+        "--before-alias", default="before", help="with --predict: the text model version REV scores (an alias)"
+    )
     return parser.parse_args()
 
 
@@ -70,6 +78,8 @@ def main() -> None:
     args = parse_args()
     if args.child:
         run_as_child(*args.child)
+    elif args.predict:
+        predict.compare(args.predict, args.before_alias)
     elif args.against:
         revisions.compare(args.against, args.variants)
     else:

@@ -102,8 +102,9 @@ def test_predict_command_scores_text_and_files(fixture_pipeline, tmp_path):
     result = run_stage(project, "predict", "text=w1 w2 w3, w4!")
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "# model: models:/imdb-sentiment-text@champion"
-    assert lines[1] == "line\tprobability\tlabel\treview"
-    line, probability, label, review = lines[2].split("\t")
+    assert lines[1] == "line\tprobability\tlabel\tknown_words\treview"
+    line, probability, label, known, review = lines[2].split("\t")
+    assert known.endswith("%")
     assert line == "1" and 0 <= float(probability) <= 1 and label in {"positive", "negative"}
     assert review == "w1 w2 w3, w4!"
     reviews = tmp_path / "reviews.txt"

@@ -140,6 +140,7 @@ def predict_file(tmp_path, monkeypatch, text: str) -> list:
         file=str(reviews),
         max_reviews=10,
         max_review_chars=100,
+        min_known_share=0.5,
         data=data,
         features=from_yaml("features"),
         paths=SimpleNamespace(raw_dir=str(tmp_path)),
@@ -154,18 +155,19 @@ def test_predict_command_prints_and_returns_each_review_with_its_line(tmp_path, 
     results = predict_file(
         tmp_path, monkeypatch, "the film\x85was just brilliant\n\ndon't\u2028casting\t\x0cthe film\r\n  \nrare film\n"
     )
-    assert [(line, label, review) for line, _, label, review in results] == [
+    assert [(line, label, review) for line, _, label, _, review in results] == [
         (1, int(results[0][1] >= 0.5), "the film\x85was just brilliant"),
         (3, int(results[1][1] >= 0.5), "don't\u2028casting\t\x0cthe film"),
         (5, int(results[2][1] >= 0.5), "rare film"),
     ]
     printed = capsys.readouterr().out.split("\n")
-    assert printed[:2] == ["# model: tiny", "line\tprobability\tlabel\treview"] and printed[5:] == [""]
-    for row, (line, probability, label, review) in zip(printed[2:5], results, strict=True):
+    assert printed[:2] == ["# model: tiny", "line\tprobability\tlabel\tknown_words\treview"] and printed[5:] == [""]
+    for row, (line, probability, label, share, review) in zip(printed[2:5], results, strict=True):
         assert row.split("\t") == [
             str(line),
             f"{probability:.4f}",
             ("negative", "positive")[label],
+            f"{share:.0%}",
             " ".join(review.split()),
         ]
 
@@ -197,3 +199,22 @@ def test_a_review_with_no_word_the_model_knows_gets_no_score_but_a_note(tmp_path
     rows = capsys.readouterr().out.split("\n")[3:5]
     assert [row.split("\t")[1:3] for row in rows] == [["-", "no known word"], ["-", "no known word"]]
     assert "not scored, no word of the model's vocabulary in them: 2 review(s), line(s) 2, 3" in caplog.text
+
+
+def test_a_review_of_mostly_unknown_words_is_scored_with_the_share_it_rests_on(tmp_path, monkeypatch, capsys, caplog):
+    """Another language still gets its score (from the few words it shares with the reviews), with the share of
+    known words in the table and a warning; "rare" lies past num_words, so it counts as unknown."""
+    results = predict_file(tmp_path, monkeypatch, "the film was brilliant\nle film était magnifique\nrare film\n")
+    assert [(r[0], r[3]) for r in results] == [(1, 1.0), (2, 0.25), (3, 0.5)]
+    assert all(r[1] is not None for r in results)  # every one scored
+    rows = capsys.readouterr().out.split("\n")[2:5]
+    assert [row.split("\t")[3] for row in rows] == ["100%", "25%", "50%"]
+    assert "scored on few words: under 50% of the words are known to the model in 1 review(s), line(s) 2" in caplog.text
+    assert "(known: 25%)" in caplog.text
+
+
+def test_the_encoder_counts_known_words_as_it_encodes():
+    encoder = ReviewEncoder(WORDS, SETTINGS)
+    encoded, shares = encoder.encode_counted(["the film", "rare", "", "zyxxy the"])
+    assert shares.tolist() == [1.0, 0.0, 0.0, 0.5]
+    assert (encoded != encoder.encode(["the film", "rare", "", "zyxxy the"])).nnz == 0

@@ -50,6 +50,9 @@ def logged_text_model(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("text_model")
     bigram_model(folder / "model.keras")
+    import keras
+
+    keras_model = keras.models.load_model(folder / "model.keras")
     (folder / "imdb_word_index.json").write_text(json.dumps(WORDS))
     BigramVocabulary(np.array([JUST_BRILLIANT]), np.array([1]), SETTINGS.num_words).save(folder / "bigrams.npz")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -58,7 +61,13 @@ def logged_text_model(tmp_path_factory):
     cfg = dataclasses.replace(yaml_config(), data=from_yaml("data", base_url="-", num_words=SETTINGS.num_words))
     with mlflow.start_run(experiment_id=experiment) as run:
         info = log_text_model(
-            folder / "model.keras", folder / "imdb_word_index.json", folder / "bigrams.npz", cfg, folder, "final-t-text"
+            keras_model,
+            folder / "model.keras",
+            folder / "imdb_word_index.json",
+            folder / "bigrams.npz",
+            cfg,
+            folder,
+            "final-t-text",
         )
     version = register_version(info.model_uri, cfg.final.text_model_name, run.info.run_id)
     return uri, info, version
@@ -72,6 +81,7 @@ def test_logged_signature_comes_from_the_type_hints_and_names_the_output_fields(
         "probability": {"type": "double", "required": False},  # none for a review with no known word
         "label": {"type": "long", "required": False},
         "sentiment": {"type": "string", "required": True},
+        "known_words": {"type": "double", "required": True},  # the share of its words the model knows
         "note": {"type": "string", "required": False},
     }
 
@@ -92,6 +102,7 @@ def test_predict_reads_text_with_the_champions_vocabulary_not_the_configured_fea
         file=None,
         max_reviews=10,
         max_review_chars=1000,
+        min_known_share=0.5,
         model_uri=None,
         data=from_yaml("data", base_url="-", num_words=SETTINGS.num_words),
         features=from_yaml("features"),
@@ -100,8 +111,25 @@ def test_predict_reads_text_with_the_champions_vocabulary_not_the_configured_fea
         tracking=from_yaml("tracking", uri=uri),
     )
     assert cfg.features.bigrams == 0
-    [(_, probability, label, _)] = predict_reviews(cfg)
-    assert round(probability, 4) == round(1 / (1 + np.exp(-5.0)), 4) and label == 1
+    [(_, probability, label, share, _)] = predict_reviews(cfg)
+    assert round(probability, 4) == round(1 / (1 + np.exp(-5.0)), 4) and label == 1 and share == 1.0
+
+
+@pytest.mark.slow
+def test_the_text_model_scores_in_numpy_without_importing_tensorflow(logged_text_model):
+    """What predict and the server do, in a fresh process: load the champion text model and score a review."""
+    uri, info, _ = logged_text_model
+    code = (
+        "import sys, mlflow; "
+        f"mlflow.set_tracking_uri({uri!r}); "
+        f"model = mlflow.pyfunc.load_model({info.model_uri!r}); "
+        "score = model.predict(['the film was just brilliant'])[0]; "
+        "print(type(model.unwrap_python_model().model).__name__, round(score.probability, 4), "
+        "'tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["DenseStack", str(round(1 / (1 + np.exp(-5.0)), 4)), "False", "False"]
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +155,7 @@ def test_served_text_model_scores_review_strings_with_label_names(server):
     for p in (glued, unknown):
         assert p.get("probability") is None and p.get("label") is None and p["sentiment"] == "unknown"
         assert "no word of the review is in the model's vocabulary" in p["note"]
+    assert [p["known_words"] for p in body["predictions"]] == [1.0, 0.0, 1.0, 0.0]
     for p in predictions:
         assert isinstance(p["probability"], float) and 0 <= p["probability"] <= 1
         assert p["label"] == int(p["probability"] >= 0.5) and p["sentiment"] == sentiment(p["label"])

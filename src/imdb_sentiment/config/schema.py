@@ -207,10 +207,13 @@ class PredictAppConfig(Config):
     text: str | None = MISSING
     file: str | None = MISSING
     model_uri: str | None = MISSING  # a Keras model; null: models:/<final.text_model_name>@<final.alias>
+    min_known_share: float = MISSING
     max_reviews: int = MISSING
     max_review_chars: int = MISSING
 
     def __post_init__(self) -> None:
+        share = self.min_known_share
+        require("min_known_share", share, 0 <= share <= 1, "a share from 0 to 1")
         at_least("max_reviews", self.max_reviews, 1)
         at_least("max_review_chars", self.max_review_chars, 1)
 

@@ -66,13 +66,21 @@ class ReviewEncoder:
         return self.settings.num_words + self.vocabulary.size
 
     def ids(self, text: str) -> list[int]:
+        return self.counted_ids(text)[0]
+
+    def counted_ids(self, text: str) -> tuple[list[int], float]:
+        """The review's ids, and the share of its words the model has a column for (a word of the index
+        among its ``num_words``; 0 for a review of no word): a review in another language scores on the few
+        words it shares with English reviews, and the share says how few."""
         s = self.settings
-        ids = [s.start_char]
-        for word in text_to_words(text):
+        ids, words, known = [s.start_char], text_to_words(text), 0
+        for word in words:
             rank = self.word_index.get(word)
             if rank is not None:  # a word the index lacks is skipped, as in the Keras data (see the module)
-                ids.append(rank + s.index_from if rank + s.index_from < s.num_words else s.oov_char)
-        return ids
+                column = rank + s.index_from
+                known += column < s.num_words
+                ids.append(column if column < s.num_words else s.oov_char)
+        return ids, (known / len(words) if words else 0.0)
 
     def known_rows(self, encoded: sp.csr_matrix) -> np.ndarray:
         """Which encoded reviews hold a word the model knows (a column at or past ``index_from``: a word of the
@@ -81,5 +89,11 @@ class ReviewEncoder:
         return encoded[:, self.settings.index_from :].getnnz(axis=1) > 0
 
     def encode(self, texts: list[str]) -> sp.csr_matrix:
-        rows = Ragged.from_lists([self.ids(text) for text in texts])
-        return feature_matrix(rows, self.settings.num_words, self.vocabulary, self.settings.index_from)
+        return self.encode_counted(texts)[0]
+
+    def encode_counted(self, texts: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The rows, and per review the share of its words the model knows (:meth:`counted_ids`)."""
+        counted = [self.counted_ids(text) for text in texts]
+        rows = Ragged.from_lists([ids for ids, _ in counted])
+        shares = np.array([share for _, share in counted], dtype=np.float64)
+        return feature_matrix(rows, self.settings.num_words, self.vocabulary, self.settings.index_from), shares

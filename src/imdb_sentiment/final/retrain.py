@@ -147,7 +147,7 @@ def log_models(
     keras_info = log_keras_model(result.model, data.manifest.width, example, name)
     word_index = Path(cfg.paths.raw_dir) / cfg.data.word_index_file
     bigrams = Path(cfg.paths.processed_dir) / BIGRAMS
-    text_info = log_text_model(keras_path, word_index, bigrams, cfg, scratch, name=f"{name}-text")
+    text_info = log_text_model(result.model, keras_path, word_index, bigrams, cfg, scratch, name=f"{name}-text")
     test_split = log_test_dataset(cfg, data.manifest)
     scores = tracked_names({k: v for k, v in metrics.items() if k.startswith("test_")}, cfg.model.loss.value)
     for info in (keras_info, text_info):

@@ -1,7 +1,9 @@
 """The predict command: score raw reviews with the registry's champion model (or the last retrained one).
 
-The reviews are read and checked by :mod:`imdb_sentiment.serve.review_input` before TensorFlow is imported, so bad
-input fails fast; they are encoded by the champion's own :class:`~imdb_sentiment.data.text.ReviewEncoder`.
+The reviews are read and checked by :mod:`imdb_sentiment.serve.review_input` before any model is loaded, so bad
+input fails fast; they are encoded by the champion's own :class:`~imdb_sentiment.data.text.ReviewEncoder` and
+scored by its NumPy forward pass (:mod:`imdb_sentiment.serve.dense_stack`); only a Keras model named with
+``model_uri=`` (or the fallback on disk) imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -66,9 +68,11 @@ def keras_with_configured_features(cfg, uri: str) -> tuple[object, ReviewEncoder
 
 def load_keras(uri: str):
     """A Keras model from an MLflow URI (models:/, runs:/) or a .keras file, or a DataError naming it."""
+    import_tensorflow()  # only for a Keras model: TensorFlow takes seconds to load
     import keras
     import mlflow
 
+    keras.utils.disable_interactive_logging()
     try:
         if Path(uri).is_file():
             return keras.models.load_model(uri, compile=False)
@@ -102,31 +106,42 @@ def configured_encoder(cfg) -> ReviewEncoder:
 NO_KNOWN_WORD = "no known word"  # the label of a review the model cannot score
 
 
-def predict_reviews(cfg) -> list[tuple[int, float | None, int | None, str]]:
-    """The predict command: score each review; print and return its input line, probability, label and
-    review (the printed review cut to its start). A review with no word the model knows gets no score."""
-    reviews = read_reviews(cfg.text, cfg.file, cfg.max_reviews, cfg.max_review_chars)
-    import_tensorflow()  # only once the input is known to be usable: TensorFlow takes seconds to load
-    import keras
+def some_lines(lines: list[int]) -> str:
+    return ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
 
-    keras.utils.disable_interactive_logging()
-    model, encoder, source = load_champion(cfg)
-    encoded = encoder.encode([review for _, review in reviews])
+
+def predict_reviews(cfg) -> list[tuple[int, float | None, int | None, float, str]]:
+    """The predict command: score each review; print and return its input line, probability, label, the share
+    of its words the model knows, and the review (the printed review cut to its start). A review with no word
+    the model knows gets no score; one with few (under ``min_known_share``) gets its score and a warning."""
+    reviews = read_reviews(cfg.text, cfg.file, cfg.max_reviews, cfg.max_review_chars)
+    model, encoder, source = load_champion(cfg)  # the champion scores in NumPy: no TensorFlow
+    encoded, shares = encoder.encode_counted([review for _, review in reviews])
     probabilities, known = predict_proba(model, encoded), encoder.known_rows(encoded)
     results = [
-        (line, float(p), int(p >= cfg.final.threshold), review) if scored else (line, None, None, review)
-        for p, scored, (line, review) in zip(probabilities, known, reviews, strict=True)
+        (line, float(p), int(p >= cfg.final.threshold), share, review) if scored else (line, None, None, share, review)
+        for p, scored, share, (line, review) in zip(probabilities, known, shares, reviews, strict=True)
     ]
     print(f"# model: {source}")
-    print("line\tprobability\tlabel\treview")
-    for line, probability, label, review in results:
+    print("line\tprobability\tlabel\tknown_words\treview")
+    for line, probability, label, share, review in results:
         shown = ("-", NO_KNOWN_WORD) if label is None else (f"{probability:.4f}", sentiment(label))
-        print(f"{line}\t{shown[0]}\t{shown[1]}\t{preview(review)}")
-    unscored = [line for line, _, label, _ in results if label is None]
+        print(f"{line}\t{shown[0]}\t{shown[1]}\t{share:.0%}\t{preview(review)}")
+    unscored = [line for line, _, label, _, _ in results if label is None]
     if unscored:
         log.warning(
             "not scored, no word of the model's vocabulary in them: %d review(s), line(s) %s",
             len(unscored),
-            ", ".join(map(str, unscored[:10])) + (", ..." if len(unscored) > 10 else ""),
+            some_lines(unscored),
+        )
+    few = [(line, share) for line, _, label, share, _ in results if label is not None and share < cfg.min_known_share]
+    if few:
+        log.warning(
+            "scored on few words: under %.0f%% of the words are known to the model in %d review(s), line(s) %s "
+            "(known: %s); another language or gibberish scores near the model's bias",
+            100 * cfg.min_known_share,
+            len(few),
+            some_lines([line for line, _ in few]),
+            ", ".join(f"{share:.0%}" for _, share in few[:10]),
         )
     return results

@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from imdb_sentiment.data.text import EncoderSettings, ReviewEncoder
 from imdb_sentiment.model.evaluate import predict_proba
+from imdb_sentiment.serve.dense_stack import DenseStack
 from imdb_sentiment.serve.predict import sentiment
 
 ARTIFACTS = ("keras_model", "word_index", "bigrams", "settings")
@@ -35,6 +36,7 @@ class ReviewScore(pydantic.BaseModel):
     probability: float | None = None
     label: int | None = None
     sentiment: str
+    known_words: float  # the share of the review's words the model knows (few: the score rests on them)
     note: str | None = None
 
 
@@ -51,25 +53,33 @@ def checked_reviews(reviews: list[str]) -> list[str]:
     return reviews
 
 
+def scorer(artifacts: dict[str, str]):
+    """The network as NumPy (no TensorFlow) when the model carries its weights so; a text model logged before
+    that scores with its Keras model."""
+    if "dense_stack" in artifacts:
+        return DenseStack.load(Path(artifacts["dense_stack"]))
+    import keras
+
+    return keras.models.load_model(artifacts["keras_model"], compile=False)
+
+
 class ReviewTextModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
-        import keras
-
         settings = json.loads(Path(context.artifacts["settings"]).read_text())
         self.threshold = float(settings.pop("threshold"))
         bigrams = context.artifacts.get("bigrams")  # absent from text models logged before bigram features
         self.encoder = ReviewEncoder.from_files(
             Path(context.artifacts["word_index"]), EncoderSettings(**settings), Path(bigrams) if bigrams else None
         )
-        self.model = keras.models.load_model(context.artifacts["keras_model"], compile=False)
+        self.model = scorer(context.artifacts)
 
     def predict(self, context, model_input: list[str], params=None) -> list[ReviewScore]:
-        encoded = self.encoder.encode(checked_reviews(model_input))
+        encoded, shares = self.encoder.encode_counted(checked_reviews(model_input))
         probabilities, known = predict_proba(self.model, encoded), self.encoder.known_rows(encoded)
         labels = (probabilities >= self.threshold).astype(np.int64)
         return [
-            ReviewScore(probability=float(p), label=int(label), sentiment=sentiment(label))
+            ReviewScore(probability=float(p), label=int(label), sentiment=sentiment(label), known_words=share)
             if scored
-            else ReviewScore(sentiment="unknown", note=UNSCORED)
-            for p, label, scored in zip(probabilities, labels, known, strict=True)
+            else ReviewScore(sentiment="unknown", known_words=share, note=UNSCORED)
+            for p, label, scored, share in zip(probabilities, labels, known, shares.tolist(), strict=True)
         ]
