@@ -13,9 +13,9 @@ from pathlib import Path
 
 from imdb_sentiment.data.features import BIGRAMS
 from imdb_sentiment.data.text import EncoderSettings, ReviewEncoder
-from imdb_sentiment.model.evaluate import predict_proba
 from imdb_sentiment.runtime.errors import DataError, first_line
 from imdb_sentiment.runtime.quiet import import_tensorflow
+from imdb_sentiment.serve.dense_stack import probabilities
 from imdb_sentiment.serve.review_input import read_reviews
 
 log = logging.getLogger(__name__)
@@ -117,10 +117,10 @@ def predict_reviews(cfg) -> list[tuple[int, float | None, int | None, float, str
     reviews = read_reviews(cfg.text, cfg.file, cfg.max_reviews, cfg.max_review_chars)
     model, encoder, source = load_champion(cfg)  # the champion scores in NumPy: no TensorFlow
     encoded, shares = encoder.encode_counted([review for _, review in reviews])
-    probabilities, known = predict_proba(model, encoded), encoder.known_rows(encoded)
+    scores, known = probabilities(model, encoded), encoder.known_rows(encoded)
     results = [
         (line, float(p), int(p >= cfg.final.threshold), share, review) if scored else (line, None, None, share, review)
-        for p, scored, share, (line, review) in zip(probabilities, known, shares, reviews, strict=True)
+        for p, scored, share, (line, review) in zip(scores, known, shares, reviews, strict=True)
     ]
     print(f"# model: {source}")
     print("line\tprobability\tlabel\tknown_words\treview")

@@ -21,8 +21,7 @@ import pydantic
 from mlflow.exceptions import MlflowException
 
 from imdb_sentiment.data.text import EncoderSettings, ReviewEncoder
-from imdb_sentiment.model.evaluate import predict_proba
-from imdb_sentiment.serve.dense_stack import DenseStack
+from imdb_sentiment.serve.dense_stack import DenseStack, probabilities
 from imdb_sentiment.serve.predict import sentiment
 
 ARTIFACTS = ("keras_model", "word_index", "bigrams", "settings")
@@ -75,11 +74,11 @@ class ReviewTextModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: list[str], params=None) -> list[ReviewScore]:
         encoded, shares = self.encoder.encode_counted(checked_reviews(model_input))
-        probabilities, known = predict_proba(self.model, encoded), self.encoder.known_rows(encoded)
-        labels = (probabilities >= self.threshold).astype(np.int64)
+        scores, known = probabilities(self.model, encoded), self.encoder.known_rows(encoded)
+        labels = (scores >= self.threshold).astype(np.int64)
         return [
             ReviewScore(probability=float(p), label=int(label), sentiment=sentiment(label), known_words=share)
             if scored
             else ReviewScore(sentiment="unknown", known_words=share, note=UNSCORED)
-            for p, label, scored, share in zip(probabilities, labels, known, shares.tolist(), strict=True)
+            for p, label, scored, share in zip(scores, labels, known, shares.tolist(), strict=True)
         ]
