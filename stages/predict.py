@@ -7,6 +7,7 @@ the vocabulary it was trained on; else models/final/model.keras.
 Examples:
   python stages/predict.py text="A wonderful, moving film"
   python stages/predict.py file=reviews.txt
+  cat reviews.txt | python stages/predict.py file=-      # standard input
   python stages/predict.py file=reviews.txt model_uri=models/final/model.keras final.threshold=0.7
 """
 

@@ -218,3 +218,17 @@ def test_the_encoder_counts_known_words_as_it_encodes():
     encoded, shares = encoder.encode_counted(["the film", "rare", "", "zyxxy the"])
     assert shares.tolist() == [1.0, 0.0, 0.0, 0.5]
     assert (encoded != encoder.encode(["the film", "rare", "", "zyxxy the"])).nnz == 0
+
+
+def test_file_dash_reads_the_reviews_from_standard_input(monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("a fine film\n\nsé dull\u2028plot\n".encode())))
+    assert read_reviews(None, "-", 10, 100) == [(1, "a fine film"), (3, "sé dull\u2028plot")]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    with pytest.raises(DataError, match=r"file=- \(standard input\) is empty"):
+        read_reviews(None, "-", 10, 100)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"x" * 50)))
+    with pytest.raises(DataError, match="larger than predict.max_reviews x predict.max_review_chars"):
+        read_reviews(None, "-", 2, 10)

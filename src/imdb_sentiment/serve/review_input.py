@@ -1,4 +1,5 @@
-"""The predict command's input: the reviews of ``text=`` or ``file=``, with their line numbers, checked.
+"""The predict command's input: the reviews of ``text=`` or ``file=`` (``file=-``: standard input), with their
+line numbers, checked.
 
 Refused with a clear message before any model is loaded: no review, both or neither of text and file, a file
 that is not UTF-8 text, too many reviews or too long a review (``predict.max_reviews``,
@@ -8,6 +9,7 @@ that is not UTF-8 text, too many reviews or too long a review (``predict.max_rev
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from imdb_sentiment.runtime.errors import DataError
@@ -58,15 +60,41 @@ def check_regular_file(path: Path, file: str) -> None:
         raise DataError(f"file={file} is empty; give one review per line")
 
 
-def read_file_reviews(file: str, max_reviews: int, max_chars: int) -> list[Review]:
-    """file='s reviews, one a line; the size is checked before the file is read, so a huge file is refused
-    without being loaded."""
+STDIN = "-"
+
+
+def read_up_to(stream, limit: int, chunk: int = 1 << 20) -> bytes:
+    """At most ``limit`` bytes of ``stream``, a chunk at a time (``read(limit)`` would allocate all of it first)."""
+    parts, size = [], 0
+    while size < limit and (part := stream.read(min(chunk, limit - size))):
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+def read_bytes(file: str, limit: int) -> bytes:
+    """The bytes of ``file`` (``-``: standard input, read up to ``limit`` + 1 bytes); the size is checked before a
+    file is read, so a huge one is refused without being loaded."""
+    too_large = f"file={file} is larger than predict.max_reviews x predict.max_review_chars"
+    if file == STDIN:
+        content = read_up_to(sys.stdin.buffer, limit + 1)
+        if not content:
+            raise DataError("file=- (standard input) is empty; pipe one review per line into it")
+        if len(content) > limit:
+            raise DataError(too_large)
+        return content
     path = Path(file)
     check_regular_file(path, file)
-    if path.stat().st_size > max_reviews * (max_chars + 1):
-        raise DataError(f"file={file} is larger than predict.max_reviews x predict.max_review_chars")
+    if path.stat().st_size > limit:
+        raise DataError(too_large)
+    return path.read_bytes()
+
+
+def read_file_reviews(file: str, max_reviews: int, max_chars: int) -> list[Review]:
+    """file='s reviews, one a line."""
+    raw = read_bytes(file, max_reviews * (max_chars + 1))
     try:
-        content = path.read_bytes().decode("utf-8")
+        content = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(f"file={file} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     reviews = numbered_reviews(file_lines(content), file)
