@@ -43,6 +43,9 @@ def check_test_accuracy(features: str) -> float:
 
 def check_numpy_equals_keras() -> float:
     """The largest difference between the NumPy forward pass and Keras on every test review."""
+    from imdb_sentiment.runtime.quiet import import_tensorflow
+
+    import_tensorflow()  # without its start-up banners
     import keras
     import numpy as np
     import scipy.sparse as sp
