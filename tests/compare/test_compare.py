@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from imdb_sentiment.compare.figures import epoch_stats, study_figures
+from imdb_sentiment.compare.figures import study_figures
 from imdb_sentiment.compare.ranking import VariantResult, choose, load_results, rank, retrain_epochs
 from imdb_sentiment.compare.summary import summary_markdown, summary_rows
 from imdb_sentiment.config.schema import SelectionMetric
@@ -166,14 +165,6 @@ def test_learning_is_judged_on_every_epoch_of_every_seed(tmp_path):
     (folder / "history/seed_0.csv").write_text("epoch,val_accuracy,val_loss\n1,0.4947,0.25\n2,0.4947,0.25\n")
     assert load_results(tmp_path, ["stuck"], 0.05)[0].learned is False
     assert load_results(tmp_path, ["stuck"], 0.001)[0].learned is True
-
-
-def test_epoch_bands_use_the_seeds_that_reached_each_epoch():
-    histories = {0: {"val_loss": [1.0, 2.0, 3.0]}, 1: {"val_loss": [3.0, 4.0]}}
-    epochs, mean, std, counts = epoch_stats(histories, "val_loss")
-    assert list(epochs) == [1, 2, 3] and list(counts) == [2, 2, 1]
-    assert list(mean) == [2.0, 3.0, 3.0]
-    assert std[:2] == pytest.approx([2**0.5, 2**0.5]) and np.isnan(std[2])  # one seed: no band
 
 
 def test_missing_variant_names_the_stage(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 from imdb_sentiment.config.schema import Monitor
 from imdb_sentiment.model.summaries import (
     aggregate,
+    epoch_stats,
     mean_history,
     spread_history,
     summarize,
@@ -77,6 +78,12 @@ def test_spread_history_is_the_sample_std_of_the_seeds_that_ran_each_epoch():
     short = {"val_bce": [1.0, 0.5]}
     long = {"val_bce": [3.0, 1.5, 0.9]}
     assert spread_history([short, long]) == {"val_bce": [pytest.approx(2**0.5), pytest.approx(0.5**0.5), None]}
+
+
+def test_epoch_stats_use_the_seeds_that_reached_each_epoch():
+    mean, std, counts = epoch_stats([{"val_loss": [1.0, 2.0, 3.0]}, {"val_loss": [3.0, 4.0]}], "val_loss")
+    assert list(counts) == [2, 2, 1] and list(mean) == [2.0, 3.0, 3.0]
+    assert std[:2] == pytest.approx([2**0.5, 2**0.5]) and np.isnan(std[2])  # one seed: no band
 
 
 def test_tracked_names_label_every_loss_with_its_function_and_prefix_training_metrics():

@@ -19,6 +19,7 @@ from matplotlib.ticker import LogFormatter
 
 from imdb_sentiment.compare.ranking import VariantResult
 from imdb_sentiment.config.schema import loss_words
+from imdb_sentiment.model.summaries import epoch_stats
 
 BAND_NOTE = (
     "line: mean over the seeds that reached the epoch, band: ± 1 std\n"
@@ -36,23 +37,9 @@ class PlainLogFormatter(LogFormatter):
         return f"{x:g}"
 
 
-def epoch_stats(histories: dict[int, dict[str, list[float]]], key: str) -> tuple[np.ndarray, ...]:
-    """Per epoch: the epochs (1-based), mean and sample std over the seeds that ran it, and how many did.
-
-    The std is NaN where fewer than two seeds ran the epoch (no band is drawn there)."""
-    runs = [h.get(key, []) for h in histories.values()]
-    table = np.full((len(runs), max(len(r) for r in runs)), np.nan)
-    for row, values in enumerate(runs):
-        table[row, : len(values)] = values
-    counts = np.sum(~np.isnan(table), axis=0)
-    mean = np.nansum(table, axis=0) / counts
-    squares = np.nansum((table - mean) ** 2, axis=0)
-    std = np.where(counts >= 2, np.sqrt(squares / np.maximum(counts - 1, 1)), np.nan)
-    return np.arange(1, table.shape[1] + 1), mean, std, counts
-
-
 def draw_band(axes: Axes, result: VariantResult, key: str, label: str, color: str, marker: str = "") -> None:
-    epochs, mean, std, _ = epoch_stats(result.histories, key)
+    mean, std, _ = epoch_stats(list(result.histories.values()), key)
+    epochs = np.arange(1, len(mean) + 1)
     axes.plot(epochs, mean, color=color, marker=marker, markersize=3, label=label)
     low = mean - std
     if key.endswith(LOG_SCALE):  # log axes: keep the band's lower edge positive

@@ -100,26 +100,34 @@ def variant_metrics(summaries: list[dict[str, float]]) -> dict[str, float]:
     return {**metrics, "seeds": len(summaries)}
 
 
-def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
-    """Per epoch, the mean over the seeds that ran it (early stopping ends seeds at different epochs).
+def epoch_stats(histories: list[dict[str, list[float]]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per epoch: the mean and sample std of ``key`` over the seeds that ran it, and how many did.
 
-    One curve per variant is what the study's overlaid DVC plots draw; the seeds' own curves stay beside it.
+    Early stopping ends seeds at different epochs, so each epoch counts only the seeds that reached it; the std
+    is NaN where fewer than two did. The one definition behind the MLflow curves, the CSVs and the figures.
     """
-    longest = max(len(next(iter(h.values()))) for h in histories)
-    return {
-        key: [float(np.mean([h[key][e] for h in histories if len(h[key]) > e])) for e in range(longest)]
-        for key in histories[0]
-    }
+    runs = [h.get(key, []) for h in histories]
+    table = np.full((len(runs), max(len(r) for r in runs)), np.nan)
+    for row, values in enumerate(runs):
+        table[row, : len(values)] = values
+    counts = np.sum(~np.isnan(table), axis=0)
+    mean = np.nansum(table, axis=0) / counts
+    squares = np.nansum((table - mean) ** 2, axis=0)
+    std = np.where(counts >= 2, np.sqrt(squares / np.maximum(counts - 1, 1)), np.nan)
+    return mean, std, counts
+
+
+def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Per epoch, the mean over the seeds that ran it: the one curve per variant that DVC's overlaid plots draw."""
+    return {key: epoch_stats(histories, key)[0].tolist() for key in histories[0]}
 
 
 def spread_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float | None]]:
     """Per epoch, the sample standard deviation over the seeds that ran it; None where fewer than two did."""
-    longest = max(len(next(iter(h.values()))) for h in histories)
-    spreads: dict[str, list[float | None]] = {}
-    for key in histories[0]:
-        reached = [[h[key][e] for h in histories if len(h[key]) > e] for e in range(longest)]
-        spreads[key] = [float(np.std(values, ddof=1)) if len(values) > 1 else None for values in reached]
-    return spreads
+    return {
+        key: [None if np.isnan(value) else float(value) for value in epoch_stats(histories, key)[1]]
+        for key in histories[0]
+    }
 
 
 def history_csv(history: dict[str, list[float]]) -> str:

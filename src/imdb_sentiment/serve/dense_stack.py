@@ -54,8 +54,7 @@ class DenseStack:
         """Probabilities for rows ``x`` (dense or SciPy sparse), shape ``(rows, 1)``, float32 like Keras's."""
         hidden = x
         for kernel, bias, activation in zip(self.kernels, self.biases, self.activations, strict=True):
-            product = hidden @ kernel if not sp.issparse(hidden) else np.asarray(hidden @ kernel)
-            hidden = ACTIVATIONS[activation](product + bias)
+            hidden = ACTIVATIONS[activation](np.asarray(hidden @ kernel) + bias)
         return np.asarray(hidden, dtype=np.float32)
 
     @classmethod

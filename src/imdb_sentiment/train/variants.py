@@ -158,13 +158,14 @@ def flag_learning(cfg: Config, results: dict[int, tuple[str, SeedResult]]) -> bo
     return learned
 
 
-def log_mean_curves(run_id: str, results: dict[int, tuple[str, SeedResult]], loss: str) -> None:
+def log_mean_curves(
+    run_id: str, mean: dict[str, list[float]], spread: dict[str, list[float | None]], loss: str
+) -> None:
     """The seeds' per-epoch mean (and ``<name>_std``) on the variant's run, under the seed runs' names, so MLflow's
     chart view overlays the variants' curves as it does their seeds'."""
-    histories = [r.history for _, r in results.values()]
     curves = {
-        **tracked_names(mean_history(histories), loss, train_prefix=True),
-        **tracked_names({f"{k}_std": v for k, v in spread_history(histories).items()}, loss, train_prefix=True),
+        **tracked_names(mean, loss, train_prefix=True),
+        **tracked_names({f"{k}_std": v for k, v in spread.items()}, loss, train_prefix=True),
     }
     now = int(time.time() * 1000)
     metrics = [
@@ -186,6 +187,7 @@ def write_variant_reports(
     results: dict[int, tuple[str, SeedResult]],
     learned: bool,
     loss: str,
+    mean: dict[str, list[float]],
 ) -> dict:
     """The train stage's reports: ``metrics.json`` (few flat numbers, DVC's metrics), ``seeds.json`` (each
     seed's numbers: what compare reads) and the seeds' mean curves. The run ids of this store go beside the
@@ -194,7 +196,7 @@ def write_variant_reports(
     seeds = {str(seed): r.summary for seed, (_, r) in results.items()}
     write_json(reports_dir / "metrics.json", metrics)
     write_json(reports_dir / "seeds.json", {"variant": variant, "loss_function": loss, "seeds": seeds})
-    write_text(reports_dir / "history_mean.csv", history_csv(mean_history([r.history for _, r in results.values()])))
+    write_text(reports_dir / "history_mean.csv", history_csv(mean))
     write_variant_runs(models_dir, variant, run_id, {seed: run for seed, (run, _) in results.items()})
     return metrics
 
@@ -241,6 +243,8 @@ def train_variant(cfg: Config, on_epoch_end: SeedEpochHook | None = None) -> dic
         loss = cfg.model.loss.value
         stats = aggregate([r.summary for _, r in results.values()])
         mlflow.log_metrics(tracked_names(parent_run_metrics(stats), loss))
-        log_mean_curves(parent.info.run_id, results, loss)
+        histories = [r.history for _, r in results.values()]
+        mean = mean_history(histories)
+        log_mean_curves(parent.info.run_id, mean, spread_history(histories), loss)
         learned = flag_learning(cfg, results)
-        return write_variant_reports(reports_tmp, models_tmp, variant, parent.info.run_id, results, learned, loss)
+        return write_variant_reports(reports_tmp, models_tmp, variant, parent.info.run_id, results, learned, loss, mean)
