@@ -1,16 +1,11 @@
-"""DVC stage: compare the trained variants and choose the one to retrain, with the reason in words."""
+"""DVC stage `compare`, as `imdb-sentiment compare` runs it: what it does is in
+imdb_sentiment/commands/compare.py, and in `python stages/compare.py --help`."""
 
-import hydra
-from omegaconf import DictConfig
+import sys
+from pathlib import Path
 
-from imdb_sentiment.cli import run_and_exit, run_stage
-from imdb_sentiment.compare.summary import compare_variants
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    run_stage(cfg, compare_variants)
-
+from imdb_sentiment.cli import run_command
+from imdb_sentiment.commands import compare
 
 if __name__ == "__main__":
-    run_and_exit(main)
+    run_command(compare, sys.argv[1:], Path(__file__).resolve().parents[1] / "conf")

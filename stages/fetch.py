@@ -1,23 +1,11 @@
-"""DVC stage: download (or copy from IMDB_MIRROR) and verify the Keras IMDB files, then decode them."""
+"""DVC stage `fetch`, as `imdb-sentiment fetch` runs it: what it does is in
+imdb_sentiment/commands/fetch.py, and in `python stages/fetch.py --help`."""
 
+import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
-
-from imdb_sentiment.cli import run_and_exit, run_stage
-from imdb_sentiment.config.schema import Config
-from imdb_sentiment.data.fetch import fetch
-
-
-def fetch_stage(cfg: Config) -> None:
-    fetch(cfg.data, Path(cfg.paths.raw_dir), Path(cfg.paths.sequences))
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    run_stage(cfg, fetch_stage)
-
+from imdb_sentiment.cli import run_command
+from imdb_sentiment.commands import fetch
 
 if __name__ == "__main__":
-    run_and_exit(main)
+    run_command(fetch, sys.argv[1:], Path(__file__).resolve().parents[1] / "conf")

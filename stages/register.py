@@ -1,17 +1,11 @@
-"""DVC stage: register the final run's Keras and raw-text models in the MLflow Model Registry, and move
-@champion (final.alias) of both to the new versions only if their test accuracy is at least the holder's."""
+"""DVC stage `register`, as `imdb-sentiment register` runs it: what it does is in
+imdb_sentiment/commands/register.py, and in `python stages/register.py --help`."""
 
-import hydra
-from omegaconf import DictConfig
+import sys
+from pathlib import Path
 
-from imdb_sentiment.cli import run_and_exit, run_stage
-from imdb_sentiment.registry.promote import register_final
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    run_stage(cfg, register_final)
-
+from imdb_sentiment.cli import run_command
+from imdb_sentiment.commands import register
 
 if __name__ == "__main__":
-    run_and_exit(main)
+    run_command(register, sys.argv[1:], Path(__file__).resolve().parents[1] / "conf")

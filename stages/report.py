@@ -1,16 +1,11 @@
-"""DVC stage: the results page reports/README.md, from the stages' outputs."""
+"""DVC stage `report`, as `imdb-sentiment report` runs it: what it does is in
+imdb_sentiment/commands/report.py, and in `python stages/report.py --help`."""
 
-import hydra
-from omegaconf import DictConfig
+import sys
+from pathlib import Path
 
-from imdb_sentiment.cli import run_and_exit, run_stage
-from imdb_sentiment.report.page import write_results_page
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    run_stage(cfg, write_results_page)
-
+from imdb_sentiment.cli import run_command
+from imdb_sentiment.commands import report
 
 if __name__ == "__main__":
-    run_and_exit(main)
+    run_command(report, sys.argv[1:], Path(__file__).resolve().parents[1] / "conf")

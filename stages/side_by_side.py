@@ -1,17 +1,11 @@
-"""DVC stage: the final model beside its baselines on the same test reviews: both protocols' test accuracy, and
-the notebook's choice against ours (McNemar's exact test, the difference's 95 % interval)."""
+"""DVC stage `side_by_side`, as `imdb-sentiment side_by_side` runs it: what it does is in
+imdb_sentiment/commands/side_by_side.py, and in `python stages/side_by_side.py --help`."""
 
-import hydra
-from omegaconf import DictConfig
+import sys
+from pathlib import Path
 
-from imdb_sentiment.baselines.paired import write_side_by_side
-from imdb_sentiment.cli import run_and_exit, run_stage
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    run_stage(cfg, write_side_by_side)
-
+from imdb_sentiment.cli import run_command
+from imdb_sentiment.commands import side_by_side
 
 if __name__ == "__main__":
-    run_and_exit(main)
+    run_command(side_by_side, sys.argv[1:], Path(__file__).resolve().parents[1] / "conf")

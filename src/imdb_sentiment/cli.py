@@ -1,20 +1,27 @@
-"""What every stage does around its work: validate the config, report expected errors in one line."""
+"""The command line: ``imdb-sentiment <command>`` (and ``python stages/<command>.py``), and what every command
+does around its work: validate the config, report expected errors in one line, leave quickly."""
 
 from __future__ import annotations
 
+import ast
 import atexit
+import importlib
 import logging
 import os
 import re
 import sys
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn, TypeVar
 
+import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_sentiment import commands
 from imdb_sentiment.config.schema import Config, validate
 from imdb_sentiment.runtime import signals
 from imdb_sentiment.runtime.errors import PipelineError
@@ -26,13 +33,16 @@ set_quiet_defaults()  # before any stage imports TensorFlow or MLflow
 T = TypeVar("T")
 
 
+_running: list[ModuleType] = []  # the command run_command runs: its docstring is the help
+
+
 def stage_help() -> str:
-    """The running stage script's docstring, which ``--help`` prints above Hydra's part (conf/pipeline.yaml).
+    """The running command's docstring, which ``--help`` prints above Hydra's part (conf/pipeline.yaml).
 
     One text serves as the code's documentation and the user's help, so the two cannot drift apart.
     ``$`` is doubled because Hydra passes the help through ``string.Template``.
     """
-    doc = getattr(sys.modules.get("__main__"), "__doc__", None) or "An imdb-sentiment stage.\n"
+    doc = (_running[-1].__doc__ if _running else None) or "An imdb-sentiment command.\n"
     return doc.strip().replace("$", "$$") + "\n"
 
 
@@ -146,3 +156,94 @@ def quote_free_text(args: list[str], keys: tuple[str, ...]) -> list[str]:
             arg = f"{key}='{escaped}'"
         quoted.append(arg)
     return quoted
+
+
+PROG = "imdb-sentiment"  # the console script (pyproject.toml's [project.scripts])
+PACKAGED_CONF = "pkg://imdb_sentiment.conf"  # conf/, installed with the package (pyproject.toml's package-dir)
+
+
+def project_conf(folder: Path) -> Path | None:
+    """The conf/ of the project rooted at ``folder``, if it is one: a project's own config comes first."""
+    conf = folder / "conf"
+    return conf if (conf / "config.yaml").is_file() and (folder / "dvc.yaml").is_file() else None
+
+
+def run_command(command: ModuleType, args: list[str], conf_dir: Path | None) -> NoReturn:
+    """Run a module of :mod:`imdb_sentiment.commands` as a Hydra app on ``args`` (overrides and Hydra's flags),
+    composing its config from ``conf_dir`` (the packaged conf/ when None), and leave."""
+    name = command.__name__.rpartition(".")[2]
+    _running.append(command)
+    if hasattr(command, "overrides"):  # the command's own options (predict's --file, --json) as overrides
+        args = command.overrides(args)
+    config_path = str(conf_dir.resolve()) if conf_dir else PACKAGED_CONF
+
+    @hydra.main(version_base="1.3", config_path=config_path, config_name=command.CONFIG)
+    def main(cfg: DictConfig) -> object:
+        return run_stage(cfg, command.task)
+
+    # The job name names the logs folder (conf/pipeline.yaml): the command's, whoever started it.
+    sys.argv = [f"{PROG} {name}", *quote_free_text(args, getattr(command, "FREE_TEXT", ())), f"hydra.job.name={name}"]
+    run_and_exit(main)
+
+
+def command_summaries() -> dict[str, str]:
+    """Each command's name and the first line of its docstring, in the pipeline's order then the tools', read
+    without importing the commands (a fast ``--help``)."""
+    folder = resources.files("imdb_sentiment.commands")
+    return {
+        name: (ast.get_docstring(ast.parse(folder.joinpath(f"{name}.py").read_text())) or "").split("\n")[0]
+        for name in (*commands.PIPELINE, *commands.TOOLS)
+    }
+
+
+def usage() -> str:
+    width = max(map(len, command_summaries()))
+    rows = [f"  {name:<{width}}  {summary}" for name, summary in command_summaries().items()]
+    return "\n".join(
+        [
+            f"usage: {PROG} <command> [options] [key=value ...]",
+            "",
+            "The IMDB review classifier study: its pipeline stages and tools. Every command takes Hydra overrides",
+            "(key=value) and --help. Run in the project folder it uses the project's conf/; elsewhere (predict)",
+            "the installed defaults, and MLFLOW_TRACKING_URI names the MLflow store.",
+            "",
+            "the pipeline's stages, in order, then the tools:",
+            *rows,
+            f"  {'run':<{width}}  Run the whole pipeline, as dvc repro does, the train stages side by side (make run).",
+            "",
+            f'  {PROG} predict "A wonderful, moving film"      {PROG} predict --file reviews.txt --json',
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """``imdb-sentiment <command> ...``: run one of :mod:`imdb_sentiment.commands`, or the pipeline (``run``)."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        sys.exit(0 if args else 2)
+    name, rest = args[0].replace("-", "_"), args[1:]  # side-by-side or side_by_side
+    if name == "run":
+        from imdb_sentiment.runtime.repro import main as repro
+
+        sys.exit(repro(rest) if project_conf(Path.cwd()) else not_in_a_project(name))
+    if name not in command_summaries():
+        print(
+            f"error: {PROG} has no command {name!r}; it has: {', '.join([*command_summaries(), 'run'])}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    command = importlib.import_module(f"imdb_sentiment.commands.{name}")
+    conf = project_conf(Path.cwd())
+    if conf is None and not getattr(command, "RUNS_ANYWHERE", False):
+        sys.exit(not_in_a_project(name))
+    run_command(command, rest, conf)
+
+
+def not_in_a_project(name: str) -> int:
+    print(
+        f"error: {PROG} {name} runs in the project's folder (the one with dvc.yaml and conf/), "
+        f"not in {Path.cwd()}: cd there first",
+        file=sys.stderr,
+    )
+    return 2

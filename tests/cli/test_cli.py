@@ -129,8 +129,8 @@ def test_help_starts_with_what_the_stage_does_and_three_examples_before_hydras_p
     done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     about, hydra_part = done.stdout.split("== Configuration groups ==", 1)
-    docstring = ast.get_docstring(ast.parse(script.read_text()))
-    assert about.strip() == docstring.strip()  # the script's docstring, verbatim
-    examples = [line for line in about.splitlines() if line.strip().startswith(f"python stages/{stage}.py ")]
+    command = CONF_DIR.parent / "src" / "imdb_sentiment" / "commands" / f"{stage}.py"
+    assert about.strip() == ast.get_docstring(ast.parse(command.read_text())).strip()  # the command's, verbatim
+    examples = [line for line in about.splitlines() if f"imdb-sentiment {stage} " in line]
     assert len(examples) == 3
     assert "== Config ==" in hydra_part and "model:" in hydra_part  # Hydra's generated part follows

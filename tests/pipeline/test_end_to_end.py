@@ -4,13 +4,16 @@ modules and only read here), then prediction and a real model server."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
 import pytest
 from helpers.pipeline import dvc
-from helpers.project import run_stage
+from helpers.project import run, run_stage
 from helpers.serving import post, served
 
 pytestmark = pytest.mark.slow
@@ -114,6 +117,33 @@ def test_predict_command_scores_text_and_files(fixture_pipeline, tmp_path):
     assert "skipped blank lines: 1 (lines 2)" in scored.stderr
     empty = run_stage(project, "predict", "text=' '", check=False)
     assert empty.returncode == 2 and empty.stderr.strip() == "error: text is empty: give a review to score"
+
+
+def test_the_console_command_predicts_from_any_folder_and_leaves_nothing_there(fixture_pipeline, tmp_path):
+    """``imdb-sentiment predict`` (the installed console script) from a folder that is no project, with
+    MLFLOW_TRACKING_URI naming the project's store: the same scores as the stage script in the project."""
+    project, _, _ = fixture_pipeline
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    command = str(Path(sys.executable).parent / "imdb-sentiment")
+    store = {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    one = run([command, "predict", "--json", "w1 w2 w3, w4!"], elsewhere, env=store)
+    printed = json.loads(one.stdout)
+    assert printed["model"] == "models:/imdb-sentiment-text@champion" and len(printed["reviews"]) == 1
+    in_project = run_stage(project, "predict", "text=w1 w2 w3, w4!", "output=json")
+    assert json.loads(in_project.stdout) == printed
+    piped = subprocess.run(
+        [command, "predict", "--file", "-"],
+        cwd=elsewhere,
+        env={**os.environ, **store},
+        input="w5 w6\n\nw7 w8 w9\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert [row.split("\t")[0] for row in piped.stdout.strip().split("\n")[2:]] == ["1", "3"]
+    assert list(elsewhere.iterdir()) == []  # no logs/, .hydra/, mlflow.db or lock file
 
 
 def test_predict_falls_back_to_the_last_final_model(fixture_pipeline):

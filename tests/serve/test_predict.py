@@ -11,6 +11,7 @@ from helpers.config import from_yaml
 from helpers.project import REAL_MIRROR
 from helpers.text import SETTINGS, WORDS, tiny_keras_model
 
+from imdb_sentiment.config.schema import PredictOutput
 from imdb_sentiment.data.text import ReviewEncoder
 from imdb_sentiment.runtime.errors import DataError
 from imdb_sentiment.serve.review_input import read_reviews
@@ -125,7 +126,7 @@ def test_a_corrupt_fallback_model_is_a_clear_error(tmp_path, monkeypatch):
         load_champion(cfg)
 
 
-def predict_file(tmp_path, monkeypatch, text: str) -> list:
+def predict_file(tmp_path, monkeypatch, text: str, output: str = "table") -> list:
     """The predict command on a file of ``text``, with a tiny model over the test vocabulary as the champion."""
     from types import SimpleNamespace
 
@@ -145,6 +146,7 @@ def predict_file(tmp_path, monkeypatch, text: str) -> list:
         features=from_yaml("features"),
         paths=SimpleNamespace(raw_dir=str(tmp_path)),
         final=from_yaml("final"),
+        output=PredictOutput(output),
     )
     champion = (tiny_keras_model(data.num_words), predict.configured_encoder(cfg), "tiny")
     monkeypatch.setattr(predict, "load_champion", lambda cfg: champion)
@@ -211,6 +213,21 @@ def test_a_review_of_mostly_unknown_words_is_scored_with_the_share_it_rests_on(t
     assert [row.split("\t")[3] for row in rows] == ["100%", "25%", "50%"]
     assert "scored on few words: under 50% of the words are known to the model in 1 review(s), line(s) 2" in caplog.text
     assert "(known: 25%)" in caplog.text
+
+
+def test_json_output_carries_each_score_label_and_known_share_with_its_warning(tmp_path, monkeypatch, capsys):
+    results = predict_file(tmp_path, monkeypatch, "the film was brilliant\nle film était magnifique\nzyxxy\n", "json")
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["model"] == "tiny" and printed["threshold"] == 0.5 and printed["min_known_share"] == 0.5
+    assert [(r["line"], r["known_words"], r["warning"]) for r in printed["reviews"]] == [
+        (1, 1.0, None),
+        (2, 0.25, "few known words"),
+        (3, 0.0, "no known word"),
+    ]
+    first = printed["reviews"][0]
+    assert first["probability"] == pytest.approx(results[0][1]) and first["label"] == results[0][2]
+    assert first["sentiment"] == ("negative", "positive")[first["label"]]
+    assert printed["reviews"][2]["probability"] is None and printed["reviews"][2]["label"] is None
 
 
 def test_the_encoder_counts_known_words_as_it_encodes():

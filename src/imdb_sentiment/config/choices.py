@@ -87,3 +87,10 @@ class SelectionMetric(Enum):
     @property
     def maximized(self) -> bool:
         return self is SelectionMetric.best_val_accuracy
+
+
+class PredictOutput(Enum):
+    """How predict prints its scores: a table to read, or one JSON document for programs (``--json``)."""
+
+    table = "table"
+    json = "json"

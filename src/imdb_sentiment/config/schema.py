@@ -19,6 +19,7 @@ from imdb_sentiment.config.choices import (  # noqa: F401
     Loss,
     Monitor,
     Optimizer,
+    PredictOutput,
     Regularizer,
     SelectionMetric,
     TrainOn,
@@ -202,7 +203,7 @@ class Config:
 
 @dataclass
 class PredictAppConfig(Config):
-    """``stages/predict.py``'s config: the pipeline's, plus what to score (``text=...`` or ``file=...``)."""
+    """``imdb-sentiment predict``'s config: the pipeline's, plus what to score (``text=...`` or ``file=...``)."""
 
     text: str | None = MISSING
     file: str | None = MISSING
@@ -210,6 +211,7 @@ class PredictAppConfig(Config):
     min_known_share: float = MISSING
     max_reviews: int = MISSING
     max_review_chars: int = MISSING
+    output: PredictOutput = MISSING
 
     def __post_init__(self) -> None:
         share = self.min_known_share

@@ -8,12 +8,15 @@ scored by its NumPy forward pass (:mod:`imdb_sentiment.serve.dense_stack`); only
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from pathlib import Path
 
+from imdb_sentiment.config.schema import PredictOutput
 from imdb_sentiment.data.features import BIGRAMS
 from imdb_sentiment.data.text import EncoderSettings, ReviewEncoder
-from imdb_sentiment.runtime.errors import DataError, first_line
+from imdb_sentiment.runtime.errors import DataError, TrackingError, first_line
 from imdb_sentiment.runtime.quiet import import_tensorflow
 from imdb_sentiment.serve.dense_stack import probabilities
 from imdb_sentiment.serve.review_input import read_reviews
@@ -32,21 +35,22 @@ def load_champion(cfg) -> tuple[object, ReviewEncoder, str]:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from imdb_sentiment.tracking.store import setup_tracking
+    from imdb_sentiment.tracking.store import read_store
 
     if cfg.model_uri:
         return keras_with_configured_features(cfg, cfg.model_uri)
     uri = f"models:/{cfg.final.text_model_name}@{cfg.final.alias}"
     try:
-        setup_tracking(cfg.tracking)
+        read_store(cfg.tracking)
         text_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
         return text_model.model, text_model.encoder, uri
-    except (MlflowException, OSError) as exc:
+    except (MlflowException, OSError, TrackingError) as exc:
         fallback = Path(cfg.paths.final_models) / "model.keras"
         if not fallback.is_file():
             raise DataError(
                 f"no model: {uri} cannot be loaded ({first_line(exc)}) and {fallback} "
-                f"does not exist; run the pipeline first (dvc repro)"
+                f"does not exist; run the pipeline first (dvc repro), or set MLFLOW_TRACKING_URI to the project's "
+                f"store (sqlite:////path/to/project/mlflow.db, or its server)"
             ) from exc
         log.warning("%s cannot be loaded (%s); using %s", uri, first_line(exc), fallback)
         return keras_with_configured_features(cfg, str(fallback))
@@ -104,10 +108,39 @@ def configured_encoder(cfg) -> ReviewEncoder:
 
 
 NO_KNOWN_WORD = "no known word"  # the label of a review the model cannot score
+FEW_KNOWN_WORDS = "few known words"  # scored, but on under min_known_share of its words
 
 
 def some_lines(lines: list[int]) -> str:
     return ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
+
+
+def print_table(source: str, results: list) -> None:
+    print(f"# model: {source}")
+    print("line\tprobability\tlabel\tknown_words\treview")
+    for line, probability, label, share, review in results:
+        shown = ("-", NO_KNOWN_WORD) if label is None else (f"{probability:.4f}", sentiment(label))
+        print(f"{line}\t{shown[0]}\t{shown[1]}\t{share:.0%}\t{preview(review)}")
+
+
+def print_json(source: str, cfg, results: list, few_words: set[int]) -> None:
+    """One JSON document: the model, the settings that decide a label, and per review its input line, score,
+    label (null when no word is known), known-word share and a warning (no known word; few, under
+    ``min_known_share``; or null)."""
+    reviews = [
+        {
+            "line": line,
+            "probability": probability,
+            "label": label,
+            "sentiment": None if label is None else sentiment(label),
+            "known_words": round(share, 4),
+            "warning": NO_KNOWN_WORD if label is None else (FEW_KNOWN_WORDS if line in few_words else None),
+        }
+        for line, probability, label, share, _ in results
+    ]
+    settings = {"threshold": cfg.final.threshold, "min_known_share": cfg.min_known_share}
+    json.dump({"model": source, **settings, "reviews": reviews}, sys.stdout, indent=1)
+    print()
 
 
 def predict_reviews(cfg) -> list[tuple[int, float | None, int | None, float, str]]:
@@ -122,11 +155,11 @@ def predict_reviews(cfg) -> list[tuple[int, float | None, int | None, float, str
         (line, float(p), int(p >= cfg.final.threshold), share, review) if scored else (line, None, None, share, review)
         for p, scored, share, (line, review) in zip(scores, known, shares, reviews, strict=True)
     ]
-    print(f"# model: {source}")
-    print("line\tprobability\tlabel\tknown_words\treview")
-    for line, probability, label, share, review in results:
-        shown = ("-", NO_KNOWN_WORD) if label is None else (f"{probability:.4f}", sentiment(label))
-        print(f"{line}\t{shown[0]}\t{shown[1]}\t{share:.0%}\t{preview(review)}")
+    few_words = {line for line, _, _, share, _ in results if share < cfg.min_known_share}
+    if cfg.output is PredictOutput.json:
+        print_json(source, cfg, results, few_words)
+    else:
+        print_table(source, results)
     unscored = [line for line, _, label, _, _ in results if label is None]
     if unscored:
         log.warning(

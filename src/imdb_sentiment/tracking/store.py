@@ -113,6 +113,20 @@ def setup_tracking(cfg: TrackingConfig) -> str:
 _orphans_checked: set[tuple[str, str]] = set()
 
 
+def read_store(cfg: TrackingConfig) -> str:
+    """Point MLflow at the configured store only to read from it (predict, from any folder); return its URI.
+
+    Nothing is created: MLflow would make an empty SQLite store wherever the user happens to be, so the
+    embedded store must exist already.
+    """
+    set_unless_set(HTTP_DEFAULTS)
+    uri = cfg.uri or default_store(project_root())[0]
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise TrackingError(f"no MLflow store at {uri} (MLFLOW_TRACKING_URI names another)")
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
 def describe_experiment(experiment_id: str, tags: dict[str, str]) -> None:
     """Mark the experiment as model training and give it the study's description, where it lacks them.
 
