@@ -232,5 +232,5 @@ def where_to_look(cfg: Config, page: Path, experiment_id: str | None, registry: 
             f"http://127.0.0.1:5000/#/experiments/{experiment_id}?workflowType=machine_learning (the runs)"
         )
     champion = f"models:/{cfg.final.text_model_name}@{cfg.final.alias}"
-    lines.append(f'Champion: {champion} ({registry or "not registered"}); python stages/predict.py text="..."')
+    lines.append(f'Champion: {champion} ({registry or "not registered"}); imdb-sentiment predict "..."')
     return "\n".join(lines)

@@ -76,7 +76,7 @@ def tuned_yaml(cfg: SweepAppConfig, best: FrozenTrial, url: str) -> str:
     header = (
         f"# @package _global_\n# Written by a sweep: study {cfg.sweep.study_name!r} in {shown_url(url)}, trial "
         f"{best.number} of {cfg.sweep.n_trials},\n# {cfg.compare.metric.value} {best.value:.4f} on seed(s) "
-        f"{list(cfg.trainer.seeds)}. `python stages/train.py model={cfg.sweep.variant_name}` trains it with\n"
+        f"{list(cfg.trainer.seeds)}. `imdb-sentiment train model={cfg.sweep.variant_name}` trains it with\n"
         f"# the study's seeds; add it to params.yaml's variants to put it in the pipeline.\n"
     )
     return header + yaml.safe_dump({"model": model, "trainer": trainer}, sort_keys=False)
