@@ -92,6 +92,7 @@ def test_predict_reads_text_with_the_champions_vocabulary_not_the_configured_fea
     the configured features are the words alone and no word index is on disk."""
     from types import SimpleNamespace
 
+    from imdb_sentiment.config.schema import PredictOutput
     from imdb_sentiment.serve.predict import predict_reviews
 
     uri, _, version = logged_text_model
@@ -103,6 +104,7 @@ def test_predict_reads_text_with_the_champions_vocabulary_not_the_configured_fea
         max_reviews=10,
         max_review_chars=1000,
         min_known_share=0.5,
+        output=PredictOutput.table,
         model_uri=None,
         data=from_yaml("data", base_url="-", num_words=SETTINGS.num_words),
         features=from_yaml("features"),
