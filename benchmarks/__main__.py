@@ -13,6 +13,7 @@ benchmarks/results.json. Usage (from the project root, with the data fetched: `d
                                                   # dvc repro, make run, lines of code (each in a fresh worktree)
     python benchmarks/run.py --predict REV        # one review scored: REV's predict (the text model with alias
                                                   # --before-alias) against HEAD's (@champion), and the server
+    python benchmarks/run.py --profile            # where an epoch of each --variants goes, op by op (tf.profiler)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import mlflow_share, pipeline, predict, revisions, train_epoch, vectorize
+from . import mlflow_share, pipeline, predict, profile_step, revisions, train_epoch, vectorize
 from .harness import RESULTS, Table, child_command, contest_table, new_results, peak_rss_mb, write_results
 
 # what `--child KIND METHOD [ARGS...]` runs: the parent's (or another tree's parent's) side of the protocol is
@@ -32,6 +33,7 @@ CHILDREN = {
     "command": child_command,
     "scoring": predict.child_scoring,
     "serving": predict.child_serving,
+    "profile": profile_step.child,
 }
 
 
@@ -50,6 +52,7 @@ def parse_args() -> argparse.Namespace:
         help="per-epoch metric writers to measure side by side in the MLflow benchmark",
     )
     parser.add_argument("--only-tracking", action="store_true", help="run the MLflow benchmark only")
+    parser.add_argument("--profile", action="store_true", help="where an epoch of --variants goes, op by op")
     parser.add_argument("--predict", metavar="REV", help="scoring one review: REV's predict against HEAD's")
     parser.add_argument(
         "--before-alias", default="before", help="with --predict: the text model version REV scores (an alias)"
@@ -78,6 +81,8 @@ def main() -> None:
     args = parse_args()
     if args.child:
         run_as_child(*args.child)
+    elif args.profile:
+        profile_step.run(args.variants)
     elif args.predict:
         predict.compare(args.predict, args.before_alias)
     elif args.against:

@@ -42,7 +42,9 @@ def load_champion(cfg) -> tuple[object, ReviewEncoder, str]:
     uri = f"models:/{cfg.final.text_model_name}@{cfg.final.alias}"
     try:
         read_store(cfg.tracking)
-        text_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+        # MLflow's load-time warnings (another Python, another SciPy than the training run's) do not apply to a
+        # NumPy forward pass from code (no pickle), and would print on every call: suppress_warnings
+        text_model = mlflow.pyfunc.load_model(uri, suppress_warnings=True).unwrap_python_model()
         return text_model.model, text_model.encoder, uri
     except (MlflowException, OSError, TrackingError) as exc:
         fallback = Path(cfg.paths.final_models) / "model.keras"
