@@ -1,9 +1,9 @@
-"""``--profile VARIANT``: where a training epoch of ours goes, op by op, from TensorFlow's profiler.
+"""``--profile``: where a training epoch of ours goes, op by op, from TensorFlow's profiler.
 
-One seed of the variant trains ``WARM`` epochs (tracing, caches), then ``PROFILED`` epochs under
-``tf.profiler``; the trace's op events (the executor's, on every thread) are summed per op type and reported
-per epoch, beside the epoch's wall time. Ops run on two threads at once, so the sum can exceed the wall time;
-the share that is not op time is the executor's and Python's per-step overhead.
+One seed of each variant trains ``WARM`` epochs (tracing, caches), then ``PROFILED`` epochs under
+``tf.profiler``; the trace's op events are summed per op type and reported per epoch, beside the epoch's wall
+time (the profiler slows it). Training ops run on two threads at once, so their sum can exceed the wall time;
+what the wall time holds beyond them is the executor's per-op and per-step overhead.
 """
 
 from __future__ import annotations
@@ -13,44 +13,34 @@ import tempfile
 import time
 from pathlib import Path
 
-from .harness import PROCESSED, ROOT, Table, new_results, run_child, write_results
+from .harness import NUM_WORDS, PROCESSED, ROOT, Table, new_results, run_child, write_results
 
 WARM, PROFILED = 2, 3
 PROFILE_RESULTS = ROOT / "benchmarks" / "profile.json"
 
 
-def op_times(logdir: Path) -> tuple[dict[str, float], int]:
-    """Seconds per op type summed over the trace's TensorFlow op events, and how many op events there were."""
+def op_times(logdir: Path) -> tuple[dict[str, float], dict[str, float], int]:
+    """Seconds per op type summed over the trace's op events: the training step's (TensorFlow's compute
+    threads) and the input pipeline's (tf.data's threads), and how many op events the step ran."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     (path,) = Path(logdir).rglob("*.xplane.pb")
     space = xplane_pb2.XSpace.FromString(path.read_bytes())
-    totals: collections.Counter[str] = collections.Counter()
+    step: collections.Counter[str] = collections.Counter()
+    data: collections.Counter[str] = collections.Counter()
     events = 0
-    for plane in space.planes:
-        if plane.name != "/host:CPU":
-            continue
+    for plane in (plane for plane in space.planes if plane.name == "/host:CPU"):
         names = {key: meta.name for key, meta in plane.event_metadata.items()}
-        stats = {key: meta.name for key, meta in plane.stat_metadata.items()}
         for line in plane.lines:
-            if line.name.startswith(("python", "TraceMe")):
+            totals = step if line.name.startswith("tf_Compute") else data if line.name.startswith("tf_data") else None
+            if totals is None:
                 continue
             for event in line.events:
-                kind = op_type(names.get(event.metadata_id, ""), event, stats)
-                if kind:
-                    totals[kind] += event.duration_ps / 1e12
-                    events += 1
-    return dict(totals), events
-
-
-def op_type(name: str, event, stats: dict[int, str]) -> str | None:
-    """The op type of a TensorFlow op event (``name:Type`` in the executor's names), else None."""
-    for stat in event.stats:
-        if stats.get(stat.metadata_id) == "tf_op" and stat.str_value:
-            return stat.str_value.rpartition(":")[2]
-    if ":" in name and not name.startswith(("Iterator", "$")):
-        return name.rpartition(":")[2]
-    return None
+                name = names.get(event.metadata_id, "")
+                if ":" in name and "::" not in name:  # an op event, "scope/name:Type"; not a runtime region
+                    totals[name.rpartition(":")[2]] += event.duration_ps / 1e12
+                    events += totals is step
+    return dict(step), dict(data), events
 
 
 def child(variant: str) -> dict:
@@ -66,9 +56,8 @@ def child(variant: str) -> dict:
     from .train_epoch import VALIDATION_ROWS, config
 
     cfg = config("ours", variant)
-    x, y = load_features(PROCESSED, ("train",))["train"]
-    train = CsrRows.from_csr(x[VALIDATION_ROWS:], y[VALIDATION_ROWS:])
-    validation = CsrRows.from_csr(x[:VALIDATION_ROWS], y[:VALIDATION_ROWS])
+    features = load_features(PROCESSED, NUM_WORDS, VALIDATION_ROWS, splits=("train",))
+    train, validation = (CsrRows.from_csr(x, y) for x, y in (features.partial_train, features.validation))
 
     trainer = SeedTrainer(cfg.model, replace(cfg.trainer, patience=99), train, validation)
     trainer.fit(0, epochs=WARM)
@@ -78,14 +67,19 @@ def child(variant: str) -> dict:
         trainer.fit(0, epochs=PROFILED)
         tf.profiler.experimental.stop()
         wall = (time.perf_counter() - started) / PROFILED
-        totals, events = op_times(Path(logdir))
+        step, data, events = op_times(Path(logdir))
     steps = -(-train.rows // cfg.trainer.batch_size)
+
+    def per_epoch(totals: dict[str, float]) -> dict[str, float]:
+        return {op: seconds / PROFILED for op, seconds in sorted(totals.items(), key=lambda kv: -kv[1])}
+
     return {
         "variant": variant,
         "epoch_seconds": wall,
         "steps": steps,
         "ops_per_step": events / PROFILED / steps,
-        "per_epoch": {op: seconds / PROFILED for op, seconds in sorted(totals.items(), key=lambda kv: -kv[1])},
+        "per_epoch": per_epoch(step),
+        "input_pipeline_per_epoch": per_epoch(data),
     }
 
 
@@ -96,9 +90,11 @@ def run(variants: list[str], top: int = 15) -> list[dict]:
         op_total = sum(result["per_epoch"].values())
         for op, seconds in list(result["per_epoch"].items())[:top]:
             table.row(op, f"{seconds * 1000:.1f}", f"{seconds / op_total:.0%}")
+        data_total = sum(result["input_pipeline_per_epoch"].values())
         print(
             f"\n{result['variant']}: {result['epoch_seconds']:.3f} s/epoch under the profiler, {result['steps']} "
-            f"steps, {result['ops_per_step']:.0f} op events a step, op time {op_total:.3f} s/epoch (both threads)"
+            f"steps (and the validation pass), {result['ops_per_step']:.0f} op events a step; op time "
+            f"{op_total:.3f} s/epoch in training and validation, {data_total:.3f} s in the input pipeline"
         )
         print(table.render())
     write_results(PROFILE_RESULTS, {**new_results(), "profiles": results})
