@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(2)
     command = importlib.import_module(f"imdb_sentiment.commands.{name}")
     conf = project_conf(Path.cwd())
-    if conf is None and not getattr(command, "RUNS_ANYWHERE", False):
+    asks_help = any(arg in ("--help", "-h", "--hydra-help") for arg in rest)  # help reads no project files
+    if conf is None and not (getattr(command, "RUNS_ANYWHERE", False) or asks_help):
         sys.exit(not_in_a_project(name))
     run_command(command, rest, conf)
 

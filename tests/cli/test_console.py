@@ -74,6 +74,8 @@ def test_a_pipeline_command_outside_the_project_is_refused_and_leaves_nothing(tm
         done = console(command, "model=linear", cwd=tmp_path)
         assert done.returncode == 2
         assert f"imdb-sentiment {command} runs in the project's folder (the one with dvc.yaml and conf/)" in done.stderr
+    helped = console("train", "--help", cwd=tmp_path)  # help anywhere, from the installed conf/
+    assert helped.returncode == 0 and helped.stdout.startswith("Train one model variant")
     unknown = console("trian", cwd=tmp_path)
     assert unknown.returncode == 2 and "has no command 'trian'; it has: fetch, vectorize, train" in unknown.stderr
     assert list(tmp_path.iterdir()) == []
