@@ -197,8 +197,9 @@ def command_summaries() -> dict[str, str]:
 
 
 def usage() -> str:
-    width = max(map(len, command_summaries()))
-    rows = [f"  {name:<{width}}  {summary}" for name, summary in command_summaries().items()]
+    summaries = command_summaries()
+    width = max(map(len, summaries))
+    rows = [f"  {name:<{width}}  {summary}" for name, summary in summaries.items()]
     return "\n".join(
         [
             f"usage: {PROG} <command> [options] [key=value ...]",
@@ -223,18 +224,16 @@ def main(argv: list[str] | None = None) -> NoReturn:
         print(usage())
         sys.exit(0 if args else 2)
     name, rest = args[0].replace("-", "_"), args[1:]  # side-by-side or side_by_side
+    conf = project_conf(Path.cwd())
     if name == "run":
         from imdb_sentiment.runtime.repro import main as repro
 
-        sys.exit(repro(rest) if project_conf(Path.cwd()) else not_in_a_project(name))
-    if name not in command_summaries():
-        print(
-            f"error: {PROG} has no command {name!r}; it has: {', '.join([*command_summaries(), 'run'])}",
-            file=sys.stderr,
-        )
+        sys.exit(repro(rest) if conf else not_in_a_project(name))
+    names = (*commands.PIPELINE, *commands.TOOLS)
+    if name not in names:
+        print(f"error: {PROG} has no command {name!r}; it has: {', '.join([*names, 'run'])}", file=sys.stderr)
         sys.exit(2)
     command = importlib.import_module(f"imdb_sentiment.commands.{name}")
-    conf = project_conf(Path.cwd())
     asks_help = any(arg in ("--help", "-h", "--hydra-help") for arg in rest)  # help reads no project files
     if conf is None and not (getattr(command, "RUNS_ANYWHERE", False) or asks_help):
         sys.exit(not_in_a_project(name))

@@ -169,7 +169,7 @@ def predict_reviews(cfg) -> list[tuple[int, float | None, int | None, float, str
             len(unscored),
             some_lines(unscored),
         )
-    few = [(line, share) for line, _, label, share, _ in results if label is not None and share < cfg.min_known_share]
+    few = [(line, share) for line, _, label, share, _ in results if label is not None and line in few_words]
     if few:
         log.warning(
             "scored on few words: under %.0f%% of the words are known to the model in %d review(s), line(s) %s "

@@ -41,6 +41,16 @@ def default_store(root: Path) -> tuple[str, str]:
     return f"sqlite:///{root / 'mlflow.db'}", (root / "mlruns").as_uri()
 
 
+def configured_store(cfg: TrackingConfig) -> tuple[str, str | None]:
+    """The store's URI and, for the embedded default, where its artifacts go (a server decides its own)."""
+    return (cfg.uri, None) if cfg.uri else default_store(project_root())
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a SQLite store's URI; None for any other store."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
 # Bounded retries and timeouts for a tracking server, unless the user set their own.
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
@@ -65,10 +75,11 @@ def store_hint(detail: str) -> str:
 @contextmanager
 def store_lock(uri: str) -> Iterator[None]:
     """Serialise creating an embedded SQLite store and its experiment across processes started together."""
-    if not uri.startswith("sqlite:///"):
+    database = sqlite_file(uri)
+    if database is None:
         yield
         return
-    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock_path = database.with_name(database.name + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -85,10 +96,7 @@ def setup_tracking(cfg: TrackingConfig) -> str:
     and experiment in a process, ends the runs that a dead process on this host left RUNNING.
     """
     set_unless_set(HTTP_DEFAULTS)
-    artifact_location = None
-    uri = cfg.uri
-    if not uri:
-        uri, artifact_location = default_store(project_root())
+    uri, artifact_location = configured_store(cfg)
     mlflow.set_tracking_uri(uri)
     try:
         with store_lock(uri):
@@ -120,8 +128,9 @@ def read_store(cfg: TrackingConfig) -> str:
     embedded store must exist already.
     """
     set_unless_set(HTTP_DEFAULTS)
-    uri = cfg.uri or default_store(project_root())[0]
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    uri, _ = configured_store(cfg)
+    database = sqlite_file(uri)
+    if database is not None and not database.is_file():
         raise TrackingError(f"no MLflow store at {uri} (MLFLOW_TRACKING_URI names another)")
     mlflow.set_tracking_uri(uri)
     return uri
