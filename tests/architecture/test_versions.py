@@ -16,9 +16,6 @@ from packaging.version import Version
 
 # package -> the module that relies on its internals, and what it uses
 INTERNALS = {
-    "keras": "src/imdb_sentiment/model/fast_path.py relies on Keras's TF backend handing update_step tf.Variables "
-    "(keras.Variable.value) whose handles its fused tf.raw_ops kernels take",
-    "tensorflow-cpu": "model/fast_path.py calls the CSR and fused optimizer kernels through tf.raw_ops",
     "mlflow": "tracking/model_logging.py hands Model.log its own Keras flavour to work around mlflow#16183",
     "dvc": "src/imdb_sentiment/runtime/repro.py reads DVC's pipeline graph (Repo.index.graph, stage.addressing)",
 }
@@ -27,8 +24,6 @@ INTERNALS = {
 TESTED_MINORS = {"mlflow": ["3.17", "3.18"]}
 # package -> (the module that needs the pin, what in it needs the pin): when that is gone, so is the pin's reason
 PIN_REASONS = {
-    "keras": ("src/imdb_sentiment/model/fast_path.py", "update_step"),
-    "tensorflow-cpu": ("src/imdb_sentiment/model/fast_path.py", "tf.raw_ops."),
     "mlflow": ("src/imdb_sentiment/tracking/model_logging.py", "flavor=_KERAS_FLAVOR"),
     "dvc": ("src/imdb_sentiment/runtime/repro.py", "repo.index.graph"),
 }

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers.config import compose_config, from_yaml
 
-from imdb_sentiment.config.schema import Loss, Optimizer, Regularizer, validate
+from imdb_sentiment.config.schema import Loss, Monitor, Optimizer, Regularizer, validate
 from imdb_sentiment.data.features import load_features
 from imdb_sentiment.model.batches import CsrRows
 from imdb_sentiment.model.training import SeedTrainer, train_seed
@@ -47,15 +47,16 @@ def test_seeds_sharing_one_traced_model_match_a_new_model_per_seed(vectorized_fi
     assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
 
 
-# trainer.fast_path on against off, same CSR batches: the observed gap is float32 round-off of different but
-# equivalent kernels (CSR vs Keras's sparse matmul, L2Loss vs sum(square), fused vs Keras's optimizer ops): up
-# to 1.5e-6 relative in the losses after 6 epochs of these variants (seeds 0-2), no accuracy changed. The fast
-# path broken on purpose moved them by 1.6e-3 (l2_3layer, learning rate x1.01), 5.4e-3 (base_1layer, the same)
-# and 8.7e-3 (L2 penalty x1.01).
-SWITCH_LOSS_RTOL = 2e-5  # ~13x the observed round-off, ~80x under the smallest breakage tried
+# trainer.fast_path on (the PyTorch loop) against off (Keras's fit), same rows, same initial weights, same
+# batch order: the gap is float32 round-off of the same maths in other kernels. Dropout is off here: its masks
+# come from PyTorch's generator in the loop and from TensorFlow's in Keras, so with dropout the two paths
+# agree in distribution (tests/model/test_models.py), not mask for mask.
+SWITCH_LOSS_RTOL = 2e-5
 
 
-@pytest.mark.parametrize("variant", ["l2_3layer", "base_1layer"])  # Adam + L2 + dropout, RMSprop
+@pytest.mark.parametrize(
+    "variant", ["l2_3layer model.dropout=0", "base_1layer"]
+)  # Adam + L2 over three layers, RMSprop
 def test_training_with_the_speed_layer_off_gives_the_same_metrics(vectorized_fixture, variant):
     features = tiny_features(vectorized_fixture)
     train, validation = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(*features.validation)
@@ -63,7 +64,8 @@ def test_training_with_the_speed_layer_off_gives_the_same_metrics(vectorized_fix
     for fast_path in (True, False):
         cfg = validate(
             compose_config(
-                f"model={variant}",
+                f"model={variant.split()[0]}",
+                *variant.split()[1:],
                 "trainer.max_epochs=6",
                 "trainer.patience=6",
                 "trainer.batch_size=8",
@@ -87,7 +89,7 @@ def test_training_with_the_speed_layer_off_gives_the_same_metrics(vectorized_fix
 
 OVERFITTING = dict(
     name="t", hidden_layers=2, units=32, learning_rate=0.05, optimizer=Optimizer.adam, loss=Loss.binary_crossentropy
-)  # overfits the fixture after its first epoch
+)  # learns the fixture's validation reviews within a few epochs: its validation accuracy then stops rising
 
 
 @pytest.mark.parametrize("restore", [True, False])
@@ -101,6 +103,7 @@ def test_the_saved_model_is_the_one_its_metrics_describe(vectorized_fixture, res
         eval_batch_size=8,
         patience=3,
         verbose=False,
+        monitor=Monitor.val_accuracy,  # an accuracy that cannot rise further ends the fit past its best epoch
         restore_best_weights=restore,
     )
     x_val, y_val = features.validation

@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 
 from imdb_sentiment.config.choice import read_choice, winner_overrides
 from imdb_sentiment.config.schema import Config, validate
-from imdb_sentiment.runtime.quiet import import_tensorflow
+from imdb_sentiment.runtime.quiet import import_keras
 
 CONFIG = "config"  # conf/config.yaml
 
@@ -23,7 +23,9 @@ def task(cfg: Config) -> None:
         validate(compose(config_name="config", overrides=winner_overrides(task, variant)))
         for variant in (choice["variant"], cfg.final.notebook_variant)
     )
-    import_tensorflow()  # only once the config is valid, and without its start-up banners
+    from imdb_sentiment.model.fast_path import keras_backend  # torch: only once the config is valid
+
+    import_keras(keras_backend(cfg.model, cfg.trainer))
     from imdb_sentiment.baselines.retrain import retrain_baselines
 
     retrain_baselines(winner, notebook, choice)

@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 
 from imdb_sentiment.config.choice import read_choice, winner_overrides
 from imdb_sentiment.config.schema import Config, validate
-from imdb_sentiment.runtime.quiet import import_tensorflow
+from imdb_sentiment.runtime.quiet import import_keras
 
 CONFIG = "config"  # conf/config.yaml
 
@@ -23,7 +23,9 @@ def task(cfg: Config) -> None:
             config_name="config", overrides=winner_overrides(list(HydraConfig.get().overrides.task), choice["variant"])
         )
     )
-    import_tensorflow()  # only once the config is valid, and without its start-up banners
+    from imdb_sentiment.model.fast_path import keras_backend  # torch: only once the config is valid
+
+    import_keras(keras_backend(winner.model, winner.trainer))
     from imdb_sentiment.final.retrain import retrain_final
 
     retrain_final(winner, choice)

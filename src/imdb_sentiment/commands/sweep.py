@@ -18,7 +18,7 @@ import sys
 from hydra.core.hydra_config import HydraConfig
 
 from imdb_sentiment.config.sweep import SweepAppConfig
-from imdb_sentiment.runtime.quiet import import_tensorflow
+from imdb_sentiment.runtime.quiet import import_keras
 
 CONFIG = "sweep"  # conf/sweep.yaml
 
@@ -40,7 +40,11 @@ def task(cfg: SweepAppConfig) -> None:
 
         hydra = HydraConfig.get()
         sys.exit(run_workers(cfg.sweep.workers, config_path(), user_overrides(), hydra.runtime.output_dir))
-    import_tensorflow()  # only once the config is valid, and without its start-up banners
+    from imdb_sentiment.model.fast_path import keras_backend  # torch: only once the config is valid
+
+    searched = {"model.optimizer", "model.output_activation", "trainer.fast_path"} & set(cfg.sweep.params)
+    # only once the config is valid; TensorFlow when a trial may need the stock path
+    import_keras("tensorflow" if searched else keras_backend(cfg.model, cfg.trainer))
     from imdb_sentiment.sweep.worker import Worker
 
     Worker(cfg, user_overrides()).run()

@@ -11,14 +11,16 @@ Examples (the same as python stages/train.py ...):
 """
 
 from imdb_sentiment.config.schema import Config
-from imdb_sentiment.runtime.quiet import import_tensorflow
+from imdb_sentiment.runtime.quiet import import_keras
 
 CONFIG = "config"  # conf/config.yaml
 
 
 def task(cfg: Config) -> float:
     """Train the variant; return the seeds' mean of the metric compare ranks by."""
-    import_tensorflow()  # only once the config is valid, and without its start-up banners
+    from imdb_sentiment.model.fast_path import keras_backend  # torch: only once the config is valid
+
+    import_keras(keras_backend(cfg.model, cfg.trainer))
     from imdb_sentiment.train.variants import train_variant
 
     metrics = train_variant(cfg)

@@ -1,28 +1,34 @@
-"""Training batches straight from the cached CSR matrices, never densified.
+"""Training rows straight from the cached CSR matrices, never densified.
 
-Batches are gathered from the CSR rows inside ``tf.data`` (a ragged gather per batch of shuffled row ids) and
-handed to Keras as ``tf.SparseTensor``: the same batches whether ``trainer.fast_path`` is on or off. Kept apart
-from the trainer because the rows are made once a stage and shared by every seed.
+:class:`CsrRows` holds a split's multi-hot rows and labels, checked once a stage and shared by every seed.
+The speed layer (:mod:`imdb_sentiment.model.fast_path`) cuts its batches from the scipy matrix; the stock
+Keras path (``trainer.fast_path: false``) gathers them inside ``tf.data`` (a ragged gather per batch of
+shuffled row ids) and hands them to Keras as ``tf.SparseTensor``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
-import tensorflow as tf
 
 PREFETCH_BATCHES = 2  # batches prepared ahead on tf.data's thread
 
 
 @dataclass(frozen=True)
-class CsrRows:
-    """Multi-hot CSR rows and their labels as TF constants: made once a stage, shared by every seed."""
+class TfRows:
+    columns: object  # tf.RaggedTensor: each row's column ids
+    labels: object  # tf.Tensor (rows, 1)
 
-    columns: tf.RaggedTensor  # each row's column ids
-    labels: tf.Tensor
-    width: int
+
+@dataclass(frozen=True)
+class CsrRows:
+    """Multi-hot CSR rows (float32) and their labels (float32): made once a stage, shared by every seed."""
+
+    x: sp.csr_matrix
+    y: np.ndarray
 
     @classmethod
     def from_csr(cls, x: sp.csr_matrix, y: np.ndarray) -> CsrRows:
@@ -30,33 +36,56 @@ class CsrRows:
             raise TypeError(f"features must be float32, got {x.dtype}")
         if not np.all(x.data == 1):
             raise ValueError("features must be multi-hot (every stored value 1)")
-        # int32 as scipy stores them (half the memory of int64, no converted copy); row splits grow to int64
-        # only past 2**31 non-zeros
-        splits_dtype = np.int32 if x.nnz < np.iinfo(np.int32).max else np.int64
-        columns = tf.RaggedTensor.from_row_splits(
-            tf.constant(x.indices.astype(np.int32, copy=False)),
-            tf.constant(x.indptr.astype(splits_dtype, copy=False)),
-            validate=False,
-        )
-        return cls(columns, tf.constant(np.asarray(y, dtype=np.float32).reshape(-1, 1)), x.shape[1])
+        return cls(x, np.asarray(y, dtype=np.float32).reshape(-1))
 
     @property
     def rows(self) -> int:
-        return int(self.labels.shape[0])
+        return self.x.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.x.shape[1]
+
+    @cached_property
+    def tensorflow(self) -> TfRows:
+        """The rows as TF constants, for ``tf.data`` (the stock path only)."""
+        import tensorflow as tf
+
+        # int32 as scipy stores them; row splits grow to int64 only past 2**31 non-zeros
+        splits_dtype = np.int32 if self.x.nnz < np.iinfo(np.int32).max else np.int64
+        columns = tf.RaggedTensor.from_row_splits(
+            tf.constant(self.x.indices.astype(np.int32, copy=False)),
+            tf.constant(self.x.indptr.astype(splits_dtype, copy=False)),
+            validate=False,
+        )
+        return TfRows(columns, tf.constant(self.y.reshape(-1, 1)))
 
 
-def sparse_batches(data: CsrRows, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    """Batches of (SparseTensor, labels) gathered from CSR rows; reshuffled every epoch like ``fit``."""
+def sparse_batches(rows: CsrRows, batch_size: int, shuffle: bool, seed: int):
+    """A ``tf.data.Dataset`` of (SparseTensor, labels) gathered from CSR rows; reshuffled every epoch like ``fit``."""
+    import tensorflow as tf
+
+    data, width, count = rows.tensorflow, rows.width, rows.rows
 
     def gather(row_ids):
         batch = tf.gather(data.columns, row_ids).to_sparse()  # values are the column ids
         indices = tf.stack([batch.indices[:, 0], tf.cast(batch.values, tf.int64)], axis=1)
-        shape = tf.stack([tf.shape(row_ids, out_type=tf.int64)[0], tf.constant(data.width, tf.int64)])
+        shape = tf.stack([tf.shape(row_ids, out_type=tf.int64)[0], tf.constant(width, tf.int64)])
         ones = tf.ones_like(batch.values, dtype=tf.float32)
         return tf.SparseTensor(indices, ones, shape), tf.gather(data.labels, row_ids)
 
-    dataset = tf.data.Dataset.range(data.rows)
     if not shuffle:  # the same batches every epoch (validation): gather them once
-        return dataset.batch(batch_size).map(gather).cache().prefetch(PREFETCH_BATCHES)
-    dataset = dataset.shuffle(data.rows, seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).map(gather).prefetch(PREFETCH_BATCHES)
+        return tf.data.Dataset.range(count).batch(batch_size).map(gather).cache().prefetch(PREFETCH_BATCHES)
+    orders = epoch_orders(count, seed)
+    dataset = tf.data.Dataset.from_generator(  # called again each epoch: the next order
+        lambda: iter([next(orders)]), output_signature=tf.TensorSpec((count,), tf.int64)
+    )
+    steps = tf.data.experimental.assert_cardinality(-(-count // batch_size))  # known: Keras counts the epoch's steps
+    return dataset.unbatch().batch(batch_size).apply(steps).map(gather).prefetch(PREFETCH_BATCHES)
+
+
+def epoch_orders(rows: int, seed: int):
+    """Each epoch's order of the training rows, the same in the speed layer's loop and in Keras's ``fit``."""
+    rng = np.random.default_rng(seed)
+    while True:
+        yield rng.permutation(rows)

@@ -25,7 +25,7 @@ def predict_proba(model, x: sp.csr_matrix, rows: int = PREDICT_ROWS) -> np.ndarr
     out = np.empty(x.shape[0], dtype=np.float32)
     for start in range(0, x.shape[0], rows):
         chunk = x[start : start + rows].toarray()
-        out[start : start + rows] = np.asarray(model(chunk, training=False)).reshape(-1)
+        out[start : start + rows] = np.asarray(model.predict_on_batch(chunk)).reshape(-1)  # NumPy on any backend
     return out
 
 

@@ -1,191 +1,361 @@
-"""The speed layer: every piece that makes sparse training faster than stock Keras, and nothing else.
+"""The speed layer: the study's networks trained by a tuned PyTorch loop, to Keras's metrics.
 
-``trainer.fast_path: false`` turns all of it off: the same CSR batches then train a stock ``keras.layers.Dense``
-first layer, ``keras.regularizers.L2`` and ``keras.optimizers.Adam``/``RMSprop``, with a new model per seed,
-to the same metrics within float round-off (``tests/model/test_models.py``). Each piece's measured gain is in
-docs/performance.md ("The speed layer"); what each buys:
+``trainer.fast_path: true`` (the default) trains here every variant whose optimizer is in :data:`OPTIMIZERS`;
+``false`` trains stock Keras layers and optimizers on TensorFlow, on the same rows, from the same initial
+weights, to the same metrics within float round-off (``tests/model/test_seed_training.py``; dropout masks
+come from another generator, so variants with dropout agree within seed noise, not bit for bit). Why PyTorch:
+TensorFlow's per-op overhead and its 650 MB import set a floor above the issue's targets; the measured
+pieces are in docs/performance.md ("The speed layer"). What each piece buys:
 
-- :func:`csr_matmul` / :class:`SparseDense`: the first layer multiplies ``tf.SparseTensor`` batches with
-  TensorFlow's CSR kernels, its gradient by an explicit CSR transpose, instead of Keras's
-  ``embedding_lookup_sparse`` path for sparse input.
-- :class:`FusedL2`: Keras's L2 penalty as one ``L2Loss`` kernel, whose gradient is one multiply (Keras's
-  ``sum(square(x))`` is several passes over the first layer's weights).
-- :class:`FusedAdam` / :class:`FusedRMSprop`: Keras's update rules applied by TensorFlow's fused
-  ``ResourceApplyAdam`` / ``ResourceApplyRMSProp`` kernels, one pass over each variable.
-- :class:`FusedOptimizer`: the update's scalars (beta powers, casts) built once per step, not per variable.
-- :class:`SharedCompiledModel`: the seeds of a variant share one compiled model, reset before each seed to the exact
-  state of a model newly built under that seed, so the training graphs are traced once per stage.
+- :class:`MultiHotProduct`: the first layer's product with a multi-hot batch is a sum of kernel rows
+  (``embedding_bag``), and its gradient a second sum over the batch's transpose (PyTorch's own scatter
+  backward costs ~20x more).
+- The L2 penalty's gradient (``2 l W``) is the optimizer's ``weight_decay``, applied inside its one fused
+  update instead of autograd passes over the first layer's 640k weights; the penalty's value, for the
+  reported loss, is one dot product a step.
+- Dropout masks from uniform random numbers (``bernoulli`` costs ~4x more).
+- Every epoch's batches and their transposes are cut from the shuffled rows at once (scipy), not per step.
 
-What it relies on. Only public extension points: Keras 3's custom-optimizer interface (``build``,
-``update_step``, ``get_config``, ``add_variable_from_reference``; :class:`FusedOptimizer` wraps the public
-``apply``), ``keras.layers.Dense.call``, ``keras.regularizers.L2``, and ``tf.raw_ops`` for the CSR and fused
-kernels. Two behaviours of Keras's TensorFlow backend that no document promises, pinned in pyproject.toml
-(tests/architecture/test_versions.py) and checked by the tests: a ``keras.Variable``'s ``value`` is a ``tf.Variable``
-whose ``handle`` the raw ops take, and ``update_step`` receives those ``tf.Variable`` objects.
+Keras's semantics kept: Glorot-uniform weights (taken from a Keras model built under the seed), Keras's
+optimizer defaults and Adam's epsilon placement, loss = the batch's loss + the penalties, accuracy with
+``p > 0.5``, the cross-entropy metric from logits, EarlyStopping's rule and its restore at the end.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-import keras
 import numpy as np
-import tensorflow as tf
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
 
-from imdb_sentiment.config.schema import Optimizer
+from imdb_sentiment.config.schema import Activation, Loss, ModelConfig, Optimizer, Regularizer, TrainerConfig
+from imdb_sentiment.model.batches import epoch_orders
 
-
-def csr_matmul(x: tf.SparseTensor, kernel: tf.Tensor) -> tf.Tensor:
-    """``x @ kernel`` for a sparse batch, with a gradient for the kernel only (the input is data)."""
-    matrix = tf.raw_ops.SparseTensorToCSRSparseMatrix(indices=x.indices, values=x.values, dense_shape=x.dense_shape)
-    matrix_dtype = x.values.dtype
-
-    @tf.custom_gradient
-    def forward(dense_kernel):
-        def grad(upstream):  # x^T @ upstream; an explicit transpose is faster than adjoint_a here
-            transposed = tf.raw_ops.SparseMatrixTranspose(input=matrix, type=matrix_dtype)
-            return tf.raw_ops.SparseMatrixMatMul(a=transposed, b=upstream)
-
-        return tf.raw_ops.SparseMatrixMatMul(a=matrix, b=dense_kernel), grad
-
-    return forward(tf.convert_to_tensor(kernel))
+KERAS_DEFAULTS = {  # keras.optimizers.<name>() defaults; learning_rate overridable by model.learning_rate
+    Optimizer.adam: dict(lr=0.001, betas=(0.9, 0.999), eps=1e-7),
+    Optimizer.rmsprop: dict(lr=0.001, alpha=0.9, eps=1e-7),
+    Optimizer.sgd: dict(lr=0.01),
+}
 
 
-@keras.saving.register_keras_serializable(package="imdb_sentiment")
-class SparseDense(keras.layers.Dense):
-    """A Dense layer that multiplies sparse batches with CSR kernels; dense input works as usual."""
+class KerasRMSprop(torch.optim.Optimizer):
+    """Keras's RMSprop (uncentred, no momentum): ``w -= lr * g / sqrt(v + eps)``. PyTorch's adds epsilon
+    outside the square root, which at Keras's 1e-7 is a different update wherever ``v`` is small."""
 
-    def call(self, inputs, training=None):
-        if not isinstance(inputs, tf.SparseTensor):
-            return super().call(inputs, training=training)
-        outputs = csr_matmul(inputs, self.kernel)
-        if self.bias is not None:
-            outputs = outputs + self.bias
-        return self.activation(outputs) if self.activation is not None else outputs
+    def __init__(self, params, lr: float, alpha: float, eps: float, weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay))
 
-
-@keras.saving.register_keras_serializable(package="imdb_sentiment")
-class FusedL2(keras.regularizers.L2):
-    """Keras's L2 penalty, ``l2 * sum(x**2)``, as one fused ``L2Loss`` kernel (the training graph only)."""
-
-    def __call__(self, x):
-        return (2.0 * self.l2) * tf.nn.l2_loss(tf.convert_to_tensor(x))  # l2_loss(x) = sum(x**2) / 2
-
-
-def _slot_key(variable):
-    """One key for a model variable as ``build`` sees it (keras.Variable) and as ``update_step`` does."""
-    return (variable.value if isinstance(variable, keras.Variable) else variable).ref()
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for parameter in group["params"]:
+                if parameter.grad is None:
+                    continue
+                gradient = parameter.grad
+                if group["weight_decay"]:
+                    gradient = gradient.add(parameter, alpha=group["weight_decay"])
+                state = self.state[parameter]
+                if not state:
+                    state["velocity"] = torch.zeros_like(parameter)
+                velocity = state["velocity"]
+                velocity.mul_(group["alpha"]).addcmul_(gradient, gradient, value=1 - group["alpha"])
+                parameter.addcdiv_(gradient, velocity.add(group["eps"]).sqrt_(), value=-group["lr"])
 
 
-def cast_all(dtype, **scalars) -> dict:
-    return {name: tf.cast(value, dtype) for name, value in scalars.items()}
+# PyTorch's fused CPU kernels: one pass over each parameter per step (the default for-each update makes ~10)
+FUSED = {Optimizer.adam: {"fused": True}, Optimizer.sgd: {"fused": True}}
+OPTIMIZERS = {Optimizer.adam: torch.optim.Adam, Optimizer.rmsprop: KerasRMSprop, Optimizer.sgd: torch.optim.SGD}
+ACTIVATIONS: dict[Activation, Callable[[torch.Tensor], torch.Tensor]] = {
+    Activation.tanh: torch.tanh,
+    Activation.relu: torch.relu,
+    Activation.sigmoid: torch.sigmoid,
+    Activation.elu: F.elu,
+    Activation.gelu: F.gelu,  # Keras's default is the exact (erf) form, as here
+    Activation.selu: F.selu,
+    Activation.linear: lambda x: x,
+}
 
 
-class FusedOptimizer(keras.optimizers.Optimizer):
-    """A fused optimizer's base: slots per variable, and the step's scalar inputs built once per dtype.
+def supports(cfg: ModelConfig) -> bool:
+    """Whether this loop trains ``cfg`` (its optimizer's Keras rule has an exact PyTorch counterpart here)."""
+    return cfg.optimizer in OPTIMIZERS and cfg.output_activation is Activation.sigmoid
 
-    Keras's optimizers build those scalars per variable (for Adam two powers and six casts each). A subclass
-    names its fused ``tf.raw_ops`` kernel, its slots and the kernel's argument for each, and its scalars.
-    """
 
-    KERNEL = ""  # the fused tf.raw_ops kernel that applies the update
-    SLOTS: dict[str, str] = {}  # slot variable name -> the kernel's argument for it
-    _scalars: dict | None = None
+def keras_backend(cfg: ModelConfig, trainer: TrainerConfig) -> str:
+    """The Keras backend for a process that trains ``cfg``: PyTorch when this loop trains it (Keras then only
+    builds and saves the model, and TensorFlow's ~650 MB never loads), TensorFlow for the stock path."""
+    return "torch" if trainer.fast_path and supports(cfg) else "tensorflow"
 
-    def build(self, var_list):
-        if self.built:
-            return
-        super().build(var_list)
-        slots = [[self.add_variable_from_reference(v, name) for v in var_list] for name in self.SLOTS]
-        self.slots = {_slot_key(v): [kind[i] for kind in slots] for i, v in enumerate(var_list)}
 
-    def apply(self, grads, trainable_variables=None):
-        self._scalars = {}
-        try:
-            return super().apply(grads, trainable_variables)
-        finally:
-            self._scalars = None
+@dataclass(frozen=True)
+class Batch:
+    """A multi-hot batch as ``embedding_bag`` takes it, with its transpose for the gradient."""
 
-    def step_scalars(self, dtype, learning_rate) -> dict:
-        if self._scalars is None:  # called outside apply: nothing to share
-            return self.make_step_scalars(dtype, learning_rate)
-        if dtype not in self._scalars:
-            self._scalars[dtype] = self.make_step_scalars(dtype, learning_rate)
-        return self._scalars[dtype]
+    columns: torch.Tensor  # each row's column ids, row after row
+    offsets: torch.Tensor  # where each row starts in ``columns``
+    rows_by_column: torch.Tensor  # the transpose: each column's row ids, column after column
+    column_offsets: torch.Tensor  # where each of the ``width`` columns starts in ``rows_by_column``
+    labels: torch.Tensor  # (rows, 1) float32
 
-    def make_step_scalars(self, dtype, learning_rate) -> dict:
-        raise NotImplementedError
+    @classmethod
+    def cut(cls, x: sp.csr_matrix, y: np.ndarray) -> Batch:
+        by_column = x.tocsc()
+        index = np.int32 if x.nnz < np.iinfo(np.int32).max else np.int64  # as scipy keeps them: no copy
 
-    def update_step(self, gradient, variable, learning_rate):
-        slots = zip(self.SLOTS.values(), self.slots[_slot_key(variable)], strict=True)
-        getattr(tf.raw_ops, self.KERNEL)(
-            var=variable.handle,
-            grad=tf.convert_to_tensor(gradient, variable.dtype),
-            **{argument: slot.value.handle for argument, slot in slots},
-            **self.step_scalars(variable.dtype, learning_rate),
+        def tensor(values: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(values.astype(index, copy=False))
+
+        return cls(
+            tensor(x.indices),
+            tensor(x.indptr[:-1]),
+            tensor(by_column.indices),
+            tensor(by_column.indptr[:-1]),
+            torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32).reshape(-1, 1)),
         )
 
-
-@keras.saving.register_keras_serializable(package="imdb_sentiment")
-class FusedAdam(FusedOptimizer):
-    """Keras's Adam (same defaults, same update rule, no amsgrad) applied with the fused ApplyAdam kernel."""
-
-    KERNEL, SLOTS = "ResourceApplyAdam", {"momentum": "m", "velocity": "v"}
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="fused_adam", **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-
-    def make_step_scalars(self, dtype, learning_rate) -> dict:
-        step = tf.cast(self.iterations + 1, dtype)
-        scalars = cast_all(dtype, lr=learning_rate, beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon)
-        return {**scalars, "beta1_power": tf.pow(scalars["beta1"], step), "beta2_power": tf.pow(scalars["beta2"], step)}
-
-    def get_config(self):
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+    @property
+    def size(self) -> int:
+        return int(self.labels.shape[0])
 
 
-@keras.saving.register_keras_serializable(package="imdb_sentiment")
-class FusedRMSprop(FusedOptimizer):
-    """Keras's RMSprop (same defaults; uncentred, no momentum) applied with the fused ApplyRMSProp kernel."""
-
-    KERNEL = "ResourceApplyRMSProp"
-    SLOTS = {"velocity": "ms", "fused_momentum": "mom"}  # the kernel takes a momentum slot even at momentum 0
-
-    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, name="fused_rmsprop", **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.rho, self.epsilon = rho, epsilon
-
-    def make_step_scalars(self, dtype, learning_rate) -> dict:
-        return cast_all(dtype, lr=learning_rate, rho=self.rho, momentum=0.0, epsilon=self.epsilon)
-
-    def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+def batches(x: sp.csr_matrix, y: np.ndarray, size: int, order: np.ndarray | None = None) -> list[Batch]:
+    """The rows in ``order`` (all of them, as they are, by default) cut into batches of ``size``; each batch's
+    rows gathered at once (cheaper than permuting the whole matrix and slicing it)."""
+    if order is None:
+        return [Batch.cut(x[start : start + size], y[start : start + size]) for start in range(0, x.shape[0], size)]
+    return [Batch.cut(x[ids], y[ids]) for ids in (order[start : start + size] for start in range(0, len(order), size))]
 
 
-OPTIMIZERS = {Optimizer.adam: FusedAdam, Optimizer.rmsprop: FusedRMSprop}
+class MultiHotProduct(torch.autograd.Function):
+    """``batch @ kernel`` for a multi-hot batch: a sum of kernel rows per review; the kernel's gradient is the
+    same kind of sum over the batch's transpose (a dense ``width x units`` tensor, zero where no review
+    of the batch has the word)."""
+
+    @staticmethod
+    def forward(ctx, kernel: torch.Tensor, batch: Batch) -> torch.Tensor:
+        ctx.batch = batch
+        return F.embedding_bag(batch.columns, kernel, batch.offsets, mode="sum")
+
+    @staticmethod
+    def backward(ctx, upstream: torch.Tensor):
+        batch = ctx.batch
+        return F.embedding_bag(batch.rows_by_column, upstream, batch.column_offsets, mode="sum"), None
 
 
-class SharedCompiledModel:
-    """One compiled model for all of a variant's seeds: Keras traces its graphs once, not once per seed.
+class Network:
+    """The variant's Dense stack on PyTorch tensors, holding Keras's weight list (kernel, bias per layer)."""
 
-    Before each seed it takes exactly the state a newly built model would have: weights and dropout RNG
-    states from ``fresh`` (a model built under that seed), optimizer slots and step zeroed. So the metrics
-    equal those of a new model per seed (tests/train/test_training.py).
-    """
+    def __init__(self, cfg: ModelConfig, weights: list[np.ndarray], generator: torch.Generator):
+        self.cfg, self.generator = cfg, generator
+        self.parameters = [torch.tensor(w, dtype=torch.float32, requires_grad=True) for w in weights]
+        self.kernels, self.biases = self.parameters[0::2], self.parameters[1::2]
+        self.activation = ACTIVATIONS[cfg.activation]
+        penalised = self.kernels[: cfg.hidden_layers] if cfg.hidden_layers else self.kernels
+        self.penalised = penalised if cfg.regularizer is not Regularizer.none and cfg.regularization else []
+
+    def logits(self, batch: Batch, training: bool) -> torch.Tensor:
+        hidden = MultiHotProduct.apply(self.kernels[0], batch) + self.biases[0]
+        for kernel, bias in zip(self.kernels[1:], self.biases[1:], strict=True):
+            hidden = self.dropout(self.activation(hidden), training)
+            hidden = torch.addmm(bias, hidden, kernel)
+        return hidden
+
+    def dropout(self, hidden: torch.Tensor, training: bool) -> torch.Tensor:
+        rate = self.cfg.dropout
+        if not training or rate == 0:
+            return hidden
+        keep = torch.rand(hidden.shape, generator=self.generator) >= rate  # as Keras: keep where u >= rate
+        return hidden * keep.to(hidden.dtype).mul_(1.0 / (1.0 - rate))
+
+    def penalty(self) -> torch.Tensor:
+        """Keras's regularization losses, l1 * sum|W| and l2 * sum(W**2), summed over the penalised kernels.
+        The L2 part needs no gradient here: the optimizer's weight decay applies it."""
+        total = torch.zeros(())
+        l1 = self.cfg.regularization if self.cfg.regularizer in (Regularizer.l1, Regularizer.l1_l2) else 0.0
+        l2 = self.cfg.regularization if self.cfg.regularizer in (Regularizer.l2, Regularizer.l1_l2) else 0.0
+        for kernel in self.penalised:
+            if l1:
+                total = total + l1 * kernel.abs().sum()
+            if l2:
+                flat = kernel.detach().reshape(-1)
+                total = total + l2 * torch.dot(flat, flat)
+        return total
+
+    def l2_decay(self) -> float:
+        """The L2 penalty's gradient factor, handed to the optimizer as ``weight_decay``."""
+        if self.cfg.regularizer in (Regularizer.l2, Regularizer.l1_l2):
+            return 2.0 * self.cfg.regularization
+        return 0.0
+
+    def weights(self) -> list[np.ndarray]:
+        return [p.detach().numpy().copy() for p in self.parameters]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        with torch.no_grad():
+            for parameter, value in zip(self.parameters, weights, strict=True):
+                parameter.copy_(torch.from_numpy(value))
+
+
+def make_optimizer(network: Network, cfg: ModelConfig) -> torch.optim.Optimizer:
+    """Keras's optimizer as PyTorch's, with the L2 penalty's gradient as weight decay on the penalised kernels."""
+    settings = dict(KERAS_DEFAULTS[cfg.optimizer])
+    if cfg.learning_rate is not None:
+        settings["lr"] = cfg.learning_rate
+    decayed = {id(k) for k in network.penalised} if network.l2_decay() else set()
+    groups = [
+        {"params": [p for p in network.parameters if id(p) in decayed], "weight_decay": network.l2_decay()},
+        {"params": [p for p in network.parameters if id(p) not in decayed], "weight_decay": 0.0},
+    ]
+    return OPTIMIZERS[cfg.optimizer]([g for g in groups if g["params"]], **settings, **FUSED.get(cfg.optimizer, {}))
+
+
+def keras_adam_epsilon(optimizer: torch.optim.Optimizer, epsilon: float) -> None:
+    """Keras adds epsilon to sqrt(v) before the bias correction, PyTorch after: the same update with PyTorch's
+    epsilon set to Keras's / sqrt(1 - beta_2 ** step) each step."""
+    for group in optimizer.param_groups:
+        state = optimizer.state.get(group["params"][0], {})
+        step = float(state["step"]) + 1 if "step" in state else 1.0
+        group["eps"] = epsilon / math.sqrt(1.0 - group["betas"][1] ** step)
+
+
+class Sums:
+    """An epoch's metrics as Keras accumulates them: means over samples, weighted by batch size."""
 
     def __init__(self):
-        self.model: keras.Model | None = None
-        self.optimizer_start: list[np.ndarray] = []
+        self.count, self.loss, self.correct, self.bce = 0, 0.0, 0.0, 0.0
 
-    def start(self, fresh: keras.Model, compile_model: Callable[[keras.Model], keras.Model]) -> keras.Model:
-        if self.model is None:
-            self.model = compile_model(fresh)
-            self.model.optimizer.build(self.model.trainable_variables)
-            self.optimizer_start = [variable.numpy() for variable in self.model.optimizer.variables]
-            return self.model
-        for target, source in zip(self.model.variables, fresh.variables, strict=True):  # incl. dropout RNG states
-            target.assign(source)
-        for variable, value in zip(self.model.optimizer.variables, self.optimizer_start, strict=True):
-            variable.assign(value)
-        return self.model
+    def add(self, loss: float, logits: torch.Tensor, probabilities: torch.Tensor, labels: torch.Tensor) -> None:
+        rows = int(labels.shape[0])
+        self.count += rows
+        self.loss += loss * rows
+        self.correct += float(((probabilities > 0.5).to(labels.dtype) == labels).sum())
+        self.bce += float(F.binary_cross_entropy_with_logits(logits, labels, reduction="sum"))
+
+    def means(self, prefix: str = "") -> dict[str, float]:
+        n = max(self.count, 1)
+        return {f"{prefix}loss": self.loss / n, f"{prefix}accuracy": self.correct / n, f"{prefix}bce": self.bce / n}
+
+
+def data_loss(cfg: ModelConfig, logits: torch.Tensor, probabilities: torch.Tensor, labels: torch.Tensor):
+    if cfg.loss is Loss.mse:
+        return torch.mean((probabilities - labels) ** 2)
+    return F.binary_cross_entropy_with_logits(logits, labels)  # Keras's TF backend also takes the logits
+
+
+StepCheck = Callable[[int, float], None]  # (epoch, the step's loss): raises to stop
+EpochCheck = Callable[[int, dict[str, float]], None]  # (epoch from 1, the epoch's metrics)
+
+
+@dataclass
+class Fit:
+    history: dict[str, list[float]]
+    weights: list[np.ndarray]  # what the model ends with (the best epoch's when restored)
+    seconds: float
+    saved: dict[str, float]  # validation metrics of those weights (saved_val_*), empty without validation
+
+
+class Loop:
+    """Fits one seed of a variant: ``weights`` (Keras's initial weights under the seed) trained on CSR rows."""
+
+    def __init__(self, cfg: ModelConfig, trainer: TrainerConfig, x: sp.csr_matrix, y: np.ndarray):
+        self.cfg, self.trainer, self.x, self.y = cfg, trainer, x, np.asarray(y, dtype=np.float32).reshape(-1)
+        if trainer.deterministic:
+            torch.use_deterministic_algorithms(True)
+
+    def fit(
+        self,
+        weights: list[np.ndarray],
+        seed: int,
+        validation: list[Batch] | None,
+        epochs: int,
+        on_step: StepCheck,
+        on_epoch: list[EpochCheck],
+    ) -> Fit:
+        generator = torch.Generator().manual_seed(seed)
+        orders = epoch_orders(self.x.shape[0], seed)
+        network = Network(self.cfg, weights, generator)
+        optimizer = make_optimizer(network, self.cfg)
+        stopper = EarlyStop(self.trainer) if validation is not None else None
+        history: dict[str, list[float]] = {}
+        started = time.perf_counter()
+        for epoch in range(1, epochs + 1):
+            epoch_batches = batches(self.x, self.y, self.trainer.batch_size, next(orders))
+            sums = self.train_epoch(network, optimizer, epoch_batches, epoch, on_step)
+            logs = sums.means()
+            if validation is not None:
+                logs.update(evaluate(network, validation).means("val_"))
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            for check in on_epoch:
+                check(epoch, logs)
+            if stopper is not None and stopper.stop(epoch, logs, network):
+                break
+        if stopper is not None and stopper.best_weights is not None and self.trainer.restore_best_weights:
+            network.set_weights(stopper.best_weights)
+        seconds = time.perf_counter() - started
+        saved = {} if validation is None else evaluate(network, validation).means("saved_val_")
+        history = {key: history[key] for key in sorted(history)}  # Keras's order: accuracy, bce, loss, val_...
+        return Fit(history, network.weights(), seconds, saved)
+
+    def train_epoch(self, network, optimizer, epoch_batches: list[Batch], epoch: int, on_step: StepCheck) -> Sums:
+        sums, adam = Sums(), self.cfg.optimizer is Optimizer.adam
+        for batch in epoch_batches:
+            logits = network.logits(batch, training=True)
+            probabilities = torch.sigmoid(logits)
+            penalty = network.penalty()
+            loss = data_loss(self.cfg, logits, probabilities, batch.labels)
+            optimizer.zero_grad(set_to_none=True)
+            (loss + penalty if penalty.requires_grad else loss).backward()
+            if adam:
+                keras_adam_epsilon(optimizer, KERAS_DEFAULTS[Optimizer.adam]["eps"])
+            optimizer.step()
+            value = float(loss.detach()) + float(penalty.detach())
+            on_step(epoch, value)
+            with torch.no_grad():
+                sums.add(value, logits, probabilities, batch.labels)
+        return sums
+
+
+@torch.no_grad()
+def evaluate(network: Network, validation: list[Batch]) -> Sums:
+    """Metrics of the weights the network holds, on batches cut once (Keras's ``evaluate``)."""
+    sums, penalty = Sums(), float(network.penalty())
+    for batch in validation:
+        logits = network.logits(batch, training=False)
+        probabilities = torch.sigmoid(logits)
+        sums.add(
+            float(data_loss(network.cfg, logits, probabilities, batch.labels)) + penalty,
+            logits,
+            probabilities,
+            batch.labels,
+        )
+    return sums
+
+
+class EarlyStop:
+    """Keras's EarlyStopping (min_delta 0, no baseline): the first best epoch by the monitor, patience counted
+    the way Keras counts it, the best epoch's weights kept to restore at the end."""
+
+    def __init__(self, trainer: TrainerConfig):
+        self.monitor, self.patience = trainer.monitor, trainer.patience
+        self.best = -math.inf if trainer.monitor.maximized else math.inf
+        self.best_weights: list[np.ndarray] | None = None
+        self.wait = 0
+
+    def better(self, value: float) -> bool:
+        return value > self.best if self.monitor.maximized else value < self.best
+
+    def stop(self, epoch: int, logs: dict[str, float], network: Network) -> bool:
+        value = logs[self.monitor.value]
+        if self.best_weights is None:
+            self.best_weights = network.weights()
+        self.wait += 1
+        if self.better(value):
+            self.best, self.best_weights, self.wait = value, network.weights(), 0
+            return False
+        return self.wait >= self.patience and epoch > 1

@@ -1,5 +1,9 @@
 """Train one variant for one seed on the cached CSR matrices (:mod:`imdb_sentiment.model.batches`).
 
+With ``trainer.fast_path`` (the default) the speed layer's PyTorch loop fits every variant it supports
+(:mod:`imdb_sentiment.model.fast_path`); otherwise, and for the optimizers it leaves out, stock Keras on
+TensorFlow does. Either way the model returned is a plain Keras model of the trained weights.
+
 The trainer and its callbacks: early stopping on ``trainer.monitor``, a stop with the settings named when the
 loss diverges, a log line per epoch and a hook for per-epoch metrics. A seed's summary follows the one rule
 for "best" in :mod:`imdb_sentiment.model.summaries`.
@@ -14,12 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
-import tensorflow as tf
 
 from imdb_sentiment.config.schema import ModelConfig, TrainerConfig
 from imdb_sentiment.model.batches import CsrRows, sparse_batches
-from imdb_sentiment.model.fast_path import SharedCompiledModel
-from imdb_sentiment.model.networks import build_model, compile_model, inference_model
+from imdb_sentiment.model.networks import build_model, compile_model, inference_model, initial_weights
 from imdb_sentiment.model.summaries import HISTORY_KEYS, summarize, tracked_names
 from imdb_sentiment.runtime.errors import TrainingDiverged
 from imdb_sentiment.runtime.signals import raise_if_stopped
@@ -30,8 +32,19 @@ log = logging.getLogger(__name__)
 def fresh_session(deterministic: bool) -> None:
     """A clean Keras session, with TF's deterministic kernels when asked: same seed, same metrics."""
     keras.backend.clear_session()
-    if deterministic:
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
         tf.config.experimental.enable_op_determinism()
+
+
+def uses_loop(model_cfg: ModelConfig, trainer: TrainerConfig) -> bool:
+    """Whether the speed layer's PyTorch loop fits this variant (else stock Keras on TensorFlow)."""
+    if not trainer.fast_path:
+        return False
+    from imdb_sentiment.model import fast_path
+
+    return fast_path.supports(model_cfg)
 
 
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -53,8 +66,22 @@ class EpochEnd(keras.callbacks.Callback):
         self.hook(epoch + 1, {key: float(value) for key, value in (logs or {}).items()})
 
 
+def check_step(model_cfg: ModelConfig, trainer: TrainerConfig, epoch: int, loss: float) -> None:
+    """Stop at once when Ctrl-C or SIGTERM arrived (:mod:`imdb_sentiment.runtime.signals`: even if the raise in
+    the handler was swallowed by a native call), or when the loss is NaN or infinite, naming the epoch and the
+    settings that caused it."""
+    raise_if_stopped()
+    if not math.isfinite(loss):
+        m = model_cfg
+        raise TrainingDiverged(
+            f"{m.name}: training diverged in epoch {epoch} (loss {loss}) with optimizer={m.optimizer.value} "
+            f"learning_rate={m.learning_rate if m.learning_rate is not None else 'default'} loss={m.loss.value} "
+            f"batch_size={trainer.batch_size}; lower model.learning_rate"
+        )
+
+
 class StopOnDivergence(keras.callbacks.Callback):
-    """Stop at once when the loss is NaN or infinite, naming the epoch and the settings that caused it."""
+    """:func:`check_step` after every Keras step."""
 
     def __init__(self, model_cfg: ModelConfig, trainer: TrainerConfig):
         super().__init__()
@@ -65,46 +92,23 @@ class StopOnDivergence(keras.callbacks.Callback):
         self.epoch = epoch + 1
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = float((logs or {}).get("loss", 0.0))
-        if not math.isfinite(loss):
-            m = self.model_cfg
-            raise TrainingDiverged(
-                f"{m.name}: training diverged in epoch {self.epoch} (loss {loss}) with optimizer={m.optimizer.value} "
-                f"learning_rate={m.learning_rate if m.learning_rate is not None else 'default'} loss={m.loss.value} "
-                f"batch_size={self.trainer.batch_size}; lower model.learning_rate"
-            )
+        check_step(self.model_cfg, self.trainer, self.epoch, float((logs or {}).get("loss", 0.0)))
 
 
-class StopOnSignal(keras.callbacks.Callback):
-    """Stop at the next step once Ctrl-C or SIGTERM arrived, even if the raise in the handler was swallowed
-    (by a native call or a library's broad ``except``): :mod:`imdb_sentiment.runtime.signals`."""
-
-    def on_train_batch_end(self, batch, logs=None):
-        raise_if_stopped()
-
-
-class EpochLog(keras.callbacks.Callback):
-    """One line per epoch, so a user sees training move; silent when ``trainer.verbose`` is false."""
+class EpochLog:
+    """One line per epoch, so a user sees training move; silent when ``trainer.verbose`` is false. Called with
+    each epoch's metrics (epochs from 1); it times the epoch since the previous call."""
 
     def __init__(self, label: str, max_epochs: int, patience: int | None, loss: str):
-        super().__init__()
         stops = f", early stopping patience {patience}" if patience is not None else ""
         self.label, self.limit, self.loss = label, f"max {max_epochs}{stops}", loss
+        self.started = time.perf_counter()
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        named = tracked_names({key: logs[key] for key in HISTORY_KEYS if key in (logs or {})}, self.loss)
+    def __call__(self, epoch: int, logs: dict[str, float]) -> None:
+        named = tracked_names({key: logs[key] for key in HISTORY_KEYS if key in logs}, self.loss)
         metrics = " ".join(f"{key} {value:.4f}" for key, value in named.items())
-        log.info(
-            "%s epoch %d (%s): %s (%.2f s)",
-            self.label,
-            epoch + 1,
-            self.limit,
-            metrics,
-            time.perf_counter() - self._started,
-        )
+        seconds, self.started = time.perf_counter() - self.started, time.perf_counter()
+        log.info("%s epoch %d (%s): %s (%.2f s)", self.label, epoch, self.limit, metrics, seconds)
 
 
 @dataclass
@@ -116,9 +120,8 @@ class SeedResult:
 
 
 class SeedTrainer:
-    """Fits the seeds of one variant. With ``trainer.fast_path`` the seeds share one compiled model, reset
-    per seed (:class:`fast_path.SharedCompiledModel`), so its graphs are traced once; without, each seed gets a new
-    model. Each seed starts from the state of a model built under it, its batches shuffled under it."""
+    """Fits the seeds of one variant, each from the weights of a Keras model built under that seed, its batches
+    shuffled under it: in the speed layer's PyTorch loop when :func:`uses_loop`, else with Keras's ``fit``."""
 
     def __init__(self, model_cfg: ModelConfig, trainer: TrainerConfig, train: CsrRows, validation: CsrRows | None):
         fresh_session(trainer.deterministic)
@@ -129,35 +132,70 @@ class SeedTrainer:
                 trainer.batch_size,
                 train.rows,
             )
-        self.model_cfg, self.trainer, self.train = model_cfg, trainer, train
-        self.validation_data = (
-            None if validation is None else sparse_batches(validation, trainer.eval_batch_size, shuffle=False, seed=0)
-        )  # gathered once, all seeds
-        self.model: keras.Model | None = None
-        self.reset = SharedCompiledModel() if trainer.fast_path else None
+        self.model_cfg, self.trainer, self.train, self.validation = model_cfg, trainer, train, validation
+        self.loop = None
+        if uses_loop(model_cfg, trainer):
+            from imdb_sentiment.model import fast_path
 
-    def start(self, seed: int) -> keras.Model:
-        """The compiled model, in the state a model built under ``seed`` starts from."""
-        keras.utils.set_random_seed(seed)
-        fast_path = self.trainer.fast_path
-        fresh = build_model(self.model_cfg, self.train.width, sparse=True, fast_path=fast_path)
+            self.loop = fast_path.Loop(model_cfg, trainer, train.x, train.y)
+            self.validation_data = (
+                None if validation is None else fast_path.batches(validation.x, validation.y, trainer.eval_batch_size)
+            )  # cut once, all seeds
+        else:
+            self.validation_data = (
+                None
+                if validation is None
+                else sparse_batches(validation, trainer.eval_batch_size, shuffle=False, seed=0)
+            )  # gathered once, all seeds
 
-        def compiled(model: keras.Model) -> keras.Model:
-            return compile_model(model, self.model_cfg, self.trainer.steps_per_execution, fast_path=fast_path)
+    def initial_model(self, seed: int) -> keras.Model:
+        """The variant's Keras model holding the weights ``seed`` starts from (:func:`networks.initial_weights`)."""
+        if self.loop is None:  # Keras's fit: its dropout draws from Keras's seeded generators
+            keras.utils.set_random_seed(seed)  # (it seeds TensorFlow, which the loop's processes never load)
+        model = build_model(self.model_cfg, self.train.width, sparse=self.loop is None)
+        model.set_weights(initial_weights(model, seed))
+        return model
 
-        self.model = compiled(fresh) if self.reset is None else self.reset.start(fresh, compiled)
-        return self.model
+    def checks(self, seed: int, max_epochs: int, on_epoch_end: EpochHook | None) -> list[EpochHook]:
+        checks = [on_epoch_end] if on_epoch_end else []
+        if self.trainer.verbose:
+            patience = self.trainer.patience if self.validation_data is not None else None  # it needs validation
+            checks.append(
+                EpochLog(f"{self.model_cfg.name} seed {seed}", max_epochs, patience, self.model_cfg.loss.value)
+            )
+        return checks
 
     def fit(self, seed: int, on_epoch_end: EpochHook | None = None, epochs: int | None = None) -> SeedResult:
         """Fit one seed. With validation, early stopping on ``trainer.monitor``; without, ``epochs`` exactly."""
+        max_epochs = epochs or self.trainer.max_epochs
+        checks = self.checks(seed, max_epochs, on_epoch_end)
+        fit = self.fit_loop if self.loop is not None else self.fit_keras
+        history, model, seconds, saved = fit(seed, max_epochs, checks)
+        if self.validation_data is None:
+            summary = {"epochs_run": len(history["loss"]), "train_seconds": seconds}
+        else:
+            summary = {**summarize(history, self.trainer.monitor, seconds), **saved}
+        return SeedResult(seed, history, summary, model)
+
+    def fit_loop(self, seed: int, max_epochs: int, checks: list[EpochHook]):
+        model = self.initial_model(seed)
+
+        def on_step(epoch: int, loss: float) -> None:
+            check_step(self.model_cfg, self.trainer, epoch, loss)
+
+        fitted = self.loop.fit(model.get_weights(), seed, self.validation_data, max_epochs, on_step, checks)
+        model.set_weights(fitted.weights)
+        saved = None if self.validation_data is None else fitted.saved
+        return fitted.history, model, fitted.seconds, saved
+
+    def fit_keras(self, seed: int, max_epochs: int, checks: list[EpochHook]):
         trainer = self.trainer
-        model = self.start(seed)
+        model = compile_model(self.initial_model(seed), self.model_cfg, trainer.steps_per_execution)
         batches = sparse_batches(self.train, trainer.batch_size, shuffle=True, seed=seed)
-        all_callbacks: list[keras.callbacks.Callback] = [StopOnSignal(), StopOnDivergence(self.model_cfg, trainer)]
-        if on_epoch_end:
-            all_callbacks.append(EpochEnd(on_epoch_end))
+        callbacks: list[keras.callbacks.Callback] = [StopOnDivergence(self.model_cfg, trainer)]
+        callbacks += [EpochEnd(check) for check in checks]
         if self.validation_data is not None:
-            all_callbacks.insert(
+            callbacks.insert(
                 0,
                 keras.callbacks.EarlyStopping(
                     monitor=trainer.monitor.value,
@@ -165,33 +203,22 @@ class SeedTrainer:
                     restore_best_weights=trainer.restore_best_weights,
                 ),
             )
-        max_epochs = epochs or trainer.max_epochs
-        if trainer.verbose:
-            patience = trainer.patience if self.validation_data is not None else None  # it needs validation data
-            all_callbacks.append(
-                EpochLog(f"{self.model_cfg.name} seed {seed}", max_epochs, patience, self.model_cfg.loss.value)
-            )
         started = time.perf_counter()
         fitted = model.fit(
             batches,
             validation_data=self.validation_data,
             epochs=max_epochs,
-            callbacks=all_callbacks,
+            callbacks=callbacks,
             shuffle=False,
             verbose=0,
         )  # shuffling happens in sparse_batches
         seconds = time.perf_counter() - started
         history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
-        if self.validation_data is None:
-            summary = {"epochs_run": len(history["loss"]), "train_seconds": seconds}
-        else:
-            summary = {**summarize(history, trainer.monitor, seconds), **self.evaluate_saved(model)}
-        return SeedResult(seed, history, summary, inference_model(model, self.model_cfg, self.train.width))
-
-    def evaluate_saved(self, model: keras.Model) -> dict[str, float]:
-        """Validation metrics of the weights the model now holds: those that are saved and logged."""
-        scores = model.evaluate(self.validation_data, return_dict=True, verbose=0)
-        return {f"saved_val_{key}": float(scores[key]) for key in ("accuracy", "bce", "loss")}
+        saved = None
+        if self.validation_data is not None:  # the weights the model now holds: those that are saved
+            scores = model.evaluate(self.validation_data, return_dict=True, verbose=0)
+            saved = {f"saved_val_{key}": float(scores[key]) for key in ("accuracy", "bce", "loss")}
+        return history, inference_model(model, self.model_cfg, self.train.width), seconds, saved
 
 
 def train_seed(

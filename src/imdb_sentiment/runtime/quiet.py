@@ -8,6 +8,8 @@ on. A user who sets ``TF_CPP_MIN_LOG_LEVEL`` gets TensorFlow's own behaviour, ba
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import os
 import re
 import sys
@@ -63,3 +65,36 @@ def import_tensorflow() -> ModuleType:
             captured.seek(0)
             os.write(2, without_banners(captured.read()))
     return tensorflow
+
+
+def import_keras(backend: str) -> None:
+    """``import keras`` on ``backend`` unless ``KERAS_BACKEND`` says otherwise (or Keras is loaded already),
+    TensorFlow's start-up banners dropped when it is the one that loads."""
+    os.environ.setdefault("KERAS_BACKEND", backend)
+    if "keras" not in sys.modules:
+        if os.environ["KERAS_BACKEND"] == "tensorflow":
+            import_tensorflow()
+        elif "tensorflow" not in sys.modules:
+            sys.meta_path.insert(0, WithoutTensorFlow())
+    import keras  # noqa: F401
+
+
+class WithoutTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Makes ``import tensorflow`` fail in this process, as if it were not installed.
+
+    Keras 3.15 imports TensorFlow whenever it is installed, whatever the backend (``serialization_lib`` on every
+    ``model.save``; ``keras.utils.set_random_seed``): ~650 MB of RSS for nothing in a process that trains with
+    PyTorch and saves Keras models. Keras and MLflow both treat an ImportError as "not installed". The switch
+    back to plain behaviour is ``KERAS_BACKEND=tensorflow``.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            return importlib.machinery.ModuleSpec(name, self)  # no origin: torch's trace rules skip it
+        return None
+
+    def create_module(self, spec):
+        raise ModuleNotFoundError("TensorFlow is not loaded in this process (KERAS_BACKEND=torch)", name=spec.name)
+
+    def exec_module(self, module):  # never reached: create_module raised
+        raise ModuleNotFoundError(module.__name__)

@@ -96,6 +96,9 @@ def dvc_repro(args: list[str], prefix: str = "", wait_for_lock: bool = False) ->
         with children.started(command) as process:
             return process.wait()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # lines as they happen, not in bursts through the pipe
+    # One compute thread a stage: stages side by side already fill the cores, and PyTorch's OpenMP threads
+    # spin while they wait, so three stages of two threads on two cores ran up to 10x slower (docs/performance.md)
+    env.setdefault("OMP_NUM_THREADS", "1")
     with (
         children.started(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, errors="replace", env=env

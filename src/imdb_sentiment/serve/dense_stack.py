@@ -57,6 +57,8 @@ class DenseStack:
             hidden = ACTIVATIONS[activation](np.asarray(hidden @ kernel) + bias)
         return np.asarray(hidden, dtype=np.float32)
 
+    predict_on_batch = __call__  # as a Keras model is asked for NumPy probabilities
+
     @classmethod
     def from_keras(cls, model) -> DenseStack:
         """The Dense layers of a Keras model, through its public API; NotADenseStack for anything else."""
