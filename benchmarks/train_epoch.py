@@ -77,7 +77,12 @@ def child(method: str, variant: str) -> dict:
     """One seed, EPOCHS epochs, no early stopping; per-epoch wall time including validation."""
     from imdb_sentiment.data.features import load_features
 
+    from imdb_sentiment.model.fast_path import keras_backend
+    from imdb_sentiment.runtime.quiet import import_keras
+
     cfg = config(method, variant)
+    # as the train stage loads Keras: on PyTorch, without TensorFlow, when the speed layer trains the variant
+    import_keras("tensorflow" if method == "notebook" else keras_backend(cfg.model, cfg.trainer))
     features = load_features(PROCESSED, NUM_WORDS, VALIDATION_ROWS, splits=("train",))
     data = features.partial_train, features.validation  # sliced once, held for the whole run
     stamps: list[float] = []
