@@ -13,7 +13,7 @@ benchmarks/results.json. Usage (from the project root, with the data fetched: `d
                                                   # dvc repro, make run, lines of code (each in a fresh worktree)
     python benchmarks/run.py --predict REV        # one review scored: REV's predict (the text model with alias
                                                   # --before-alias) against HEAD's (@champion), and the server
-    python benchmarks/run.py --profile            # where an epoch of each --variants goes, op by op (tf.profiler)
+    python benchmarks/run.py --profile            # where an epoch of each --variants goes, op by op (torch.profiler)
 """
 
 from __future__ import annotations
