@@ -172,19 +172,22 @@ class Network:
         keep = torch.rand(hidden.shape, generator=self.generator) >= rate  # as Keras: keep where u >= rate
         return hidden * keep.to(hidden.dtype).mul_(1.0 / (1.0 - rate))
 
-    def penalty(self) -> torch.Tensor:
-        """Keras's regularization losses, l1 * sum|W| and l2 * sum(W**2), summed over the penalised kernels.
-        The L2 part needs no gradient here: the optimizer's weight decay applies it."""
-        total = torch.zeros(())
+    def penalty(self) -> tuple[torch.Tensor | None, float]:
+        """Keras's regularization losses, l1 * sum|W| and l2 * sum(W**2) over the penalised kernels: the part that
+        needs autograd (L1's; None without it) and the whole value, for the reported loss. The L2 part needs no
+        gradient here (the optimizer's weight decay applies it), so it is one dot product per kernel."""
         l1 = self.cfg.regularization if self.cfg.regularizer in (Regularizer.l1, Regularizer.l1_l2) else 0.0
         l2 = self.cfg.regularization if self.cfg.regularizer in (Regularizer.l2, Regularizer.l1_l2) else 0.0
+        with_gradient, value = None, 0.0
         for kernel in self.penalised:
             if l1:
-                total = total + l1 * kernel.abs().sum()
+                term = l1 * kernel.abs().sum()
+                with_gradient = term if with_gradient is None else with_gradient + term
+                value += float(term.detach())
             if l2:
                 flat = kernel.detach().reshape(-1)
-                total = total + l2 * torch.dot(flat, flat)
-        return total
+                value += l2 * float(torch.dot(flat, flat))
+        return with_gradient, value
 
     def l2_decay(self) -> float:
         """The L2 penalty's gradient factor, handed to the optimizer as ``weight_decay``."""
@@ -224,26 +227,32 @@ def keras_adam_epsilon(optimizer: torch.optim.Optimizer, epsilon: float) -> None
 
 
 class Sums:
-    """An epoch's metrics as Keras accumulates them: means over samples, weighted by batch size."""
+    """An epoch's metrics as Keras accumulates them: means over samples, weighted by batch size. Accuracy and
+    cross-entropy are computed once, over the epoch's logits, not per step (fewer small ops a step)."""
 
     def __init__(self):
-        self.count, self.loss, self.correct, self.bce = 0, 0.0, 0.0, 0.0
+        self.count, self.loss = 0, 0.0
+        self.logits: list[torch.Tensor] = []
+        self.labels: list[torch.Tensor] = []
 
-    def add(self, loss: float, logits: torch.Tensor, probabilities: torch.Tensor, labels: torch.Tensor) -> None:
+    def add(self, loss: float, logits: torch.Tensor, labels: torch.Tensor) -> None:
         rows = int(labels.shape[0])
         self.count += rows
         self.loss += loss * rows
-        self.correct += float(((probabilities > 0.5).to(labels.dtype) == labels).sum())
-        self.bce += float(F.binary_cross_entropy_with_logits(logits, labels, reduction="sum"))
+        self.logits.append(logits.detach())
+        self.labels.append(labels)
 
     def means(self, prefix: str = "") -> dict[str, float]:
         n = max(self.count, 1)
-        return {f"{prefix}loss": self.loss / n, f"{prefix}accuracy": self.correct / n, f"{prefix}bce": self.bce / n}
+        logits, labels = torch.cat(self.logits), torch.cat(self.labels)
+        correct = float(((torch.sigmoid(logits) > 0.5).to(labels.dtype) == labels).sum())  # Keras: p > 0.5
+        bce = float(F.binary_cross_entropy_with_logits(logits, labels, reduction="sum"))
+        return {f"{prefix}loss": self.loss / n, f"{prefix}accuracy": correct / n, f"{prefix}bce": bce / n}
 
 
-def data_loss(cfg: ModelConfig, logits: torch.Tensor, probabilities: torch.Tensor, labels: torch.Tensor):
+def data_loss(cfg: ModelConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if cfg.loss is Loss.mse:
-        return torch.mean((probabilities - labels) ** 2)
+        return torch.mean((torch.sigmoid(logits) - labels) ** 2)
     return F.binary_cross_entropy_with_logits(logits, labels)  # Keras's TF backend also takes the logits
 
 
@@ -306,34 +315,26 @@ class Loop:
         sums, adam = Sums(), self.cfg.optimizer is Optimizer.adam
         for batch in epoch_batches:
             logits = network.logits(batch, training=True)
-            probabilities = torch.sigmoid(logits)
-            penalty = network.penalty()
-            loss = data_loss(self.cfg, logits, probabilities, batch.labels)
+            with_gradient, penalty = network.penalty()
+            loss = data_loss(self.cfg, logits, batch.labels)
             optimizer.zero_grad(set_to_none=True)
-            (loss + penalty if penalty.requires_grad else loss).backward()
+            (loss if with_gradient is None else loss + with_gradient).backward()
             if adam:
                 keras_adam_epsilon(optimizer, KERAS_DEFAULTS[Optimizer.adam]["eps"])
             optimizer.step()
-            value = float(loss.detach()) + float(penalty.detach())
+            value = float(loss.detach()) + penalty
             on_step(epoch, value)
-            with torch.no_grad():
-                sums.add(value, logits, probabilities, batch.labels)
+            sums.add(value, logits, batch.labels)
         return sums
 
 
 @torch.no_grad()
 def evaluate(network: Network, validation: list[Batch]) -> Sums:
     """Metrics of the weights the network holds, on batches cut once (Keras's ``evaluate``)."""
-    sums, penalty = Sums(), float(network.penalty())
+    sums, (_, penalty) = Sums(), network.penalty()
     for batch in validation:
         logits = network.logits(batch, training=False)
-        probabilities = torch.sigmoid(logits)
-        sums.add(
-            float(data_loss(network.cfg, logits, probabilities, batch.labels)) + penalty,
-            logits,
-            probabilities,
-            batch.labels,
-        )
+        sums.add(float(data_loss(network.cfg, logits, batch.labels)) + penalty, logits, batch.labels)
     return sums
 
 
