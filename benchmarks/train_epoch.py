@@ -76,7 +76,6 @@ def fit_ours(cfg, data, on_epoch_end) -> tuple[float, list[float]]:
 def child(method: str, variant: str) -> dict:
     """One seed, EPOCHS epochs, no early stopping; per-epoch wall time including validation."""
     from imdb_sentiment.data.features import load_features
-
     from imdb_sentiment.model.fast_path import keras_backend
     from imdb_sentiment.runtime.quiet import import_keras
 
