@@ -8,15 +8,15 @@ TensorFlow's per-op overhead and its 650 MB import set a floor above the issue's
 pieces are in docs/performance.md ("The speed layer"). What each piece buys:
 
 - :class:`MultiHotProduct`: the first layer's product with a multi-hot batch is a sum of kernel rows
-  (``embedding_bag``), and its gradient a second sum over the batch's transpose (PyTorch's own scatter
-  backward costs ~20x more).
+  (``embedding_bag``), and its gradient a second sum over the batch's transpose (PyTorch's own
+  ``index_add`` backward costs ~12x more).
 - The L2 penalty's gradient (``2 l W``) is the optimizer's ``weight_decay``, applied inside its one fused
   update instead of autograd passes over the first layer's 640k weights; the penalty's value, for the
   reported loss, is one dot product a step.
 - Dropout masks from uniform random numbers (``bernoulli`` costs ~4x more).
-- Every epoch's batches and their transposes are cut from the shuffled rows at once (scipy), not per step.
+- Each epoch's batches and their transposes are cut from the CSR rows in its order before it starts (scipy).
 
-Keras's semantics kept: Glorot-uniform weights (taken from a Keras model built under the seed), Keras's
+Keras's semantics kept: Keras's initial weights (:func:`networks.initial_weights`, the same for both paths), Keras's
 optimizer defaults and Adam's epsilon placement, loss = the batch's loss + the penalties, accuracy with
 ``p > 0.5``, the cross-entropy metric from logits, EarlyStopping's rule and its restore at the end.
 """
@@ -117,10 +117,6 @@ class Batch:
             tensor(by_column.indptr[:-1]),
             torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32).reshape(-1, 1)),
         )
-
-    @property
-    def size(self) -> int:
-        return int(self.labels.shape[0])
 
 
 def batches(x: sp.csr_matrix, y: np.ndarray, size: int, order: np.ndarray | None = None) -> list[Batch]:
