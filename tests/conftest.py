@@ -21,6 +21,8 @@ from helpers.postgres import (
 )
 from helpers.project import make_keras_imdb, make_project, vectorized_project
 
+import imdb_sentiment.model.fast_path  # noqa: F401  PyTorch's torch._dynamo before TensorFlow (see the module)
+
 for _name, _value in {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "1",

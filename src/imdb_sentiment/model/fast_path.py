@@ -31,10 +31,16 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch._dynamo  # noqa: F401  before TensorFlow can load: see the note below
 import torch.nn.functional as F
 
 from imdb_sentiment.config.schema import Activation, Loss, ModelConfig, Optimizer, Regularizer, TrainerConfig
 from imdb_sentiment.model.batches import epoch_orders
+
+# PyTorch's optimizers import torch._dynamo at their first step. With PyPI's CUDA build of torch 2.13 (the one
+# pip installs on Python 3.12 and 3.13), importing it after TensorFlow 2.21 is loaded segfaults (its
+# cuda.bindings), while the other order works: so this module, which every process that trains here imports
+# before Keras or TensorFlow (commands/*.py, tests/conftest.py), imports it first. Seen in CI on 3.12.
 
 KERAS_DEFAULTS = {  # keras.optimizers.<name>() defaults; learning_rate overridable by model.learning_rate
     Optimizer.adam: dict(lr=0.001, betas=(0.9, 0.999), eps=1e-7),
