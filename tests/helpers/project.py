@@ -57,9 +57,11 @@ def make_keras_imdb(folder: Path, rows: int = 48, seed: int = 7) -> Path:
     return folder
 
 
-def fixture_overrides(mirror: Path, num_words: int = 30, validation_rows: int = 16, bigrams: int = 0) -> list[str]:
+def fixture_overrides(
+    mirror: Path, num_words: int = 30, validation_rows: int = 16, bigrams: int = 0, nb_alpha: float | None = None
+) -> list[str]:
     """Hydra overrides that point the pipeline at a fixture mirror and trust its digests (and, if ``bigrams``,
-    add that many bigram columns)."""
+    add that many bigram columns; with ``nb_alpha``, scale them by their naive-Bayes ratios)."""
     return [
         f"data.mirror={mirror}",
         f"data.npz_sha256=[{sha256(mirror / 'imdb.npz')}]",
@@ -67,6 +69,7 @@ def fixture_overrides(mirror: Path, num_words: int = 30, validation_rows: int = 
         f"data.num_words={num_words}",
         f"features.validation_rows={validation_rows}",
         *([f"features.bigrams={bigrams}"] if bigrams else []),
+        *(["features.nb_scaling=true", f"features.nb_alpha={nb_alpha}"] if nb_alpha is not None else []),
     ]
 
 

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from imdb_sentiment.data.bigrams import BigramVocabulary, bigram_rows, count_vocabulary
 from imdb_sentiment.data.manifest import MANIFEST, Manifest, combined_digest, split_digest
+from imdb_sentiment.data.ratios import RATIOS, load_ratios, log_count_ratios, save_ratios
 from imdb_sentiment.data.sequences import SPLITS, Ragged, Split
 from imdb_sentiment.data.stats import build_stats
 from imdb_sentiment.runtime.errors import UNREADABLE_ARCHIVE, DataError, unreadable
@@ -92,12 +93,24 @@ def time_and_memory(started: float) -> dict[str, float]:
     return {"seconds": round(time.perf_counter() - started, 3), "peak_rss_mb": round(peak_kib / 1024, 1)}
 
 
+def fitted_ratios(train: sp.csr_matrix, labels: np.ndarray, settings: FeaturesConfig) -> dict[str, np.ndarray]:
+    """The naive-Bayes ratios of the partial-train rows (after the validation rows) and of all training rows;
+    none when ``features.nb_scaling`` is off (:mod:`imdb_sentiment.data.ratios`)."""
+    if not settings.nb_scaling:
+        return {}
+    n = settings.validation_rows
+    return {
+        "partial": log_count_ratios(train[n:], labels[n:], settings.nb_alpha),
+        "full": log_count_ratios(train, labels, settings.nb_alpha),
+    }
+
+
 def vectorize(
     splits: dict[str, Split], num_words: int, settings: FeaturesConfig, first_word: int, out_dir: Path, stats_path: Path
 ) -> Manifest:
-    """The vectorize stage: the bigram vocabulary (training split only), CSR matrices, labels, a manifest with
-    the content digest, and stats (with this call's seconds and the process's peak memory). It consumes
-    ``splits``: their token arrays are left sorted within each row."""
+    """The vectorize stage: the bigram vocabulary (training split only), CSR matrices, labels, the naive-Bayes
+    ratios if configured, a manifest with the content digest, and stats (with this call's seconds and the
+    process's peak memory). It consumes ``splits``: their token arrays are left sorted within each row."""
     started = time.perf_counter()
     vocabulary = count_vocabulary(splits["train"].sequences, num_words, first_word, settings.bigrams)
     matrices = feature_splits(splits, num_words, vocabulary, first_word, settings.dtype.value, overwrite_tokens=True)
@@ -112,9 +125,11 @@ def vectorize(
         validation_rows=settings.validation_rows,
         split_digests=digests,
         digest=combined_digest(digests),
+        nb_alpha=settings.nb_alpha if settings.nb_scaling else None,
     )
-    manifest.check(num_words, settings.validation_rows, settings.bigrams)
+    manifest.check(num_words, settings.validation_rows, settings.bigrams, manifest.nb_alpha)
     vocabulary.save(out_dir / BIGRAMS)
+    save_ratios(out_dir / RATIOS, fitted_ratios(matrices["train"], labels["train"], settings))
     for name in SPLITS:
         with atomic_path(out_dir / f"x_{name}.npz") as tmp, open(tmp, "wb") as handle:
             sp.save_npz(handle, matrices[name], compressed=False)
@@ -137,6 +152,7 @@ class Features:
     manifest: Manifest
     matrices: dict[str, sp.csr_matrix]
     labels: dict[str, np.ndarray]
+    ratios: dict[str, np.ndarray]  # the naive-Bayes ratios by the rows fitted on ("partial", "full"); {}: unscaled
 
     @property
     def validation(self) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -156,15 +172,26 @@ class Features:
         """The rows a protocol retrains on: the 15,000 after the validation rows, or all 25,000."""
         return self.full_train if train_on.value == "full" else self.partial_train
 
+    def column_scale(self, train_on: TrainOn) -> np.ndarray | None:
+        """What a model trained on :meth:`training_rows` multiplies its input columns by (fitted on exactly
+        those rows), or None for plain multi-hot features."""
+        return self.ratios.get(train_on.value)
+
     @property
     def test(self) -> tuple[sp.csr_matrix, np.ndarray]:
         return self.matrices["test"], self.labels["test"]
 
 
 def load_features(
-    out_dir: Path, num_words: int, validation_rows: int, splits: tuple[str, ...] = SPLITS, bigrams: int = 0
+    out_dir: Path,
+    num_words: int,
+    validation_rows: int,
+    splits: tuple[str, ...] = SPLITS,
+    bigrams: int = 0,
+    nb_alpha: float | None = None,
 ) -> Features:
-    """Load ``splits`` and check them against the config and their content digests; never unpickles."""
+    """Load ``splits`` and check them against the config (``nb_alpha`` None: features not scaled) and their
+    content digests; never unpickles."""
     manifest_path = out_dir / MANIFEST
     if not manifest_path.is_file():
         raise DataError(f"{manifest_path} is missing: run the vectorize stage first (dvc repro vectorize)")
@@ -172,7 +199,7 @@ def load_features(
         manifest = Manifest(**json.loads(manifest_path.read_text()))
     except (ValueError, TypeError) as exc:
         raise DataError(f"{manifest_path}: unreadable manifest ({exc}); re-run the vectorize stage") from exc
-    manifest.check(num_words, validation_rows, bigrams)
+    manifest.check(num_words, validation_rows, bigrams, nb_alpha)
     matrices, labels = {}, {}
     for name in splits:
         for path in (out_dir / f"x_{name}.npz", out_dir / LABELS):
@@ -191,11 +218,17 @@ def load_features(
             raise DataError(
                 f"{out_dir}: the {name} split's content digest differs from the manifest; re-run the vectorize stage"
             )
-    return Features(manifest, matrices, labels)
+    ratios = load_ratios(out_dir / RATIOS) if nb_alpha is not None else {}
+    for name, values in ratios.items():
+        if values.shape != (manifest.width,):
+            raise DataError(f"{out_dir}/{RATIOS}: the {name} ratios have shape {values.shape}, not ({manifest.width},)")
+    return Features(manifest, matrices, labels, ratios)
 
 
 def load_configured_features(cfg: Config, splits: tuple[str, ...]) -> Features:
     """``splits`` of the features the config's paths, data and features groups name (train and retrain_final)."""
+    f = cfg.features
+    nb_alpha = f.nb_alpha if f.nb_scaling else None
     return load_features(
-        Path(cfg.paths.processed_dir), cfg.data.num_words, cfg.features.validation_rows, splits, cfg.features.bigrams
+        Path(cfg.paths.processed_dir), cfg.data.num_words, f.validation_rows, splits, f.bigrams, nb_alpha
     )

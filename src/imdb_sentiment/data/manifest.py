@@ -27,14 +27,16 @@ class Manifest:
     validation_rows: int
     split_digests: dict[str, str]
     digest: str
+    nb_alpha: float | None = None  # the naive-Bayes ratios' smoothing; None: features.nb_scaling off
 
-    def check(self, num_words: int, validation_rows: int, bigrams: int) -> None:
+    def check(self, num_words: int, validation_rows: int, bigrams: int, nb_alpha: float | None = None) -> None:
         if not 0 < validation_rows < self.rows["train"]:
             raise DataError(f"features.validation_rows={validation_rows} must be in (0, {self.rows['train']})")
         for key, built, configured in (
             ("data.num_words", self.num_words, num_words),
             ("features.validation_rows", self.validation_rows, validation_rows),
             ("features.bigrams", self.bigrams, bigrams),
+            ("features.nb_alpha (with features.nb_scaling)", self.nb_alpha, nb_alpha),
         ):
             if built != configured:
                 raise DataError(
