@@ -17,7 +17,14 @@ from helpers.config import VARIANTS, compose_config, from_yaml
 from imdb_sentiment.config.schema import Activation, Loss, Optimizer, Regularizer, validate
 from imdb_sentiment.model import fast_path
 from imdb_sentiment.model.batches import CsrRows, sparse_batches
-from imdb_sentiment.model.networks import build_model, compile_model, inference_model, make_optimizer
+from imdb_sentiment.model.networks import (
+    build_model,
+    compile_model,
+    fold_column_scale,
+    inference_model,
+    initial_weights,
+    make_optimizer,
+)
 from imdb_sentiment.model.training import SeedTrainer
 
 
@@ -101,13 +108,24 @@ FIT_STEPS = 1000
 def test_the_loop_trains_like_keras_fit(optimizer, regularizer, loss):
     """1,000 steps on the stage path (SeedTrainer over CsrRows), the speed layer's loop against Keras's ``fit``
     with stock layers and optimizers: same initial weights, same batches, so the same weights and losses."""
+    assert_loop_trains_like_keras_fit(optimizer, regularizer, loss, scaled=False)
+
+
+def test_the_loop_trains_like_keras_fit_on_scaled_columns():
+    """The same with a column scale (the naive-Bayes ratios): the loop's weighted sums and scaled gradient
+    against Keras's sparse product over the scaled values."""
+    assert_loop_trains_like_keras_fit(Optimizer.adam, Regularizer.l2, Loss.binary_crossentropy, scaled=True)
+
+
+def assert_loop_trains_like_keras_fit(optimizer, regularizer, loss, scaled: bool) -> None:
     trainer = validate(compose_config("trainer.batch_size=8", "trainer.verbose=false")).trainer
     steps_per_epoch = 23  # an odd batch count, its last batch partial
     epochs = math.ceil(FIT_STEPS / steps_per_epoch)
     rows = steps_per_epoch * trainer.batch_size - 3
     x = random_csr(rows, 64, density=0.15, seed=1)
     y = (x @ np.random.default_rng(0).normal(size=64) > 0).astype(np.float32)  # learnable, so the loss moves
-    train = CsrRows.from_csr(x, y)
+    scale = np.random.default_rng(2).uniform(-2, 2, 64).astype(np.float32) if scaled else None
+    train = CsrRows.from_csr(x, y, scale)
     cfg = from_yaml(
         "model",
         name="m",
@@ -131,6 +149,35 @@ def test_the_loop_trains_like_keras_fit(optimizer, regularizer, loss):
     np.testing.assert_allclose(our_losses, keras_losses, rtol=LOSS_RTOL, atol=LOSS_ATOL)
     for our_weights, keras_weights in zip(ours, keras_own, strict=True):
         np.testing.assert_allclose(our_weights, keras_weights, rtol=0, atol=WEIGHTS_ATOL)
+
+
+def test_a_folded_column_scale_gives_the_scaled_networks_predictions():
+    cfg = validate(compose_config("model=l2_3layer")).model
+    model = build_model(cfg, 40, sparse=False)
+    model.set_weights(initial_weights(model, 3))
+    x = random_csr(12, 40, density=0.3).toarray()
+    scale = np.random.default_rng(4).normal(size=40).astype(np.float32)
+    scaled_inputs = model.predict_on_batch(x * scale)
+    np.testing.assert_allclose(fold_column_scale(model, scale).predict_on_batch(x), scaled_inputs, rtol=1e-5, atol=1e-6)
+    assert fold_column_scale(model, None) is model
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_model_trained_on_scaled_columns_is_saved_for_plain_rows(fast):
+    """Its validation metrics, taken in training on the scaled rows, are those of the saved model on the plain
+    multi-hot rows: the scale is in the model, so predict and the server need no step of their own."""
+    cfg = validate(compose_config("model=base_1layer", "trainer.verbose=false", f"trainer.fast_path={fast}"))
+    x = random_csr(300, 40, density=0.2, seed=5)
+    y = (x @ np.random.default_rng(6).normal(size=40) > 0).astype(np.float32)
+    scale = np.random.default_rng(7).uniform(0.2, 3, 40).astype(np.float32)
+    train, validation = CsrRows.from_csr(x[100:], y[100:], scale), CsrRows.from_csr(x[:100], y[:100])
+    trainer = replace(cfg.trainer, max_epochs=4, patience=4, batch_size=32)
+    result = SeedTrainer(cfg.model, trainer, train, validation).fit(0)
+    probabilities = np.asarray(result.model.predict_on_batch(x[:100].toarray())).reshape(-1)
+    accuracy = float(np.mean((probabilities > 0.5) == (y[:100] > 0.5)))
+    assert result.summary["saved_val_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    unscaled = SeedTrainer(cfg.model, trainer, CsrRows.from_csr(x[100:], y[100:]), validation).fit(0)
+    assert not np.allclose(unscaled.model.get_weights()[0], result.model.get_weights()[0])  # the scale mattered
 
 
 def test_the_loops_dropout_keeps_the_rate_and_scales_like_keras():

@@ -64,7 +64,7 @@ def retrain_baselines(winner: Config, notebook: Config, choice: dict) -> dict:
     metrics, predicted = {}, {}
     with tracked_run(f"baselines-{winner.model.name}", lineage_tags("baselines", winner.model.name)):
         for name, (cfg, train_on, n_epochs) in runs.items():
-            rows = CsrRows.from_csr(*features.training_rows(train_on))
+            rows = CsrRows.from_csr(*features.training_rows(train_on), features.column_scale(train_on))
             prob = test_probabilities(cfg, rows, n_epochs, x_test)
             predicted[name] = (prob >= winner.final.threshold).astype(int)
             score = binary_metrics(y_test, prob, winner.final.threshold, cfg.model.loss)["test_accuracy"]

@@ -69,7 +69,8 @@ class FinalData:
 def load_final_data(cfg: Config) -> FinalData:
     """The training rows and the test split; the features object is dropped (TensorFlow holds the rows now)."""
     features = load_configured_features(cfg, splits=("train", "test"))
-    train = CsrRows.from_csr(*features.training_rows(cfg.final.train_on))
+    train_on = cfg.final.train_on
+    train = CsrRows.from_csr(*features.training_rows(train_on), features.column_scale(train_on))
     (x_test, y_test), manifest = features.test, features.manifest
     return FinalData(train, x_test, y_test, manifest)
 

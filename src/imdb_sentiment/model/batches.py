@@ -21,22 +21,35 @@ PREFETCH_BATCHES = 2  # batches prepared ahead on tf.data's thread
 class TfRows:
     columns: object  # tf.RaggedTensor: each row's column ids
     labels: object  # tf.Tensor (rows, 1)
+    scale: object  # tf.Tensor (width,) of each column's value, ones for plain multi-hot rows
 
 
 @dataclass(frozen=True)
 class CsrRows:
-    """Multi-hot CSR rows (float32) and their labels (float32): made once a stage, shared by every seed."""
+    """Multi-hot CSR rows (float32) and their labels (float32): made once a stage, shared by every seed.
+
+    ``scale`` (float32, one per column; None: all ones) is a fitted input transform, the naive-Bayes ratios of
+    these rows (:mod:`imdb_sentiment.data.ratios`): a model trained on them sees column ``j`` as ``scale[j]``
+    and is saved with the scale folded into its first kernel, so it then takes plain multi-hot rows."""
 
     x: sp.csr_matrix
     y: np.ndarray
+    scale: np.ndarray | None = None
 
     @classmethod
-    def from_csr(cls, x: sp.csr_matrix, y: np.ndarray) -> CsrRows:
+    def from_csr(cls, x: sp.csr_matrix, y: np.ndarray, scale: np.ndarray | None = None) -> CsrRows:
         if x.dtype != np.float32:
             raise TypeError(f"features must be float32, got {x.dtype}")
         if not np.all(x.data == 1):
             raise ValueError("features must be multi-hot (every stored value 1)")
-        return cls(x, np.asarray(y, dtype=np.float32).reshape(-1))
+        if scale is not None and np.shape(scale) != (x.shape[1],):
+            raise ValueError(f"a column scale must have one value per column ({x.shape[1]}), got {np.shape(scale)}")
+        scale = None if scale is None else np.asarray(scale, dtype=np.float32)
+        return cls(x, np.asarray(y, dtype=np.float32).reshape(-1), scale)
+
+    def with_scale(self, scale: np.ndarray | None) -> CsrRows:
+        """The same rows seen through another model's input scale (validation rows through the training rows')."""
+        return CsrRows.from_csr(self.x, self.y, scale)
 
     @property
     def rows(self) -> int:
@@ -58,7 +71,8 @@ class CsrRows:
             tf.constant(self.x.indptr.astype(splits_dtype, copy=False)),
             validate=False,
         )
-        return TfRows(columns, tf.constant(self.y.reshape(-1, 1)))
+        scale = np.ones(self.width, np.float32) if self.scale is None else self.scale
+        return TfRows(columns, tf.constant(self.y.reshape(-1, 1)), tf.constant(scale))
 
 
 def sparse_batches(rows: CsrRows, batch_size: int, shuffle: bool, seed: int):
@@ -71,8 +85,8 @@ def sparse_batches(rows: CsrRows, batch_size: int, shuffle: bool, seed: int):
         batch = tf.gather(data.columns, row_ids).to_sparse()  # values are the column ids
         indices = tf.stack([batch.indices[:, 0], tf.cast(batch.values, tf.int64)], axis=1)
         shape = tf.stack([tf.shape(row_ids, out_type=tf.int64)[0], tf.constant(width, tf.int64)])
-        ones = tf.ones_like(batch.values, dtype=tf.float32)
-        return tf.SparseTensor(indices, ones, shape), tf.gather(data.labels, row_ids)
+        values = tf.gather(data.scale, batch.values)  # 1 for multi-hot rows, the column's scale if scaled
+        return tf.SparseTensor(indices, values, shape), tf.gather(data.labels, row_ids)
 
     if not shuffle:  # the same batches every epoch (validation): gather them once
         return tf.data.Dataset.range(count).batch(batch_size).map(gather).cache().prefetch(PREFETCH_BATCHES)

@@ -100,37 +100,52 @@ def keras_backend(cfg: ModelConfig, trainer: TrainerConfig) -> str:
 
 @dataclass(frozen=True)
 class Batch:
-    """A multi-hot batch as ``embedding_bag`` takes it, with its transpose for the gradient."""
+    """A multi-hot batch as ``embedding_bag`` takes it, with its transpose for the gradient; with a column
+    scale (the naive-Bayes ratios), each entry weighted by its column's value."""
 
     columns: torch.Tensor  # each row's column ids, row after row
     offsets: torch.Tensor  # where each row starts in ``columns``
     rows_by_column: torch.Tensor  # the transpose: each column's row ids, column after column
     column_offsets: torch.Tensor  # where each of the ``width`` columns starts in ``rows_by_column``
     labels: torch.Tensor  # (rows, 1) float32
+    weights: torch.Tensor | None = None  # each entry of ``columns``: its column's scale (None: all 1)
+    scale: torch.Tensor | None = None  # (width, 1): the column scale, for the gradient
 
     @classmethod
-    def cut(cls, x: sp.csr_matrix, y: np.ndarray) -> Batch:
+    def cut(cls, x: sp.csr_matrix, y: np.ndarray, scale: torch.Tensor | None = None) -> Batch:
         by_column = x.tocsc()
         index = np.int32 if x.nnz < np.iinfo(np.int32).max else np.int64  # as scipy keeps them: no copy
 
         def tensor(values: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(values.astype(index, copy=False))
 
+        columns = tensor(x.indices)
         return cls(
-            tensor(x.indices),
+            columns,
             tensor(x.indptr[:-1]),
             tensor(by_column.indices),
             tensor(by_column.indptr[:-1]),
             torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32).reshape(-1, 1)),
+            None if scale is None else scale.reshape(-1)[columns],
+            scale,
         )
 
 
-def batches(x: sp.csr_matrix, y: np.ndarray, size: int, order: np.ndarray | None = None) -> list[Batch]:
+def column_scale(scale: np.ndarray | None) -> torch.Tensor | None:
+    return None if scale is None else torch.from_numpy(np.asarray(scale, dtype=np.float32)).reshape(-1, 1)
+
+
+def batches(
+    x: sp.csr_matrix, y: np.ndarray, size: int, order: np.ndarray | None = None, scale: torch.Tensor | None = None
+) -> list[Batch]:
     """The rows in ``order`` (all of them, as they are, by default) cut into batches of ``size``; each batch's
-    rows gathered at once (cheaper than permuting the whole matrix and slicing it)."""
+    rows gathered at once (cheaper than permuting the whole matrix and slicing it). ``scale``: see :class:`Batch`."""
     if order is None:
-        return [Batch.cut(x[start : start + size], y[start : start + size]) for start in range(0, x.shape[0], size)]
-    return [Batch.cut(x[ids], y[ids]) for ids in (order[start : start + size] for start in range(0, len(order), size))]
+        return [
+            Batch.cut(x[start : start + size], y[start : start + size], scale) for start in range(0, x.shape[0], size)
+        ]
+    steps = (order[start : start + size] for start in range(0, len(order), size))
+    return [Batch.cut(x[ids], y[ids], scale) for ids in steps]
 
 
 class MultiHotProduct(torch.autograd.Function):
@@ -141,12 +156,13 @@ class MultiHotProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kernel: torch.Tensor, batch: Batch) -> torch.Tensor:
         ctx.batch = batch
-        return F.embedding_bag(batch.columns, kernel, batch.offsets, mode="sum")
+        return F.embedding_bag(batch.columns, kernel, batch.offsets, mode="sum", per_sample_weights=batch.weights)
 
     @staticmethod
     def backward(ctx, upstream: torch.Tensor):
         batch = ctx.batch
-        return F.embedding_bag(batch.rows_by_column, upstream, batch.column_offsets, mode="sum"), None
+        gradient = F.embedding_bag(batch.rows_by_column, upstream, batch.column_offsets, mode="sum")
+        return gradient if batch.scale is None else gradient.mul_(batch.scale), None
 
 
 class Network:
@@ -273,8 +289,11 @@ class Fit:
 class Loop:
     """Fits one seed of a variant: ``weights`` (Keras's initial weights under the seed) trained on CSR rows."""
 
-    def __init__(self, cfg: ModelConfig, trainer: TrainerConfig, x: sp.csr_matrix, y: np.ndarray):
+    def __init__(
+        self, cfg: ModelConfig, trainer: TrainerConfig, x: sp.csr_matrix, y: np.ndarray, scale: np.ndarray | None
+    ):
         self.cfg, self.trainer, self.x, self.y = cfg, trainer, x, np.asarray(y, dtype=np.float32).reshape(-1)
+        self.scale = column_scale(scale)
         if trainer.deterministic:
             torch.use_deterministic_algorithms(True)
 
@@ -295,7 +314,7 @@ class Loop:
         history: dict[str, list[float]] = {}
         started = time.perf_counter()
         for epoch in range(1, epochs + 1):
-            epoch_batches = batches(self.x, self.y, self.trainer.batch_size, next(orders))
+            epoch_batches = batches(self.x, self.y, self.trainer.batch_size, next(orders), self.scale)
             sums = self.train_epoch(network, optimizer, epoch_batches, epoch, on_step)
             logs = sums.means()
             if validation is not None:

@@ -66,6 +66,17 @@ def inference_model(trained: keras.Model, cfg: ModelConfig, num_words: int) -> k
     return model
 
 
+def fold_column_scale(model: keras.Model, scale: np.ndarray | None) -> keras.Model:
+    """A network trained on rows whose column ``j`` was multiplied by ``scale[j]`` (the naive-Bayes ratios),
+    made to take the plain multi-hot rows: ``(x * scale) @ K == x @ (scale[:, None] * K)`` for its first
+    kernel ``K``, so predict and the served model need no separate transform. In place; returns ``model``."""
+    if scale is not None:
+        weights = model.get_weights()
+        weights[0] = weights[0] * np.asarray(scale, dtype=np.float32)[:, None]
+        model.set_weights(weights)
+    return model
+
+
 def make_optimizer(cfg: ModelConfig) -> keras.optimizers.Optimizer:
     """The configured optimizer with Keras's defaults, except the learning rate when one is set."""
     kwargs = {} if cfg.learning_rate is None else {"learning_rate": cfg.learning_rate}

@@ -21,7 +21,13 @@ import keras
 
 from imdb_sentiment.config.schema import ModelConfig, TrainerConfig
 from imdb_sentiment.model.batches import CsrRows, sparse_batches
-from imdb_sentiment.model.networks import build_model, compile_model, inference_model, initial_weights
+from imdb_sentiment.model.networks import (
+    build_model,
+    compile_model,
+    fold_column_scale,
+    inference_model,
+    initial_weights,
+)
 from imdb_sentiment.model.summaries import HISTORY_KEYS, summarize, tracked_names
 from imdb_sentiment.runtime.errors import TrainingDiverged
 from imdb_sentiment.runtime.signals import raise_if_stopped
@@ -116,7 +122,7 @@ class SeedResult:
     seed: int
     history: dict[str, list[float]]
     summary: dict[str, float]
-    model: keras.Model  # the plain, dense-input copy that is saved and served
+    model: keras.Model  # the plain, dense-input copy that is saved and served (any column scale folded in)
 
 
 class SeedTrainer:
@@ -137,15 +143,18 @@ class SeedTrainer:
         if uses_loop(model_cfg, trainer):
             from imdb_sentiment.model import fast_path
 
-            self.loop = fast_path.Loop(model_cfg, trainer, train.x, train.y)
+            self.loop = fast_path.Loop(model_cfg, trainer, train.x, train.y, train.scale)
+            scale = fast_path.column_scale(train.scale)  # validation rows seen as the training rows are
             self.validation_data = (
-                None if validation is None else fast_path.batches(validation.x, validation.y, trainer.eval_batch_size)
+                None
+                if validation is None
+                else fast_path.batches(validation.x, validation.y, trainer.eval_batch_size, scale=scale)
             )  # cut once, all seeds
         else:
             self.validation_data = (
                 None
                 if validation is None
-                else sparse_batches(validation, trainer.eval_batch_size, shuffle=False, seed=0)
+                else sparse_batches(validation.with_scale(train.scale), trainer.eval_batch_size, shuffle=False, seed=0)
             )  # gathered once, all seeds
 
     def initial_model(self, seed: int) -> keras.Model:
@@ -171,6 +180,7 @@ class SeedTrainer:
         checks = self.checks(seed, max_epochs, on_epoch_end)
         fit = self.fit_loop if self.loop is not None else self.fit_keras
         history, model, seconds, saved = fit(seed, max_epochs, checks)
+        fold_column_scale(model, self.train.scale)  # the saved model takes plain multi-hot rows
         if self.validation_data is None:
             summary = {"epochs_run": len(history["loss"]), "train_seconds": seconds}
         else:

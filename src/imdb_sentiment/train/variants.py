@@ -15,7 +15,7 @@ import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from imdb_sentiment.config.schema import Config, flatten
+from imdb_sentiment.config.schema import Config, TrainOn, flatten
 from imdb_sentiment.data.features import load_configured_features
 from imdb_sentiment.data.manifest import Manifest
 from imdb_sentiment.model.batches import CsrRows
@@ -83,7 +83,8 @@ def load_training_rows(cfg: Config) -> tuple[CsrRows, CsrRows, np.ndarray, Manif
     """
     features = load_configured_features(cfg, splits=("train",))
     x_val, y_val = features.validation  # a sliced copy: take it once
-    train_rows, validation_rows = CsrRows.from_csr(*features.partial_train), CsrRows.from_csr(x_val, y_val)
+    scale = features.column_scale(TrainOn.partial)  # fitted on the partial-train rows, never the validation rows
+    train_rows, validation_rows = CsrRows.from_csr(*features.partial_train, scale), CsrRows.from_csr(x_val, y_val)
     return train_rows, validation_rows, x_val[:INPUT_EXAMPLE_ROWS].toarray(), features.manifest
 
 
