@@ -136,7 +136,8 @@ def vectorize(
     with atomic_path(out_dir / LABELS) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **{f"y_{name}": labels[name] for name in SPLITS})
     stats = build_stats(matrices, labels, settings.validation_rows)
-    stats.update(words=num_words, bigrams=vocabulary.size, vectorize=time_and_memory(started))
+    stats.update(words=num_words, bigrams=vocabulary.size, nb_scaling=settings.nb_scaling)
+    stats.update(vectorize=time_and_memory(started))
     write_json(stats_path, stats)
     write_json(out_dir / MANIFEST, asdict(manifest))  # written last: its presence means the rest is complete
     return manifest
