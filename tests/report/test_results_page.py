@@ -10,6 +10,7 @@ import pytest
 from helpers.config import yaml_config
 
 from imdb_sentiment.config.paths import PathsConfig
+from imdb_sentiment.report.feature_sets import write_feature_set_record
 from imdb_sentiment.report.inputs import read_inputs
 from imdb_sentiment.report.page import results_page, write_results_page
 from imdb_sentiment.runtime.errors import DataError
@@ -49,6 +50,9 @@ BEST = {
     "spread": 0.003,
     "lead_exceeds_spread": True,
     "reason": "base_1layer has the highest mean best_val_accuracy (reason from best.json).",
+    "value": 0.8850,
+    "std": 0.0020,
+    "seeds": 3,
 }
 NUMBERS = {
     "epochs": 7,
@@ -130,6 +134,7 @@ def paths_under(root: Path) -> PathsConfig:
         registry_record=str(root.parent / "models/registry.json"),
         data_stats=str(root / "data/stats.json"),
         results_page=str(root / "README.md"),
+        feature_sets=str(root / "feature_sets"),
     )
 
 
@@ -285,3 +290,51 @@ def test_the_stage_writes_the_page_and_logs_it_to_the_final_run(tmp_path, monkey
     assert f"The answer: {written} (the results page)" in said
     assert f"#/experiments/{experiment}?workflowType=machine_learning (the runs)" in said
     assert "Champion: models:/imdb-sentiment-text@champion (moved @champion of imdb-sentiment to version 21)" in said
+
+
+def test_the_page_shows_every_feature_set_the_study_ran_with(tmp_path):
+    """This run's row as the side_by_side stage writes it (in bold), another feature set's as its run kept it."""
+    root = reports(tmp_path)
+    cfg = dataclasses.replace(yaml_config(), paths=paths_under(root))
+    written = write_feature_set_record(cfg)
+    assert written == root / "feature_sets/multihot.json"
+    assert json.loads(written.read_text()) == {
+        "features": "multihot",
+        "words": 10000,
+        "bigrams": 0,
+        "nb_scaling": False,
+        "winner": "base_1layer",
+        "metric": "best_val_accuracy",
+        "winner_mean": 0.885,
+        "winner_std": 0.002,
+        "seeds": 3,
+        "test_accuracy": 0.88,
+        "train_rows": 15000,
+        "notebook_variant": "l2_3layer",
+        "notebook_test_accuracy": 0.869,
+        "mcnemar_p_value": 2.2e-28,
+    }
+    other = {
+        **json.loads(written.read_text()),
+        "features": "nbsvm_bigrams",
+        "bigrams": 50000,
+        "nb_scaling": True,
+        "winner": "linear",
+        "winner_mean": 0.9154,
+        "winner_std": 0.0007,
+        "test_accuracy": 0.9164,
+        "train_rows": 25000,
+        "notebook_test_accuracy": 0.9036,
+        "mcnemar_p_value": 5.3e-22,
+    }
+    (root / "feature_sets/nbsvm_bigrams.json").write_text(json.dumps(other))
+    text = page(root).split("## Feature sets")[1].split("## Targets")[0]
+    assert (
+        "| **multihot** | 10,000 words | base_1layer: best_val_accuracy 0.8850 ± 0.0020 (3 seeds) | **0.8800** | "
+        "l2_3layer: 0.8690 | 2.2e-28 | 0.8800 (not met) |" in text
+    )
+    assert (
+        "| nbsvm_bigrams | 10,000 words + 50,000 bigrams, naive-Bayes scaled | linear: best_val_accuracy 0.9154 ± "
+        "0.0007 (3 seeds) | 0.9164 | l2_3layer: 0.9036 | 5.3e-22 | 0.9164 (met) |" in text
+    )
+    assert text.index("| nbsvm_bigrams") < text.index("| **multihot**")  # best test accuracy first

@@ -30,6 +30,7 @@ class PathsConfig:
     side_by_side_reports: str = MISSING
     registry_record: str = MISSING
     results_page: str = MISSING
+    feature_sets: str = MISSING
 
     def variant_models(self, variant: str) -> Path:
         return Path(self.variants_models) / variant

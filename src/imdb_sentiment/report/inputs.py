@@ -23,6 +23,7 @@ class PageInputs:
     figures: list[str]  # the figures' paths, relative to the page
     notebook: dict  # the notebook's choice (variant, epochs) and its published test_accuracy and train_rows
     yardsticks: ReportConfig  # the targets (conf/report/)
+    feature_sets: list[dict]  # every run's row, this one's included, one per conf/features/ file (feature_sets/)
 
 
 def read_inputs(cfg: Config) -> PageInputs:
@@ -45,6 +46,7 @@ def read_inputs(cfg: Config) -> PageInputs:
             "train_rows": report.published_train_rows,
         },
         yardsticks=report,
+        feature_sets=[read_json(path, "side_by_side") for path in sorted(Path(paths.feature_sets).glob("*.json"))],
     )
 
 

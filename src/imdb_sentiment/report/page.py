@@ -13,6 +13,7 @@ from pathlib import Path
 
 from imdb_sentiment.config.schema import Config, loss_words
 from imdb_sentiment.report.answers import notebook_rerun_section, protocol_section, targets_section
+from imdb_sentiment.report.feature_sets import feature_sets_section
 from imdb_sentiment.report.inputs import PageInputs, cell, gap, ranked, read_inputs, times_spread
 from imdb_sentiment.runtime.outputs import write_text
 
@@ -189,6 +190,7 @@ def results_page(inputs: PageInputs) -> str:
         test_section,
         notebook_section,
         notebook_rerun_section,
+        feature_sets_section,
         targets_section,
         figures_section,
     ]
