@@ -9,6 +9,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from helpers.config import from_yaml
 from helpers.project import REAL_MIRROR, run_stage, vectorized_project
 from helpers.text import real_keras_arrays
 from hypothesis import given, settings
@@ -16,8 +17,10 @@ from hypothesis import strategies as st
 
 from imdb_sentiment.data.bigrams import BigramVocabulary, bigram_rows, count_vocabulary, most_frequent
 from imdb_sentiment.data.features import BIGRAMS, feature_matrix, load_features
+from imdb_sentiment.data.ratios import log_count_ratios
 from imdb_sentiment.data.sequences import Ragged, load_sequences
 from imdb_sentiment.data.text import EncoderSettings, ReviewEncoder
+from imdb_sentiment.model.networks import fold_column_scale
 
 FIRST_WORD = 3  # ids below are padding, start and OOV
 rows_of_ids = st.lists(st.lists(st.integers(0, 11), max_size=12), min_size=1, max_size=20)
@@ -146,7 +149,9 @@ def test_raw_text_encodes_to_the_rows_the_sequences_give():
 @pytest.mark.skipif(not (REAL_MIRROR / "aclImdb_v1_labelled_text.tar.gz").exists(), reason="no real mirror")
 def test_real_raw_test_reviews_score_as_their_vectorized_rows(tmp_path):
     """Raw test reviews through the predict/serving encoder, and the same reviews' rows as the vectorize stage
-    builds them (50,000 bigrams of the real training split), give the same probabilities under one model."""
+    builds them (50,000 bigrams of the real training split), give the same probabilities under one model; and
+    a model trained on those rows scaled by the training split's naive-Bayes ratios, saved with them folded
+    into its kernel, scores the raw text as it scored the scaled rows."""
     arrays = real_keras_arrays()
     settings = EncoderSettings(num_words=10000, index_from=3, start_char=1, oov_char=2)
 
@@ -175,3 +180,20 @@ def test_real_raw_test_reviews_score_as_their_vectorized_rows(tmp_path):
     assert (from_text != from_rows).nnz == 0 and from_rows[:, 10000:].nnz > 0
     weights = np.random.default_rng(0).normal(size=from_rows.shape[1]).astype(np.float32)
     np.testing.assert_array_equal(1 / (1 + np.exp(-(from_text @ weights))), 1 / (1 + np.exp(-(from_rows @ weights))))
+    ratios = log_count_ratios(feature_matrix(train, 10000, vocabulary, 3), arrays["y_train"], alpha=1.0)
+    scaled_rows = from_rows.multiply(ratios).tocsr()  # what training sees
+    folded = fold_column_scale(keras_model(weights), ratios).get_weights()[0].reshape(-1)  # what is saved
+    np.testing.assert_allclose(from_text @ folded, scaled_rows @ weights, rtol=1e-5, atol=1e-5)
+
+
+def keras_model(kernel: np.ndarray):
+    """A logistic regression over ``kernel``'s columns, as the linear variant is saved."""
+    import keras
+
+    from imdb_sentiment.model.networks import build_model
+
+    cfg = from_yaml("model", name="m", hidden_layers=0, units=1)
+    model = build_model(cfg, len(kernel), sparse=False)
+    model.set_weights([kernel.reshape(-1, 1), np.zeros(1, np.float32)])
+    assert isinstance(model, keras.Model)
+    return model
