@@ -14,6 +14,8 @@ benchmarks/results.json. Usage (from the project root, with the data fetched: `d
     python benchmarks/run.py --predict REV        # one review scored: REV's predict (the text model with alias
                                                   # --before-alias) against HEAD's (@champion), and the server
     python benchmarks/run.py --profile            # where an epoch of each --variants goes, op by op (torch.profiler)
+    python benchmarks/run.py --features nbsvm_bigrams --variants linear base_1layer l2_1layer l1_3layer l2_3layer
+                                                  # each variant on those features beside the words: s/epoch, RSS
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import mlflow_share, pipeline, predict, profile_step, revisions, train_epoch, vectorize
-from .harness import RESULTS, Table, child_command, contest_table, new_results, peak_rss_mb, write_results
+from . import feature_set, mlflow_share, pipeline, predict, profile_step, revisions, train_epoch, vectorize
+from .harness import FEATURE_SETS, RESULTS, Table, child_command, contest_table, new_results, peak_rss_mb, write_results
 
 # what `--child KIND METHOD [ARGS...]` runs: the parent's (or another tree's parent's) side of the protocol is
 # harness.run_child, so the kinds and their arguments stay as older revisions' benchmarks/run.py send them
@@ -34,6 +36,7 @@ CHILDREN = {
     "scoring": predict.child_scoring,
     "serving": predict.child_serving,
     "profile": profile_step.child,
+    "features": feature_set.child,
 }
 
 
@@ -54,6 +57,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--only-tracking", action="store_true", help="run the MLflow benchmark only")
     parser.add_argument("--profile", action="store_true", help="where an epoch of --variants goes, op by op")
     parser.add_argument("--predict", metavar="REV", help="scoring one review: REV's predict against HEAD's")
+    parser.add_argument(
+        "--features", metavar="NAME", help="each of --variants on conf/features/NAME beside the words: s/epoch, RSS"
+    )
     parser.add_argument(
         "--before-alias", default="before", help="with --predict: the text model version REV scores (an alias)"
     )
@@ -87,6 +93,8 @@ def main() -> None:
         predict.compare(args.predict, args.before_alias)
     elif args.against:
         revisions.compare(args.against, args.variants)
+    elif args.features:
+        write_results(FEATURE_SETS, feature_set.measure(args.features, args.variants))
     else:
         table = contest_table()
         write_results(RESULTS, measure_selected(args, table))

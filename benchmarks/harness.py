@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results.json"
 REVISIONS = ROOT / "benchmarks" / "revisions.json"
+FEATURE_SETS = ROOT / "benchmarks" / "feature_sets.json"
 SEQUENCES = ROOT / "data" / "interim" / "sequences.npz"  # fetch's output: the benchmarks need `dvc repro vectorize`
 PROCESSED = ROOT / "data" / "processed"
 NUM_WORDS = 10000  # conf/data/imdb.yaml
