@@ -338,3 +338,9 @@ def test_the_page_shows_every_feature_set_the_study_ran_with(tmp_path):
         "0.0007 (3 seeds) | 0.9164 | l2_3layer: 0.9036 | 5.3e-22 | 0.9164 (met) |" in text
     )
     assert text.index("| nbsvm_bigrams") < text.index("| **multihot**")  # best test accuracy first
+    targets = page(root).split("## Targets")[1]
+    assert (
+        "| final test accuracy, features=nbsvm_bigrams | ≥ 0.915 | 0.9164 (met) in its own run (Feature sets) |"
+        in targets
+    )
+    assert "features=multihot_bigrams | ≥ 0.9 | not run with these features" in targets
