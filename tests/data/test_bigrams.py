@@ -130,6 +130,23 @@ def test_the_vectorize_stage_counts_bigrams_on_the_training_split_only(bigram_pr
     assert load_features(project / "data/processed", num_words, 16, bigrams=40).manifest == features.manifest
 
 
+def test_the_vectorize_stage_adds_the_training_splits_trigrams_after_the_bigrams(tmp_path, keras_mirror):
+    project, _ = vectorized_project(tmp_path / "project", keras_mirror, bigrams=20, trigrams=15)
+    splits, num_words = load_sequences(project / "data/interim/sequences.npz")
+    vocabulary = BigramVocabulary.load(project / "data/processed" / BIGRAMS)
+    train_rows = [splits["train"].sequences.row(i).tolist() for i in range(48)]
+    counts = plain_triples(train_rows)
+    top = sorted(sorted(counts, key=lambda triple: (-counts[triple], triple))[:15])
+    assert [tuple(t) for t in vocabulary.triples.tolist()] == top and len(vocabulary.pairs) == 20
+    features = load_features(project / "data/processed", num_words, 16, bigrams=20, trigrams=15)
+    for name, split in splits.items():
+        expected = feature_matrix(split.sequences, num_words, vocabulary, FIRST_WORD)
+        assert (features.matrices[name] != expected).nnz == 0 and features.matrices[name].shape[1] == 30 + 20 + 15
+    assert features.matrices["train"][:, 50:].nnz > 0
+    with pytest.raises(Exception, match="features.trigrams=15, config says 0"):
+        load_features(project / "data/processed", num_words, 16, bigrams=20)
+
+
 def test_raw_text_encodes_to_the_rows_the_sequences_give():
     words = {"the": 1, "film": 2, "was": 3, "just": 4, "brilliant": 5, "dull": 6}
     settings = EncoderSettings(num_words=10, index_from=3, start_char=1, oov_char=2)
@@ -138,11 +155,13 @@ def test_raw_text_encodes_to_the_rows_the_sequences_give():
         [1] + [words[w] + 3 for w in text.lower().replace(".", "").replace(",", "").replace(";", "").split()]
         for text in texts
     ]
-    vocabulary = count_vocabulary(Ragged.from_lists(ids[:2]), 10, 3, 4)  # "training" rows: the first two
+    vocabulary = count_vocabulary(Ragged.from_lists(ids[:2]), 10, 3, 4, trigrams=3)  # "training": the first two
+    assert len(vocabulary.triples) == 3
     encoder = ReviewEncoder(words, settings, vocabulary)
     expected = feature_matrix(Ragged.from_lists(ids), 10, vocabulary, 3)
     assert (encoder.encode(texts) != expected).nnz == 0 and encoder.width == 10 + vocabulary.size
-    assert expected[2, 10:].nnz == 0  # the reversed review shares no pair with the training rows
+    assert expected[0, 10 + len(vocabulary.pairs) :].nnz > 0  # "the film was" is a known triple
+    assert expected[2, 10:].nnz == 0  # the reversed review shares no pair or triple with the training rows
 
 
 @pytest.mark.slow
@@ -197,3 +216,68 @@ def keras_model(kernel: np.ndarray):
     model.set_weights([kernel.reshape(-1, 1), np.zeros(1, np.float32)])
     assert isinstance(model, keras.Model)
     return model
+
+
+def plain_triples(rows: list[list[int]]) -> Counter:
+    """Runs of three words inside each row, counted the obvious way."""
+    return Counter(
+        (a, b, c) for row in rows for a, b, c in zip(row, row[1:], row[2:], strict=False) if min(a, b, c) >= FIRST_WORD
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows_of_ids, st.integers(0, 30))
+def test_the_trigram_vocabulary_is_the_plain_count_of_word_triples_inside_reviews(rows, size):
+    vocabulary = count_vocabulary(Ragged.from_lists(rows), 12, FIRST_WORD, 0, trigrams=size)
+    counts = plain_triples(rows)
+    top = sorted(sorted(counts, key=lambda triple: (-counts[triple], triple))[:size])
+    assert [tuple(triple) for triple in vocabulary.triples.tolist()] == top
+    assert vocabulary.triple_counts.tolist() == [counts[triple] for triple in top]
+    assert len(vocabulary.pairs) == 0 and vocabulary.size == len(top)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows_of_ids, rows_of_ids)
+def test_the_feature_matrix_puts_each_rows_known_triples_after_its_pairs(train, other):
+    vocabulary = count_vocabulary(Ragged.from_lists(train), 12, FIRST_WORD, 5, trigrams=6)
+    matrix = feature_matrix(Ragged.from_lists(other), 12, vocabulary, FIRST_WORD)
+    pair_column = {tuple(pair): 12 + k for k, pair in enumerate(vocabulary.pairs.tolist())}
+    first_triple = 12 + len(vocabulary.pairs)
+    triple_column = {tuple(triple): first_triple + k for k, triple in enumerate(vocabulary.triples.tolist())}
+    expected = np.zeros((len(other), 12 + vocabulary.size), dtype=np.float32)
+    for i, row in enumerate(other):
+        expected[i, row] = 1
+        for pair in zip(row, row[1:], strict=False):
+            if pair in pair_column:
+                expected[i, pair_column[pair]] = 1
+        for triple in zip(row, row[1:], row[2:], strict=False):
+            if triple in triple_column:
+                expected[i, triple_column[triple]] = 1
+    np.testing.assert_array_equal(matrix.toarray(), expected)
+    assert matrix.has_canonical_format
+
+
+def test_triple_lookup_finds_every_vocabulary_code_and_misses_the_rest():
+    rng = np.random.default_rng(1)
+    num_words = 300
+    codes = np.unique(rng.integers(0, num_words**3, 500))
+    triples = np.stack([codes // num_words**2, codes // num_words % num_words, codes % num_words], 1)
+    vocabulary = BigramVocabulary.empty(num_words)
+    vocabulary.triples = triples.astype(np.int32)
+    np.testing.assert_array_equal(vocabulary.triple_codes, codes)
+    probe = np.concatenate([rng.integers(0, num_words**3, 20_000), codes])
+    expected = np.where(np.isin(probe, codes), np.searchsorted(codes, probe), -1)
+    np.testing.assert_array_equal(vocabulary.triple_columns(probe.astype(np.int64)), expected)
+
+
+def test_triples_round_trip_and_an_archive_from_before_them_loads_without(tmp_path):
+    rows = [[1, 5, 6, 7, 5, 6, 7], [1, 6, 7, 5, 6], [1, 9, 9, 9, 9]]
+    vocabulary = count_vocabulary(Ragged.from_lists(rows), 12, FIRST_WORD, 3, trigrams=2)
+    assert [tuple(t) for t in vocabulary.triples.tolist()] == [(5, 6, 7), (6, 7, 5)]  # 2 each: ties to the smaller
+    vocabulary.save(tmp_path / BIGRAMS)
+    loaded = BigramVocabulary.load(tmp_path / BIGRAMS)
+    np.testing.assert_array_equal(loaded.triples, vocabulary.triples)
+    assert loaded.triple_counts.tolist() == [2, 2] and loaded.size == vocabulary.size
+    np.savez(tmp_path / "old.npz", pairs=vocabulary.pairs, counts=vocabulary.counts, num_words=np.int64(12))
+    old = BigramVocabulary.load(tmp_path / "old.npz")
+    assert old.triples.shape == (0, 3) and old.size == len(vocabulary.pairs)

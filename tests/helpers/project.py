@@ -58,7 +58,12 @@ def make_keras_imdb(folder: Path, rows: int = 48, seed: int = 7) -> Path:
 
 
 def fixture_overrides(
-    mirror: Path, num_words: int = 30, validation_rows: int = 16, bigrams: int = 0, nb_alpha: float | None = None
+    mirror: Path,
+    num_words: int = 30,
+    validation_rows: int = 16,
+    bigrams: int = 0,
+    nb_alpha: float | None = None,
+    trigrams: int = 0,
 ) -> list[str]:
     """Hydra overrides that point the pipeline at a fixture mirror and trust its digests (and, if ``bigrams``,
     add that many bigram columns; with ``nb_alpha``, scale them by their naive-Bayes ratios)."""
@@ -69,6 +74,7 @@ def fixture_overrides(
         f"data.num_words={num_words}",
         f"features.validation_rows={validation_rows}",
         *([f"features.bigrams={bigrams}"] if bigrams else []),
+        *([f"features.trigrams={trigrams}"] if trigrams else []),
         *(["features.nb_scaling=true", f"features.nb_alpha={nb_alpha}"] if nb_alpha is not None else []),
     ]
 

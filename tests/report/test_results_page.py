@@ -302,6 +302,7 @@ def test_the_page_shows_every_feature_set_the_study_ran_with(tmp_path):
         "features": "multihot",
         "words": 10000,
         "bigrams": 0,
+        "trigrams": 0,
         "nb_scaling": False,
         "winner": "base_1layer",
         "metric": "best_val_accuracy",
@@ -318,6 +319,7 @@ def test_the_page_shows_every_feature_set_the_study_ran_with(tmp_path):
         **json.loads(written.read_text()),
         "features": "nbsvm_bigrams",
         "bigrams": 50000,
+        "trigrams": 1000,
         "nb_scaling": True,
         "winner": "linear",
         "winner_mean": 0.9154,
@@ -334,7 +336,7 @@ def test_the_page_shows_every_feature_set_the_study_ran_with(tmp_path):
         "l2_3layer: 0.8690 | 2.2e-28 | 0.8800 (not met) |" in text
     )
     assert (
-        "| nbsvm_bigrams | 10,000 words + 50,000 bigrams, naive-Bayes scaled | linear: best_val_accuracy 0.9154 ± "
+        "| nbsvm_bigrams | 10,000 words + 50,000 bigrams + 1,000 trigrams, naive-Bayes scaled | linear: best_val_accuracy 0.9154 ± "
         "0.0007 (3 seeds) | 0.9164 | l2_3layer: 0.9036 | 5.3e-22 | 0.9164 (met) |" in text
     )
     assert text.index("| nbsvm_bigrams") < text.index("| **multihot**")  # best test accuracy first

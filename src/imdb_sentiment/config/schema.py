@@ -72,12 +72,14 @@ class FeaturesConfig:
     dtype: FeatureDtype = MISSING
     validation_rows: int = MISSING
     bigrams: int = MISSING  # the most frequent word pairs of the training split added as columns; 0: none
+    trigrams: int = MISSING  # the most frequent runs of three words of the training split, after the bigrams
     nb_scaling: bool = MISSING  # each column times its naive-Bayes log-count ratio (NBSVM), fitted on training rows
     nb_alpha: float = MISSING  # the ratios' smoothing count (Wang & Manning's alpha)
 
     def __post_init__(self) -> None:
         require("features.validation_rows", self.validation_rows, self.validation_rows > 0, "an integer > 0")
         at_least("features.bigrams", self.bigrams, 0)
+        at_least("features.trigrams", self.trigrams, 0)
         require("features.nb_alpha", self.nb_alpha, self.nb_alpha > 0, "a number > 0")
 
 

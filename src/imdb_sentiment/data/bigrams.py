@@ -1,12 +1,15 @@
-"""Bigram features: the ``features.bigrams`` most frequent adjacent word pairs of the training split.
+"""N-gram features: the ``features.bigrams`` most frequent adjacent word pairs of the training split, and its
+``features.trigrams`` most frequent runs of three words.
 
 A pair is two neighbouring token ids of one review, both real words (ids from ``index_from`` up, so the start
-and OOV markers never pair). Its code is ``first * num_words + second``. The vocabulary is counted on the
-training split only (never the test reviews), ties broken by the smaller code, and kept in code order: column
-``num_words + k`` of the feature matrix is the vocabulary's ``k``-th pair.
+and OOV markers never pair). Its code is ``first * num_words + second``; a triple's is
+``(first * num_words + second) * num_words + third``. The vocabulary is counted on the training split only
+(never the test reviews), ties broken by the smaller code, and kept in code order: column ``num_words + k`` of
+the feature matrix is the vocabulary's ``k``-th pair, and the triples' columns follow the pairs'.
 
 Looking a pair up is a rank query on a bitmap over all ``num_words ** 2`` codes (one bit each): a gather and
-a popcount per pair, cheaper than ``np.searchsorted`` over the vocabulary (docs/performance.md).
+a popcount per pair, cheaper than ``np.searchsorted`` over the vocabulary (docs/performance.md). A triple's
+``num_words ** 3`` codes are too many for a bitmap, so it is a ``np.searchsorted``.
 The same code encodes the vectorize stage's rows and the raw text of the predict command and text model.
 """
 
@@ -40,13 +43,37 @@ def pair_codes(sequences: Ragged, num_words: int, first_word: int) -> np.ndarray
     return codes
 
 
+def triple_codes(sequences: Ragged, num_words: int, first_word: int) -> np.ndarray:
+    """The code of the three words starting at every position, -1 where they are not three words of one review."""
+    tokens = sequences.tokens
+    if len(tokens) < 3:
+        return np.zeros(0, dtype=np.int64)
+    codes = tokens[:-2].astype(np.int64) * num_words
+    codes += tokens[1:-1]
+    codes *= num_words
+    codes += tokens[2:]
+    not_triple = (tokens[:-2] < first_word) | (tokens[1:-1] < first_word) | (tokens[2:] < first_word)
+    ends = sequences.offsets[1:-1]  # a review's last two positions start a triple that runs into the next review
+    for crossing in (ends - 1, ends - 2):
+        not_triple[crossing[(crossing >= 0) & (crossing < len(not_triple))]] = True
+    codes[not_triple] = -1
+    return codes
+
+
+def no_triples() -> np.ndarray:
+    return np.zeros((0, 3), dtype=np.int32)
+
+
 @dataclass
 class BigramVocabulary:
-    """The pairs behind the bigram columns, in column order, with their training-split counts."""
+    """The pairs behind the bigram columns, in column order, with their training-split counts; then the
+    triples behind the trigram columns, which follow them."""
 
     pairs: np.ndarray  # (K, 2) int32 token ids
     counts: np.ndarray  # int64
     num_words: int
+    triples: np.ndarray = field(default_factory=no_triples)  # (T, 3) int32 token ids, in code order
+    triple_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     _rank: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -55,7 +82,22 @@ class BigramVocabulary:
 
     @property
     def size(self) -> int:
-        return len(self.pairs)
+        """All its columns: the pairs' and the triples'."""
+        return len(self.pairs) + len(self.triples)
+
+    @property
+    def triple_codes(self) -> np.ndarray:
+        t = self.triples.astype(np.int64)
+        return (t[:, 0] * self.num_words + t[:, 1]) * self.num_words + t[:, 2]
+
+    def triple_columns(self, codes: np.ndarray) -> np.ndarray:
+        """Each int64 triple code's trigram column (0..T-1), or -1 outside the vocabulary."""
+        known = self.triple_codes
+        if len(known) == 0:
+            return np.full(len(codes), -1, dtype=np.int64)
+        at = np.searchsorted(known, codes)
+        found = known[np.minimum(at, len(known) - 1)] == codes
+        return np.where(found, at, -1)
 
     @property
     def codes(self) -> np.ndarray:
@@ -88,13 +130,24 @@ class BigramVocabulary:
 
     def save(self, path: Path) -> None:
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, pairs=self.pairs, counts=self.counts, num_words=np.int64(self.num_words))
+            np.savez(
+                handle,
+                pairs=self.pairs,
+                counts=self.counts,
+                num_words=np.int64(self.num_words),
+                triples=self.triples,
+                triple_counts=self.triple_counts,
+            )
 
     @classmethod
     def load(cls, path: Path) -> BigramVocabulary:
+        """Its archive; one written before trigram features has no triples."""
         try:
             with np.load(path, allow_pickle=False) as archive:
-                return cls(archive["pairs"], archive["counts"], int(archive["num_words"]))
+                vocabulary = cls(archive["pairs"], archive["counts"], int(archive["num_words"]))
+                if "triples" in archive.files:
+                    vocabulary.triples, vocabulary.triple_counts = archive["triples"], archive["triple_counts"]
+                return vocabulary
         except UNREADABLE_ARCHIVE as exc:
             raise unreadable(path, exc, str(path.parent), "vectorize") from exc
 
@@ -110,21 +163,32 @@ def most_frequent(counts: np.ndarray, size: int) -> np.ndarray:
     return np.sort(np.concatenate([above, tied]))
 
 
-def count_vocabulary(train: Ragged, num_words: int, first_word: int, size: int) -> BigramVocabulary:
-    """The ``size`` most frequent word pairs of the training rows (fewer if fewer occur)."""
-    if size == 0 or len(train.tokens) < 2:
-        return BigramVocabulary.empty(num_words)
-    unique, counts = np.unique(pair_codes(train, num_words, first_word), return_counts=True)
+def most_frequent_codes(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``size`` most frequent of ``codes`` (-1 ignored), in code order, with their counts."""
+    unique, counts = np.unique(codes, return_counts=True)
     unique, counts = unique[unique >= 0], counts[unique >= 0]
     kept = most_frequent(counts, size)
-    pairs = np.stack([unique[kept] // num_words, unique[kept] % num_words], axis=1).astype(np.int32)
-    return BigramVocabulary(pairs.reshape(-1, 2), counts[kept].astype(np.int64), num_words)
+    return unique[kept].astype(np.int64), counts[kept].astype(np.int64)
+
+
+def count_vocabulary(train: Ragged, num_words: int, first_word: int, size: int, trigrams: int = 0) -> BigramVocabulary:
+    """The ``size`` most frequent word pairs of the training rows and their ``trigrams`` most frequent triples
+    (fewer if fewer occur)."""
+    vocabulary = BigramVocabulary.empty(num_words)
+    if size and len(train.tokens) >= 2:
+        codes, vocabulary.counts = most_frequent_codes(pair_codes(train, num_words, first_word), size)
+        vocabulary.pairs = np.stack([codes // num_words, codes % num_words], axis=1).astype(np.int32).reshape(-1, 2)
+    if trigrams:
+        codes, vocabulary.triple_counts = most_frequent_codes(triple_codes(train, num_words, first_word), trigrams)
+        digits = [codes // num_words**2, codes // num_words % num_words, codes % num_words]
+        vocabulary.triples = np.stack(digits, axis=1).astype(np.int32).reshape(-1, 3)
+    return vocabulary
 
 
 def bigram_rows(sequences: Ragged, vocabulary: BigramVocabulary, first_word: int) -> Ragged:
     """Each row's bigram columns (in order of occurrence, repeats kept), numbered from 0; looked up ``CHUNK``
     positions a step, so each step's temporaries are reused rather than page-faulted in anew (3x faster)."""
-    if vocabulary.size == 0 or len(sequences.tokens) < 2:
+    if len(vocabulary.pairs) == 0 or len(sequences.tokens) < 2:
         return Ragged(np.zeros(0, dtype=np.int32), np.zeros(sequences.rows + 1, dtype=np.int64))
     codes = pair_codes(sequences, vocabulary.num_words, first_word)
     columns = np.empty(len(codes), dtype=np.int32)
@@ -133,3 +197,11 @@ def bigram_rows(sequences: Ragged, vocabulary: BigramVocabulary, first_word: int
         columns[start : start + CHUNK] = np.where(chunk >= 0, vocabulary.columns(chunk), -1)
     positions = np.flatnonzero(columns >= 0)
     return Ragged(columns[positions], np.searchsorted(positions, sequences.offsets).astype(np.int64))
+
+
+def trigram_rows(sequences: Ragged, vocabulary: BigramVocabulary, first_word: int) -> Ragged:
+    """Each row's trigram columns (in order of occurrence, repeats kept), numbered from 0."""
+    codes = triple_codes(sequences, vocabulary.num_words, first_word)
+    columns = np.where(codes >= 0, vocabulary.triple_columns(codes), -1)
+    positions = np.flatnonzero(columns >= 0)
+    return Ragged(columns[positions].astype(np.int32), np.searchsorted(positions, sequences.offsets).astype(np.int64))

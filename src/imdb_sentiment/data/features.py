@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from imdb_sentiment.data.bigrams import BigramVocabulary, bigram_rows, count_vocabulary
+from imdb_sentiment.data.bigrams import BigramVocabulary, bigram_rows, count_vocabulary, trigram_rows
 from imdb_sentiment.data.manifest import MANIFEST, Manifest, combined_digest, split_digest
 from imdb_sentiment.data.ratios import RATIOS, load_ratios, log_count_ratios, save_ratios
 from imdb_sentiment.data.sequences import SPLITS, Ragged, Split
@@ -62,11 +62,16 @@ def feature_matrix(
     dtype: str = "float32",
     overwrite_tokens: bool = False,
 ) -> sp.csr_matrix:
-    """The word columns, then the vocabulary's bigram columns: what training, predict and serving all use."""
+    """The word columns, then the vocabulary's bigram columns and its trigram columns: what training, predict
+    and serving all use."""
     if vocabulary.size == 0:
         return multi_hot(sequences, num_words, dtype, overwrite_tokens)
-    pairs = bigram_rows(sequences, vocabulary, first_word)  # a new token array: it is ours to overwrite
-    return multi_hot(sequences.followed_by(pairs, num_words), num_words + vocabulary.size, dtype, True)
+    rows = sequences  # each following step makes a new token array: it is ours to overwrite
+    if len(vocabulary.pairs):
+        rows = rows.followed_by(bigram_rows(sequences, vocabulary, first_word), num_words)
+    if len(vocabulary.triples):
+        rows = rows.followed_by(trigram_rows(sequences, vocabulary, first_word), num_words + len(vocabulary.pairs))
+    return multi_hot(rows, num_words + vocabulary.size, dtype, True)
 
 
 def feature_splits(
@@ -112,7 +117,7 @@ def vectorize(
     ratios if configured, a manifest with the content digest, and stats (with this call's seconds and the
     process's peak memory). It consumes ``splits``: their token arrays are left sorted within each row."""
     started = time.perf_counter()
-    vocabulary = count_vocabulary(splits["train"].sequences, num_words, first_word, settings.bigrams)
+    vocabulary = count_vocabulary(splits["train"].sequences, num_words, first_word, settings.bigrams, settings.trigrams)
     matrices = feature_splits(splits, num_words, vocabulary, first_word, settings.dtype.value, overwrite_tokens=True)
     labels = {name: splits[name].labels.astype(np.float32) for name in SPLITS}
     digests = {name: split_digest(matrices[name], labels[name]) for name in SPLITS}
@@ -126,8 +131,9 @@ def vectorize(
         split_digests=digests,
         digest=combined_digest(digests),
         nb_alpha=settings.nb_alpha if settings.nb_scaling else None,
+        trigrams=settings.trigrams,
     )
-    manifest.check(num_words, settings.validation_rows, settings.bigrams, manifest.nb_alpha)
+    manifest.check(num_words, settings.validation_rows, settings.bigrams, manifest.nb_alpha, settings.trigrams)
     vocabulary.save(out_dir / BIGRAMS)
     save_ratios(out_dir / RATIOS, fitted_ratios(matrices["train"], labels["train"], settings))
     for name in SPLITS:
@@ -136,7 +142,8 @@ def vectorize(
     with atomic_path(out_dir / LABELS) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **{f"y_{name}": labels[name] for name in SPLITS})
     stats = build_stats(matrices, labels, settings.validation_rows)
-    stats.update(words=num_words, bigrams=vocabulary.size, nb_scaling=settings.nb_scaling)
+    stats.update(words=num_words, bigrams=len(vocabulary.pairs), nb_scaling=settings.nb_scaling)
+    stats.update(trigrams=len(vocabulary.triples))
     stats.update(vectorize=time_and_memory(started))
     write_json(stats_path, stats)
     write_json(out_dir / MANIFEST, asdict(manifest))  # written last: its presence means the rest is complete
@@ -190,6 +197,7 @@ def load_features(
     splits: tuple[str, ...] = SPLITS,
     bigrams: int = 0,
     nb_alpha: float | None = None,
+    trigrams: int = 0,
 ) -> Features:
     """Load ``splits`` and check them against the config (``nb_alpha`` None: features not scaled) and their
     content digests; never unpickles."""
@@ -200,7 +208,7 @@ def load_features(
         manifest = Manifest(**json.loads(manifest_path.read_text()))
     except (ValueError, TypeError) as exc:
         raise DataError(f"{manifest_path}: unreadable manifest ({exc}); re-run the vectorize stage") from exc
-    manifest.check(num_words, validation_rows, bigrams, nb_alpha)
+    manifest.check(num_words, validation_rows, bigrams, nb_alpha, trigrams)
     matrices, labels = {}, {}
     for name in splits:
         for path in (out_dir / f"x_{name}.npz", out_dir / LABELS):
@@ -230,6 +238,5 @@ def load_configured_features(cfg: Config, splits: tuple[str, ...]) -> Features:
     """``splits`` of the features the config's paths, data and features groups name (train and retrain_final)."""
     f = cfg.features
     nb_alpha = f.nb_alpha if f.nb_scaling else None
-    return load_features(
-        Path(cfg.paths.processed_dir), cfg.data.num_words, f.validation_rows, splits, f.bigrams, nb_alpha
-    )
+    processed = Path(cfg.paths.processed_dir)
+    return load_features(processed, cfg.data.num_words, f.validation_rows, splits, f.bigrams, nb_alpha, f.trigrams)

@@ -21,21 +21,25 @@ class Manifest:
 
     num_words: int
     bigrams: int  # features.bigrams as configured
-    width: int  # num_words + the bigrams found (fewer than configured only if fewer pairs occur)
+    width: int  # num_words + the bigrams and trigrams found (fewer than configured only if fewer occur)
     dtype: str
     rows: dict[str, int]
     validation_rows: int
     split_digests: dict[str, str]
     digest: str
     nb_alpha: float | None = None  # the naive-Bayes ratios' smoothing; None: features.nb_scaling off
+    trigrams: int = 0  # features.trigrams as configured
 
-    def check(self, num_words: int, validation_rows: int, bigrams: int, nb_alpha: float | None = None) -> None:
+    def check(
+        self, num_words: int, validation_rows: int, bigrams: int, nb_alpha: float | None = None, trigrams: int = 0
+    ) -> None:
         if not 0 < validation_rows < self.rows["train"]:
             raise DataError(f"features.validation_rows={validation_rows} must be in (0, {self.rows['train']})")
         for key, built, configured in (
             ("data.num_words", self.num_words, num_words),
             ("features.validation_rows", self.validation_rows, validation_rows),
             ("features.bigrams", self.bigrams, bigrams),
+            ("features.trigrams", self.trigrams, trigrams),
             ("features.nb_alpha (with features.nb_scaling)", self.nb_alpha, nb_alpha),
         ):
             if built != configured:

@@ -31,6 +31,7 @@ def feature_set_record(cfg: Config) -> dict:
         "features": features.name,
         "words": cfg.data.num_words,
         "bigrams": features.bigrams,
+        "trigrams": features.trigrams,
         "nb_scaling": features.nb_scaling,
         "winner": best["variant"],
         "metric": best["metric"],
@@ -53,6 +54,7 @@ def write_feature_set_record(cfg: Config) -> Path:
 
 def columns_cell(record: dict) -> str:
     columns = f"{record['words']:,} words" + (f" + {record['bigrams']:,} bigrams" if record["bigrams"] else "")
+    columns += f" + {record['trigrams']:,} trigrams" if record.get("trigrams") else ""
     return columns + (", naive-Bayes scaled" if record["nb_scaling"] else "")
 
 

@@ -105,7 +105,7 @@ def sentiment(label: int) -> str:
 def configured_encoder(cfg) -> ReviewEncoder:
     """The encoder of the configured data and features: the vectorize stage's bigram vocabulary if any."""
     settings = EncoderSettings(cfg.data.num_words, cfg.data.index_from, cfg.data.start_char, cfg.data.oov_char)
-    bigrams = Path(cfg.paths.processed_dir) / BIGRAMS if cfg.features.bigrams else None
+    bigrams = Path(cfg.paths.processed_dir) / BIGRAMS if cfg.features.bigrams or cfg.features.trigrams else None
     return ReviewEncoder.from_files(Path(cfg.paths.raw_dir) / cfg.data.word_index_file, settings, bigrams)
 
 
