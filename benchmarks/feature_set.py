@@ -45,7 +45,7 @@ def child(features: str, variant: str) -> dict:
     splits, num_words = load_sequences(SEQUENCES)
     train = splits["train"]
     first_word = cfg.data.index_from
-    vocabulary = count_vocabulary(train.sequences, num_words, first_word, cfg.features.bigrams)
+    vocabulary = count_vocabulary(train.sequences, num_words, first_word, cfg.features.bigrams, cfg.features.trigrams)
     x = feature_matrix(train.sequences, num_words, vocabulary, first_word)
     y = train.labels.astype("float32")
     scale = fitted_ratios(x, y, cfg.features).get("partial")
