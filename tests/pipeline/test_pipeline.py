@@ -57,7 +57,12 @@ def test_dvc_outputs_are_the_paths_the_config_names():
     assert {paths.choice, paths.processed_dir} <= set(stages["baselines"]["deps"])
     assert stages["baselines"]["outs"] == [{paths.baselines_reports: {"cache": False}}]
     assert {paths.final_reports, paths.baselines_reports} <= set(stages["side_by_side"]["deps"])
-    assert stages["side_by_side"]["outs"] == [{paths.side_by_side_reports: {"cache": False}}]
+    record = f"{paths.feature_sets}/${{features}}.json"  # this run's row of the page's feature-set table
+    assert stages["side_by_side"]["outs"] == [
+        {paths.side_by_side_reports: {"cache": False}},
+        {record: {"cache": False}},
+    ]
+    assert paths.choice in stages["side_by_side"]["deps"] and paths.feature_sets in stages["report"]["deps"]
     assert stages["register"]["outs"] == [paths.registry_record]  # ids of one store: DVC-cached, not in git
     assert Path(paths.registry_record).parent == Path(paths.models_dir)
     assert paths.final_models in stages["register"]["deps"]
@@ -79,7 +84,8 @@ def test_registration_comes_after_everything_it_refers_to_and_the_page_after_all
     assert report["outs"] == [{paths.results_page: {"cache": False}}]
     for name in ("vectorize", "compare", "final", "side_by_side"):  # every report the page reads
         reports = [out for out in written(stages[name]) if out.startswith(paths.reports_dir)]
-        assert reports and set(reports) <= set(report["deps"]), name
+        read = [out for out in reports if any(out == dep or out.startswith(f"{dep}/") for dep in report["deps"])]
+        assert reports and read == reports, name  # each one a dep, or inside one (the feature-set rows' folder)
     assert not any(dep.startswith(paths.results_page) for dep in report["deps"])
 
 

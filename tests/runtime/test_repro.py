@@ -34,7 +34,7 @@ def test_the_plan_knows_what_each_stage_needs_and_the_longest_train_stage_starts
     assert steps.order[:2] == ["fetch", "vectorize"] and steps.order[-1] == "report"
     assert "compare" in steps.needs["final"] and "compare" in steps.needs["baselines"]
     assert "baselines" not in steps.needs["final"] and "final" not in steps.needs["baselines"]  # side by side
-    assert steps.needs["side_by_side"] == {"final", "baselines"} and "final" in steps.needs["register"]
+    assert steps.needs["side_by_side"] == {"compare", "final", "baselines"} and "final" in steps.needs["register"]
     assert steps.forced == set(steps.order) - {"fetch", "vectorize"}
     scheduler = repro.Scheduler(steps, jobs=3, force_train=False)
     scheduler.done = {"fetch", "vectorize"}
