@@ -195,13 +195,18 @@ def bigram_rows(sequences: Ragged, vocabulary: BigramVocabulary, first_word: int
     for start in range(0, len(codes), CHUNK):
         chunk = codes[start : start + CHUNK].astype(np.int64)
         columns[start : start + CHUNK] = np.where(chunk >= 0, vocabulary.columns(chunk), -1)
-    positions = np.flatnonzero(columns >= 0)
-    return Ragged(columns[positions], np.searchsorted(positions, sequences.offsets).astype(np.int64))
+    return found_columns(columns, sequences)
 
 
 def trigram_rows(sequences: Ragged, vocabulary: BigramVocabulary, first_word: int) -> Ragged:
     """Each row's trigram columns (in order of occurrence, repeats kept), numbered from 0."""
     codes = triple_codes(sequences, vocabulary.num_words, first_word)
     columns = np.where(codes >= 0, vocabulary.triple_columns(codes), -1)
+    return found_columns(columns, sequences)
+
+
+def found_columns(columns: np.ndarray, sequences: Ragged) -> Ragged:
+    """Per row of ``sequences``, the columns found at its positions (-1: not in the vocabulary), int32."""
     positions = np.flatnonzero(columns >= 0)
-    return Ragged(columns[positions].astype(np.int32), np.searchsorted(positions, sequences.offsets).astype(np.int64))
+    found = columns[positions].astype(np.int32, copy=False)
+    return Ragged(found, np.searchsorted(positions, sequences.offsets).astype(np.int64))

@@ -142,9 +142,13 @@ def vectorize(
     with atomic_path(out_dir / LABELS) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **{f"y_{name}": labels[name] for name in SPLITS})
     stats = build_stats(matrices, labels, settings.validation_rows)
-    stats.update(words=num_words, bigrams=len(vocabulary.pairs), nb_scaling=settings.nb_scaling)
-    stats.update(trigrams=len(vocabulary.triples))
-    stats.update(vectorize=time_and_memory(started))
+    stats.update(
+        words=num_words,
+        bigrams=len(vocabulary.pairs),
+        trigrams=len(vocabulary.triples),
+        nb_scaling=settings.nb_scaling,
+        vectorize=time_and_memory(started),
+    )
     write_json(stats_path, stats)
     write_json(out_dir / MANIFEST, asdict(manifest))  # written last: its presence means the rest is complete
     return manifest

@@ -21,7 +21,6 @@ from imdb_sentiment.runtime.errors import UNREADABLE_ARCHIVE, DataError, unreada
 from imdb_sentiment.runtime.outputs import atomic_path
 
 RATIOS = "nb_ratios.npz"  # written even when scaling is off (empty), so every reader finds one
-ROW_SETS = ("partial", "full")  # the rows each set was fitted on (config.choices.TrainOn's values)
 
 
 def log_count_ratios(x: sp.csr_matrix, y: np.ndarray, alpha: float) -> np.ndarray:
