@@ -14,6 +14,10 @@ benchmarks/results.json. Usage (from the project root, with the data fetched: `d
     python benchmarks/run.py --predict REV        # one review scored: REV's predict (the text model with alias
                                                   # --before-alias) against HEAD's (@champion), and the server
     python benchmarks/run.py --profile            # where an epoch of each --variants goes, op by op (torch.profiler)
+    python benchmarks/run.py --study nbsvm_bigrams  # the whole study, `dvc exp run -S features=...` in a fresh clone
+                                                  # after fetch, into reports/timings.json (the results page)
+    python benchmarks/run.py --make-run REV --rounds 3
+                                                  # make run of REV and of HEAD, alternately, into reports/timings.json
     python benchmarks/run.py --features nbsvm_bigrams --variants linear base_1layer l2_1layer l1_3layer l2_3layer
                                                   # each variant on those features beside the words: s/epoch, RSS
 """
@@ -23,7 +27,17 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import feature_set, mlflow_share, pipeline, predict, profile_step, revisions, train_epoch, vectorize
+from . import (
+    feature_set,
+    mlflow_share,
+    pipeline,
+    predict,
+    profile_step,
+    revisions,
+    train_epoch,
+    vectorize,
+    whole_runs,
+)
 from .harness import FEATURE_SETS, RESULTS, Table, child_command, contest_table, new_results, peak_rss_mb, write_results
 
 # what `--child KIND METHOD [ARGS...]` runs: the parent's (or another tree's parent's) side of the protocol is
@@ -61,6 +75,11 @@ def parse_args() -> argparse.Namespace:
         "--features", metavar="NAME", help="each of --variants on conf/features/NAME beside the words: s/epoch, RSS"
     )
     parser.add_argument(
+        "--study", nargs="+", metavar="NAME", help="the whole study with each conf/features/NAME, timed"
+    )
+    parser.add_argument("--make-run", metavar="REV", help="make run of REV and of HEAD, alternately --rounds times")
+    parser.add_argument("--rounds", type=int, default=3, help="with --make-run: rounds of the two (default 3)")
+    parser.add_argument(
         "--before-alias", default="before", help="with --predict: the text model version REV scores (an alias)"
     )
     return parser.parse_args()
@@ -87,6 +106,10 @@ def main() -> None:
     args = parse_args()
     if args.child:
         run_as_child(*args.child)
+    elif args.study:
+        whole_runs.run_studies(args.study)
+    elif args.make_run:
+        whole_runs.run_make_run(args.make_run, args.rounds)
     elif args.profile:
         profile_step.run(args.variants)
     elif args.predict:

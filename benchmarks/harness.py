@@ -160,6 +160,11 @@ def worktree(rev: str) -> Path:
     data/raw), so both sides start alike: no MLflow store, no DVC cache of trained models."""
     folder = Path(tempfile.mkdtemp(prefix=f"bench-{rev[:12]}-"))
     subprocess.run(["git", "worktree", "add", "--detach", str(folder), rev], cwd=ROOT, check=True, capture_output=True)
+    return prepare_tree(folder)
+
+
+def prepare_tree(folder: Path) -> Path:
+    """``folder``'s data fetched and vectorized, from IMDB_MIRROR, else this tree's data/raw."""
     env = {**tree_env(folder), "IMDB_MIRROR": os.environ.get("IMDB_MIRROR", str(ROOT / "data" / "raw"))}
     subprocess.run(DVC + ["vectorize"], cwd=folder, env=env, check=True, capture_output=True)
     return folder

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -61,6 +63,8 @@ def test_the_vectorize_stage_writes_both_sets_beside_the_vocabulary(scaled):
     np.testing.assert_array_equal(features.column_scale(TrainOn.partial), log_count_ratios(x[16:], y[16:], 0.5))
     np.testing.assert_array_equal(features.column_scale(TrainOn.full), log_count_ratios(x, y, 0.5))
     assert features.column_scale(TrainOn.partial).shape == (features.manifest.width,)
+    stats = json.loads((scaled.parents[1] / "reports/data/stats.json").read_text())  # what the results page shows
+    assert stats["nb_ratio_rows"] == {"partial": len(y) - 16, "full": len(y)}
 
 
 def test_features_scaled_otherwise_than_configured_are_refused(scaled):

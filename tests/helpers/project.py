@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 CONF_DIR = ROOT / "conf"
 REAL_MIRROR = Path(os.environ.get("IMDB_REAL_MIRROR", ROOT.parent / "shared" / "data" / "imdb"))
-PROJECT_FILES = ("conf", "stages", "src", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore")
+# reports/timings.json: the benchmarks' figures, a plain input of the report stage (no stage writes it)
+PROJECT_FILES = ("conf", "stages", "src", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", "reports/timings.json")
 
 FIXTURE_VOCAB = 60  # raw word ranks 1..60; with num_words=30 many map to OOV
 # The learnable signal: every review holds 2-4 words of its label's set (ranks that stay in a 30-word vocabulary)
@@ -87,6 +88,7 @@ def make_project(dest: Path) -> Path:
         if source.is_dir():
             shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, dest / name)
     run(["git", "init", "-q"], dest)
     run(["git", "config", "user.email", "tests@example.invalid"], dest)

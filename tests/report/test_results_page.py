@@ -80,7 +80,13 @@ SIDE_BY_SIDE = {
     "only_ours_right": 900,
     "only_notebook_right": 625,
 }
-STATS = {"words": 10000, "bigrams": 0, "vectorize": {"seconds": 0.45, "peak_rss_mb": 150.0}}
+STATS = {
+    "words": 10000,
+    "bigrams": 0,
+    "split": {"validation_rows": 10000, "partial_train_rows": 15000},
+    "train": {"rows": 25000},
+    "vectorize": {"seconds": 0.45, "peak_rss_mb": 150.0},
+}
 RUN = {
     "variant": "base_1layer",
     "train_on": "partial",
@@ -135,6 +141,7 @@ def paths_under(root: Path) -> PathsConfig:
         data_stats=str(root / "data/stats.json"),
         results_page=str(root / "README.md"),
         feature_sets=str(root / "feature_sets"),
+        timings=str(root / "timings.json"),
     )
 
 
@@ -314,6 +321,9 @@ def test_the_page_shows_every_feature_set_the_study_ran_with(tmp_path):
         "notebook_variant": "l2_3layer",
         "notebook_test_accuracy": 0.869,
         "mcnemar_p_value": 2.2e-28,
+        "training_rows": 25000,
+        "validation_rows": 10000,
+        "nb_ratio_rows": {},
     }
     other = {
         **json.loads(written.read_text()),
@@ -333,11 +343,12 @@ def test_the_page_shows_every_feature_set_the_study_ran_with(tmp_path):
     text = page(root).split("## Feature sets")[1].split("## Targets")[0]
     assert (
         "| **multihot** | 10,000 words | base_1layer: best_val_accuracy 0.8850 ± 0.0020 (3 seeds) | **0.8800** | "
-        "l2_3layer: 0.8690 | 2.2e-28 | 0.8800 (not met) |" in text
+        "l2_3layer: 0.8690 | 2.2e-28 | 0.8800 (not met) | – |" in text
     )
     assert (
         "| nbsvm_bigrams | 10,000 words + 50,000 bigrams + 1,000 trigrams, naive-Bayes scaled | linear: "
-        "best_val_accuracy 0.9154 ± 0.0007 (3 seeds) | 0.9164 | l2_3layer: 0.9036 | 5.3e-22 | 0.9164 (met) |" in text
+        "best_val_accuracy 0.9154 ± 0.0007 (3 seeds) | 0.9164 | l2_3layer: 0.9036 | 5.3e-22 | 0.9164 (met) | – |"
+        in text
     )
     assert text.index("| nbsvm_bigrams") < text.index("| **multihot**")  # best test accuracy first
     targets = page(root).split("## Targets")[1]
@@ -346,3 +357,84 @@ def test_the_page_shows_every_feature_set_the_study_ran_with(tmp_path):
         in targets
     )
     assert "features=multihot_bigrams | ≥ 0.9 | not run with these features" in targets
+
+
+def feature_set_pages(tmp_path: Path, other: dict, timings: dict | None = None, drop: tuple = ()) -> str:
+    """The page with this run's row and ``other`` feature set's (as its own run kept it, without the ``drop``
+    keys), and the benchmarks' timings when given."""
+    root = reports(tmp_path)
+    cfg = dataclasses.replace(yaml_config(), paths=paths_under(root))
+    this = json.loads(write_feature_set_record(cfg).read_text())
+    kept = {key: value for key, value in {**this, **other}.items() if key not in drop}
+    (root / "feature_sets" / f"{other['features']}.json").write_text(json.dumps(kept))
+    if timings is not None:
+        (root / "timings.json").write_text(json.dumps(timings))
+    return page(root)
+
+
+NBSVM = {"features": "nbsvm_bigrams", "bigrams": 50000, "nb_scaling": True, "test_accuracy": 0.9164}
+
+
+def test_the_targets_show_that_validation_rows_never_reach_the_fitted_features(tmp_path):
+    """The rows each set of ratios counted, from the vectorize stage's stats, against the validation rows."""
+    scaled = {**NBSVM, "nb_ratio_rows": {"partial": 15000, "full": 25000}}
+    targets = feature_set_pages(tmp_path / "a", scaled).split("## Targets")[1]
+    rule = "| validation metric of the choice, features={} | on rows the features never saw (unchanged rule) | {} |"
+    assert (
+        rule.format("multihot", "met: scored on the 10,000 validation rows; no fitted transform reads labels")
+        in targets
+    )
+    assert (
+        rule.format(
+            "nbsvm_bigrams",
+            "met: scored on the 10,000 validation rows; the naive-Bayes ratios they were scaled by count the other "
+            "15,000 training rows only",
+        )
+        in targets
+    )
+    leaked = {**NBSVM, "nb_ratio_rows": {"partial": 25000, "full": 25000}}  # ratios that counted validation rows
+    assert "features=nbsvm_bigrams | on rows the features never saw (unchanged rule) | NOT MET:" in feature_set_pages(
+        tmp_path / "b", leaked
+    )
+    before = feature_set_pages(tmp_path / "c", NBSVM, drop=("training_rows", "validation_rows", "nb_ratio_rows"))
+    assert (  # a record kept before the rows were recorded
+        "features=nbsvm_bigrams | on rows the features never saw (unchanged rule) | not recorded by its run: "
+        "`dvc exp run -S features=nbsvm_bigrams` |" in before
+    )
+
+
+def test_the_targets_show_the_measured_study_and_make_run_times(tmp_path):
+    """The whole study's time and make run's against an earlier revision, as the benchmarks measured them."""
+    scaled = {**NBSVM, "nb_ratio_rows": {"partial": 15000, "full": 25000}}
+    unmeasured = feature_set_pages(tmp_path / "a", scaled)
+    assert (
+        "| whole study, `dvc exp run -S features=nbsvm_bigrams` after fetch | ≤ 10 min | not measured: "
+        "`python benchmarks/run.py --study nbsvm_bigrams` |" in unmeasured
+    )
+    assert (
+        "no slower than an earlier revision | not measured: `python benchmarks/run.py --make-run REV` |" in unmeasured
+    )
+    stamp = {"revision": "abc1234", "measured": "2026-12-05", "cpus": 2}
+    study = {"seconds": 251.4, "largest_process_rss_mb": 1210.0, "test_accuracy": 0.9164, **stamp}
+    make_run = {
+        "before": {**stamp, "revision": "03c5b56", "median_seconds": 112.0, "seconds": [112.0, 115.2, 110.3]},
+        "after": {**stamp, "median_seconds": 111.0, "seconds": [111.0, 116.0, 109.9]},
+    }
+    text = feature_set_pages(tmp_path / "b", scaled, {"studies": {"nbsvm_bigrams": study}, "make_run": make_run})
+    assert (
+        "| whole study, `dvc exp run -S features=nbsvm_bigrams` after fetch | ≤ 10 min | 4.2 min (251 s, largest "
+        "process 1210 MB; abc1234, 2026-12-05, 2 cores) (met) |" in text
+    )
+    assert "| 0.9164 (met) | 4.2 min |" in text  # the feature-set table's column
+    assert (
+        "| `make run` after fetch, default words | no slower than 03c5b56 | median of 3 rounds 111.0 s (abc1234) "
+        "against 112.0 s, 0.991× (rounds, before / after: 112 / 111 s; 115 / 116 s; 110 / 110 s; 2026-12-05) (met) |"
+        in text
+    )
+    slow = {
+        "studies": {"nbsvm_bigrams": {**study, "seconds": 834.0}},
+        "make_run": {**make_run, "after": make_run["before"] | {"median_seconds": 113.0, "revision": "abc1234"}},
+    }
+    slower = feature_set_pages(tmp_path / "c", scaled, slow)
+    assert "13.9 min (834 s" in slower and "2 cores) (not met) |" in slower
+    assert "113.0 s (abc1234) against 112.0 s, 1.009×" in slower and "(not met) |" in slower.split("make run")[1]

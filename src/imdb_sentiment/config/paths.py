@@ -31,6 +31,7 @@ class PathsConfig:
     registry_record: str = MISSING
     results_page: str = MISSING
     feature_sets: str = MISSING
+    timings: str = MISSING
 
     def variant_models(self, variant: str) -> Path:
         return Path(self.variants_models) / variant

@@ -184,6 +184,7 @@ class ReportConfig:
     published_test_accuracy: float = MISSING
     published_train_rows: int = MISSING
     accuracy_targets: dict[str, float] = MISSING  # conf/features/ file -> target final test accuracy
+    study_seconds_targets: dict[str, float] = MISSING  # conf/features/ file -> the whole study's time limit
     vectorize_target: VectorizeTarget = MISSING
 
     def __post_init__(self) -> None:
@@ -191,6 +192,8 @@ class ReportConfig:
         accuracies.update({f"accuracy_targets.{name}": value for name, value in self.accuracy_targets.items()})
         for key, value in accuracies.items():
             require(f"report.{key}", value, 0 <= value <= 1, "a number in [0, 1]")
+        for name, seconds in self.study_seconds_targets.items():
+            require(f"report.study_seconds_targets.{name}", seconds, seconds > 0, "a number of seconds > 0")
 
 
 @dataclass

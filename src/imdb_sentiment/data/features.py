@@ -98,16 +98,18 @@ def time_and_memory(started: float) -> dict[str, float]:
     return {"seconds": round(time.perf_counter() - started, 3), "peak_rss_mb": round(peak_kib / 1024, 1)}
 
 
-def fitted_ratios(train: sp.csr_matrix, labels: np.ndarray, settings: FeaturesConfig) -> dict[str, np.ndarray]:
-    """The naive-Bayes ratios of the partial-train rows (after the validation rows) and of all training rows;
-    none when ``features.nb_scaling`` is off (:mod:`imdb_sentiment.data.ratios`)."""
+def ratio_rows(train_rows: int, settings: FeaturesConfig) -> dict[str, slice]:
+    """The training rows each set of naive-Bayes ratios is fitted on: the partial-train rows (after the validation
+    rows, which come first) and all of them; none when ``features.nb_scaling`` is off."""
     if not settings.nb_scaling:
         return {}
-    n = settings.validation_rows
-    return {
-        "partial": log_count_ratios(train[n:], labels[n:], settings.nb_alpha),
-        "full": log_count_ratios(train, labels, settings.nb_alpha),
-    }
+    return {"partial": slice(settings.validation_rows, train_rows), "full": slice(0, train_rows)}
+
+
+def fitted_ratios(train: sp.csr_matrix, labels: np.ndarray, settings: FeaturesConfig) -> dict[str, np.ndarray]:
+    """The naive-Bayes ratios by the rows they are fitted on (:func:`ratio_rows`, :mod:`imdb_sentiment.data.ratios`)."""
+    rows = ratio_rows(train.shape[0], settings)
+    return {name: log_count_ratios(train[part], labels[part], settings.nb_alpha) for name, part in rows.items()}
 
 
 def vectorize(
@@ -147,6 +149,10 @@ def vectorize(
         bigrams=len(vocabulary.pairs),
         trigrams=len(vocabulary.triples),
         nb_scaling=settings.nb_scaling,
+        # how many training rows each set of ratios counts: the page's evidence that validation rows never do
+        nb_ratio_rows={
+            name: part.stop - part.start for name, part in ratio_rows(len(labels["train"]), settings).items()
+        },
         vectorize=time_and_memory(started),
     )
     write_json(stats_path, stats)

@@ -86,9 +86,71 @@ def targets_section(inputs: PageInputs) -> list[str]:
         else:
             reached = not_run(features)
         lines.append(f"| final test accuracy, features={features} | ≥ {target} | {reached} |")
+    lines += [
+        f"| validation metric of the choice, features={record['features']} | on rows the features never saw "
+        f"(unchanged rule) | {validation_rule_cell(record)} |"
+        for record in sorted(inputs.feature_sets, key=lambda r: r["features"])
+    ]
+    lines += study_rows(inputs.timings.get("studies", {}), yardsticks.study_seconds_targets)
+    if "make_run" in inputs.timings:
+        lines.append(make_run_row(inputs.timings["make_run"]))
+    else:
+        lines.append(
+            "| `make run` after fetch, default words | no slower than an earlier revision | not measured: "
+            "`python benchmarks/run.py --make-run REV` |"
+        )
     if stats.get("vectorize"):
         lines.append(vectorize_row(stats, yardsticks.vectorize_target))
     return lines
+
+
+def validation_rule_cell(record: dict) -> str:
+    """Where the choice's validation metric comes from, and what the features fitted on: the rule that no
+    validation label reaches the features (tests/data/test_ratios.py proves it; this shows the rows)."""
+    if "validation_rows" not in record:
+        return f"not recorded by its run: `dvc exp run -S features={record['features']}`"
+    validation, partial = record["validation_rows"], record["nb_ratio_rows"].get("partial")
+    scored = f"scored on the {validation:,} validation rows"
+    if partial is None:
+        return f"met: {scored}; no fitted transform reads labels"
+    met = partial + validation <= record["training_rows"]
+    return (
+        f"{'met' if met else 'NOT MET'}: {scored}; the naive-Bayes ratios they were scaled by count the other "
+        f"{partial:,} training rows only"
+    )
+
+
+def study_rows(studies: dict, targets: dict[str, float]) -> list[str]:
+    """The whole study's time by feature set, as ``benchmarks/run.py --study`` measured it (not this run's)."""
+    rows = []
+    for features, limit in targets.items():
+        study = studies.get(features)
+        if study is None:
+            cell = f"not measured: `python benchmarks/run.py --study {features}`"
+        else:
+            met = "met" if study["seconds"] <= limit else "not met"
+            cell = (
+                f"{study['seconds'] / 60:.1f} min ({study['seconds']:.0f} s, largest process "
+                f"{study['largest_process_rss_mb']:.0f} MB; {study['revision']}, {study['measured']}, "
+                f"{study['cpus']} cores) ({met})"
+            )
+        rows.append(
+            f"| whole study, `dvc exp run -S features={features}` after fetch | ≤ {limit / 60:g} min | {cell} |"
+        )
+    return rows
+
+
+def make_run_row(sides: dict) -> str:
+    """``make run`` of this revision against an earlier one, alternately (``benchmarks/run.py --make-run``)."""
+    before, after = sides["before"], sides["after"]
+    ratio = after["median_seconds"] / before["median_seconds"]
+    rounds = "; ".join(f"{b:.0f} / {a:.0f} s" for b, a in zip(before["seconds"], after["seconds"], strict=True))
+    return (
+        f"| `make run` after fetch, default words | no slower than {before['revision']} | median of "
+        f"{len(after['seconds'])} rounds {after['median_seconds']:.1f} s ({after['revision']}) against "
+        f"{before['median_seconds']:.1f} s, {ratio:.3f}× (rounds, before / after: {rounds}; {after['measured']}) "
+        f"({'met' if ratio <= 1 else 'not met'}) |"
+    )
 
 
 def not_run(features: str) -> str:

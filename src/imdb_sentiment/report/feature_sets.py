@@ -27,6 +27,7 @@ def feature_set_record(cfg: Config) -> dict:
         read_json(paired / "metrics.json", "side_by_side"),
         read_json(paired / "comparison.json", "side_by_side"),
     )
+    stats = read_json(Path(paths.data_stats), "vectorize")
     return {
         "features": features.name,
         "words": cfg.data.num_words,
@@ -43,6 +44,9 @@ def feature_set_record(cfg: Config) -> dict:
         "notebook_variant": words["notebook_variant"],
         "notebook_test_accuracy": numbers["notebook_test_accuracy"],
         "mcnemar_p_value": words["mcnemar_p_value"],
+        "training_rows": stats["train"]["rows"],
+        "validation_rows": stats["split"]["validation_rows"],  # the rows the choice's metric is computed on
+        "nb_ratio_rows": stats.get("nb_ratio_rows", {}),  # the training rows each set of ratios counts
     }
 
 
@@ -69,9 +73,10 @@ def feature_sets_section(inputs: PageInputs) -> list[str]:
         "predictions with the final model's.",
         "",
         "| features | columns | winner: mean validation metric over seeds | final test accuracy | notebook's choice "
-        "re-run | McNemar p | target |",
-        "|---|---|---|---:|---:|---:|---|",
+        "re-run | McNemar p | target | whole study |",
+        "|---|---|---|---:|---:|---:|---|---:|",
     ]
+    studies = inputs.timings.get("studies", {})
     for record in sorted(inputs.feature_sets, key=lambda r: -r["test_accuracy"]):
         mark = "**" if record["features"] == current else ""
         target = targets.get(record["features"])
@@ -81,6 +86,10 @@ def feature_sets_section(inputs: PageInputs) -> list[str]:
             f"{mark}{record['test_accuracy']:.4f}{mark} | {record['notebook_variant']}: "
             f"{record['notebook_test_accuracy']:.4f} | {record['mcnemar_p_value']:.1e} | "
             + ("–" if target is None else target_cell(record["test_accuracy"], target))
-            + " |"
+            + f" | {study_cell(studies.get(record['features']))} |"
         )
     return lines
+
+
+def study_cell(study: dict | None) -> str:
+    return "–" if study is None else f"{study['seconds'] / 60:.1f} min"

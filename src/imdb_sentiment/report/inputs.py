@@ -24,6 +24,7 @@ class PageInputs:
     notebook: dict  # the notebook's choice (variant, epochs) and its published test_accuracy and train_rows
     yardsticks: ReportConfig  # the targets (conf/report/)
     feature_sets: list[dict]  # every run's row, this one's included, one per conf/features/ file (feature_sets/)
+    timings: dict  # whole-run times measured by benchmarks/run.py (--study, --make-run); {} when none is
 
 
 def read_inputs(cfg: Config) -> PageInputs:
@@ -47,6 +48,7 @@ def read_inputs(cfg: Config) -> PageInputs:
         },
         yardsticks=report,
         feature_sets=[read_json(path, "side_by_side") for path in sorted(Path(paths.feature_sets).glob("*.json"))],
+        timings=read_json(Path(paths.timings), "a benchmark") if Path(paths.timings).is_file() else {},
     )
 
 
