@@ -7,7 +7,9 @@ beside the targets (issue 29: the record feature set's whole study within 10 min
   of REV and one of HEAD, alternately N times, so that both sides see the same states of the machine; the
   median and every round are kept.
 
-A clone, not a worktree, for the study: ``dvc exp run`` commits its experiment to the repository it runs in.
+A clone, not a worktree, for the study: ``dvc exp run`` commits its experiment to the repository it runs in. The
+study's row of the results page's feature-set table (``reports/feature_sets/NAME.json``) is copied back as its run
+wrote it, so the page shows the measured run's answer beside its time.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ def measure_study(features: str) -> dict:
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(folder)], check=True)
         prepare_tree(folder)
         timing = time_commands(ON_PATH, [str(BIN / "dvc"), "exp", "run", "-S", f"features={features}"], tree=folder)
-        record = json.loads((folder / "reports" / "feature_sets" / f"{features}.json").read_text())
+        kept = folder / "reports" / "feature_sets" / f"{features}.json"
+        record = json.loads(kept.read_text())
+        shutil.copy(kept, ROOT / "reports" / "feature_sets")  # its row of the page's table, as the run wrote it
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return {**timing, **stamp("HEAD"), "test_accuracy": record["test_accuracy"]}

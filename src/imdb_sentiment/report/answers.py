@@ -74,7 +74,7 @@ def targets_section(inputs: PageInputs) -> list[str]:
         f"This run's features: `{run['features']}`, {stats['words']:,} words"
         + (f" + {bigrams:,} bigrams of the training reviews." if bigrams else " (no bigrams)."),
         "",
-        "| what | target | this run |",
+        "| what | target | reached |",
         "|---|---|---|",
     ]
     kept = {record["features"]: record for record in inputs.feature_sets}  # other feature sets' own runs
