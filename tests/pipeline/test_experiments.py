@@ -95,17 +95,25 @@ def run_queue(project, env, workers: int) -> str:
         stop_processes_in(project)
 
 
-def test_queued_experiments_run_two_at_a_time_and_log_to_the_projects_store(experiment_project):
+def test_queued_experiments_run_two_at_a_time_log_to_the_projects_store_and_tag_the_commit_queued_from(
+    experiment_project,
+):
+    """Two experiments queued, then a later commit while they wait: both run at once, each from its own temporary
+    copy, and every run they log is in the project's store, tagged with the commit they were queued from."""
     project, env = experiment_project
     settings = {
         "units-16": "conf/model/base_1layer.yaml:model.units=16",
         "units-8": "conf/model/base_1layer.yaml:model.units=8",
     }
+    queued_from = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
     for name, setting in settings.items():
         dvc(project, "exp", "run", "--queue", "-n", name, "-S", setting, env=env)
+    (project / "NOTES.md").write_text("a commit made while the experiments wait in the queue\n")
+    run(["git", "add", "NOTES.md"], project)
+    run(["git", "commit", "-qm", "later work"], project)
     status = run_queue(project, env, 2)
     assert status.count("Success") >= 2 and "Failed" not in status, status
-    shown = json.loads(dvc(project, "exp", "show", "--json", env=env).stdout)
+    shown = json.loads(dvc(project, "exp", "show", "--json", "--rev", queued_from, env=env).stdout)  # their baseline
     experiments = {exp["name"]: exp["revs"][0]["data"] for baseline in shown for exp in baseline["experiments"] or []}
     for name, units in (("units-16", 16), ("units-8", 8)):
         data = experiments[name]
@@ -114,31 +122,17 @@ def test_queued_experiments_run_two_at_a_time_and_log_to_the_projects_store(expe
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
     for name, units in (("units-16", "16"), ("units-8", "8")):
-        runs = client.search_runs([experiment_id], f"tags.dvc_exp_name = '{name}' and tags.variant = 'base_1layer'")
-        seed_runs = [r for r in runs if r.data.tags.get("level") == "seed"]
+        runs = client.search_runs([experiment_id], f"tags.dvc_exp_name = '{name}'")
+        assert {r.data.tags["stage"] for r in runs} >= {"train", "compare", "final", "baselines"}
+        commits = {(r.data.tags.get("git_commit"), r.data.tags.get("mlflow.source.git.commit")) for r in runs}
+        assert commits == {(queued_from, queued_from)}, commits  # not the later commit
+        seed_runs = [r for r in runs if r.data.tags.get("level") == "seed" and r.data.tags["variant"] == "base_1layer"]
         assert seed_runs and {r.data.params["model.units"] for r in seed_runs} == {units}
         assert all(r.info.artifact_uri.startswith((project / "mlruns").as_uri()) for r in seed_runs)
     # two at a time, not one after another: each experiment's stages, first run's start to last run's end,
     # overlapped the other's
     queued = [r for r in client.search_runs([experiment_id]) if r.data.tags.get("dvc_exp_name") in settings]
     assert_overlapped(spans(queued, key=lambda r: r.data.tags["dvc_exp_name"]))
-
-
-def test_a_queued_experiment_runs_tag_the_commit_it_was_queued_from_not_a_later_one(experiment_project):
-    project, env = experiment_project
-    queued_from = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
-    dvc(project, "exp", "run", "--queue", "-n", "lineage", "-S", "conf/model/base_1layer.yaml:model.units=4", env=env)
-    (project / "NOTES.md").write_text("a commit made while the experiment waits in the queue\n")
-    run(["git", "add", "NOTES.md"], project)
-    run(["git", "commit", "-qm", "later work"], project)
-    status = run_queue(project, env, 1)
-    assert "Success" in status and "Failed" not in status, status
-    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
-    experiment_id = client.get_experiment_by_name("imdb-sentiment").experiment_id
-    runs = client.search_runs([experiment_id], "tags.dvc_exp_name = 'lineage'")
-    assert {r.data.tags["stage"] for r in runs} >= {"train", "compare", "final", "baselines"}
-    commits = {(r.data.tags.get("git_commit"), r.data.tags.get("mlflow.source.git.commit")) for r in runs}
-    assert commits == {(queued_from, queued_from)}, commits
 
 
 def test_a_teammates_clone_pulls_every_output_and_has_nothing_to_rerun(experiment_project, tmp_path):

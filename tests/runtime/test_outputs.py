@@ -7,7 +7,6 @@ import errno
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -38,30 +37,42 @@ def replace_folder(target: Path, version: int, files: int = 30) -> None:
         (folder / "marker").write_text(str(version))
 
 
-def test_a_replaced_folder_is_never_missing(dvc_project):
-    """A watcher polling the folder's marker through 200 replacements always finds it."""
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # hand the GIL back and forth as often as possible
-    target = dvc_project / "models" / "variant"
+# Another process polling the marker as fast as it can, as a reader beside a running stage would (a thread in
+# this process would share the GIL with the writer and see far fewer instants; it also took minutes).
+WATCHER = """
+import os, sys
+marker, ready, stop = sys.argv[1:]
+missing = polls = 0
+while not os.path.exists(stop):
+    missing += not os.path.exists(marker)
+    polls += 1
+    if polls == 1:
+        open(ready, "w").close()
+print(missing, polls)
+"""
+
+
+def test_a_replaced_folder_is_never_missing(dvc_project, tmp_path_factory):
+    """A watcher process polling the folder's marker through 200 replacements always finds it."""
+    target, signals = dvc_project / "models" / "variant", tmp_path_factory.mktemp("watcher")
     replace_folder(target, 0)
-    done, missing, polls = threading.Event(), [], [0]
-
-    def watch():
-        while not done.is_set():
-            if not (target / "marker").exists():
-                missing.append(time.monotonic())
-            polls[0] += 1
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
+    ready, stop = signals / "ready", signals / "stop"
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", WATCHER, str(target / "marker"), str(ready), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
+        while not ready.exists() and watcher.poll() is None:
+            time.sleep(0.01)
         for version in range(1, 201):
             replace_folder(target, version)
     finally:
-        done.set()
-        watcher.join()
-        sys.setswitchinterval(switch)
-    assert missing == [], f"the folder was missing in {len(missing)} of {polls[0]} polls"
+        stop.touch()
+        out, _ = watcher.communicate(timeout=60)
+    missing, polls = map(int, out.split())
+    assert missing == 0, f"the folder was missing in {missing} of {polls} polls"
+    assert polls > 1000  # it watched all along: about 20 polls a replacement at the least
     assert (target / "marker").read_text() == "200"
     assert entries(target.parent) == ["variant"] and entries(dvc_project / scratch.SCRATCH) == []
 

@@ -34,7 +34,10 @@ def test_the_plan_knows_what_each_stage_needs_and_the_longest_train_stage_starts
     assert steps.order[:2] == ["fetch", "vectorize"] and steps.order[-1] == "report"
     assert "compare" in steps.needs["final"] and "compare" in steps.needs["baselines"]
     assert "baselines" not in steps.needs["final"] and "final" not in steps.needs["baselines"]  # side by side
-    assert steps.needs["side_by_side"] == {"compare", "final", "baselines"} and "final" in steps.needs["register"]
+    assert (
+        steps.needs["side_by_side"] == {"vectorize", "compare", "final", "baselines"}
+        and "final" in steps.needs["register"]
+    )
     assert steps.forced == set(steps.order) - {"fetch", "vectorize"}
     scheduler = repro.Scheduler(steps, jobs=3, force_train=False)
     scheduler.done = {"fetch", "vectorize"}
@@ -48,6 +51,18 @@ def test_the_plan_knows_what_each_stage_needs_and_the_longest_train_stage_starts
     ]
     scheduler.done |= {s for s in steps.order if s.startswith("train@")} | {"compare"}
     assert set(scheduler.ready(started=scheduler.done)) == {"final", "baselines"}
+
+
+def test_force_train_forces_the_train_stages_and_all_after_them_one_stage_at_a_time(project, monkeypatch):
+    """What --force-train asks DVC for, stage by stage (DVC's --force --single-item reruns just that stage)."""
+    monkeypatch.chdir(project)
+    steps, calls = repro.plan(), []
+    monkeypatch.setattr(repro, "dvc_repro", lambda args, prefix, wait_for_lock: calls.append(tuple(args)) or 0)
+    assert repro.Scheduler(steps, jobs=2, force_train=True).run() == []
+    assert sorted(calls) == sorted(
+        [("--single-item", "fetch"), ("--single-item", "vectorize")]
+        + [("--force", "--single-item", stage) for stage in steps.forced]
+    )
 
 
 def runner(project: Path, *args: str, env: dict, check: bool = True):
@@ -102,10 +117,6 @@ def test_make_run_matches_dvc_repro_runs_train_stages_side_by_side_and_caches_pe
 
     again = runner(project, env=env).stdout
     assert "Running stage" not in again  # every stage skipped, each on its own
-    forced = runner(project, "--force-train", env=env).stdout
-    for stage in ("train@base_1layer", "train@l2_3layer", "compare", "final", "baselines", "register"):
-        assert f"Running stage '{stage}'" in forced
-    assert "Running stage 'vectorize'" not in forced and "Running stage 'fetch'" not in forced
 
     model_file = project / "conf/model/l2_3layer.yaml"
     model_file.write_text(model_file.read_text().replace("units: 64", "units: 8"))
