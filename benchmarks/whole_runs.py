@@ -53,7 +53,8 @@ def measure_study(features: str) -> dict:
         shutil.copy(kept, ROOT / "reports" / "feature_sets")  # its row of the page's table, as the run wrote it
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {**timing, **stamp("HEAD"), "test_accuracy": record["test_accuracy"]}
+    rounded = {key: round(value, 1) for key, value in timing.items()}
+    return {**rounded, **stamp("HEAD"), "test_accuracy": record["test_accuracy"]}
 
 
 def make_run(tree: Path) -> dict:
@@ -79,7 +80,7 @@ def measure_make_run(before_rev: str, rounds: int, table: Table) -> dict:
             **stamp(rev),
             "median_seconds": statistics.median(run["seconds"] for run in runs),
             "seconds": [round(run["seconds"], 1) for run in runs],
-            "largest_process_rss_mb": max(run["largest_process_rss_mb"] for run in runs),
+            "largest_process_rss_mb": round(max(run["largest_process_rss_mb"] for run in runs), 1),
         }
         for (side, runs), rev in zip(sides.items(), (before_rev, "HEAD"), strict=True)
     }
