@@ -78,7 +78,7 @@ def measure_make_run(before_rev: str, rounds: int, table: Table) -> dict:
     return {
         side: {
             **stamp(rev),
-            "median_seconds": statistics.median(run["seconds"] for run in runs),
+            "median_seconds": round(statistics.median(run["seconds"] for run in runs), 1),
             "seconds": [round(run["seconds"], 1) for run in runs],
             "largest_process_rss_mb": round(max(run["largest_process_rss_mb"] for run in runs), 1),
         }
