@@ -101,10 +101,12 @@ def test_a_study_reopened_with_another_search_space_is_refused(tmp_path):
         open_study(open_storage(url, sweep, lambda s, t: None), url, sweep, "best_val_loss", lambda: "run-2")
 
 
-def claim_until_done(url: str, n_trials: int, out: str) -> None:
-    """A worker that claims trials the sweep's way (lock, count, ask) and finishes them at once."""
+def claim_until_done(url: str, n_trials: int, out: str, start) -> None:
+    """A worker that claims trials the sweep's way (lock, count, ask) and finishes them at once, from the moment
+    both workers are ready (``start``, a barrier: a worker still importing would find the budget spent)."""
     storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
     study = optuna.load_study(study_name="race", storage=storage)
+    start.wait(60)
     mine = []
     while True:
         with study_lock(url, "race"):
@@ -123,7 +125,8 @@ def test_two_workers_claim_every_trial_of_the_budget_exactly_once(tmp_path):
     optuna.create_study(study_name="race", storage=url)
     outs = [str(tmp_path / f"worker{i}.json") for i in range(2)]
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=claim_until_done, args=(url, 30, out)) for out in outs]
+    start = context.Barrier(2)
+    workers = [context.Process(target=claim_until_done, args=(url, 30, out, start)) for out in outs]
     for worker in workers:
         worker.start()
     for worker in workers:
