@@ -26,7 +26,8 @@ FEATURE_SETS = ROOT / "benchmarks" / "feature_sets.json"
 SEQUENCES = ROOT / "data" / "interim" / "sequences.npz"  # fetch's output: the benchmarks need `dvc repro vectorize`
 PROCESSED = ROOT / "data" / "processed"
 NUM_WORDS = 10000  # conf/data/imdb.yaml
-DVC = [str(Path(sys.executable).parent / "dvc"), "repro"]
+BIN = Path(sys.executable).parent  # first on the children's PATH: the stages run `python`, this one, as in a venv
+DVC = [str(BIN / "dvc"), "repro"]
 
 
 def peak_rss_mb() -> float:
@@ -35,13 +36,15 @@ def peak_rss_mb() -> float:
 
 
 def tree_env(tree: Path) -> dict[str, str]:
-    """The environment for a contender from ``tree``: its own ``src`` first, telemetry and banners off."""
+    """The environment for a contender from ``tree``: its own ``src`` first, this interpreter's ``bin`` first on
+    PATH, telemetry and banners off."""
     env = {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "1",
         "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     if tree != ROOT:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree / "src"), os.environ.get("PYTHONPATH")]))

@@ -19,17 +19,14 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .harness import ROOT, Table, prepare_tree, short_revision, time_commands, worktrees
-from .pipeline import repro_module
+from .harness import BIN, ROOT, Table, prepare_tree, short_revision, time_commands, worktrees
+from .pipeline import time_make_run
 
 TIMINGS = ROOT / "reports" / "timings.json"  # conf/paths/default.yaml: paths.timings
-BIN = Path(sys.executable).parent
-ON_PATH = ["export", f"PATH={BIN}:$PATH"]  # the stages run `python` from dvc.yaml: this one's, as in an active venv
 
 
 def stamp(revision: str) -> dict:
@@ -47,7 +44,7 @@ def measure_study(features: str) -> dict:
     try:
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(folder)], check=True)
         prepare_tree(folder)
-        timing = time_commands(ON_PATH, [str(BIN / "dvc"), "exp", "run", "-S", f"features={features}"], tree=folder)
+        timing = time_commands([str(BIN / "dvc"), "exp", "run", "-S", f"features={features}"], tree=folder)
         kept = folder / "reports" / "feature_sets" / f"{features}.json"
         record = json.loads(kept.read_text())
         shutil.copy(kept, ROOT / "reports" / "feature_sets")  # its row of the page's table, as the run wrote it
@@ -57,19 +54,13 @@ def measure_study(features: str) -> dict:
     return {**rounded, **stamp("HEAD"), "test_accuracy": record["test_accuracy"]}
 
 
-def make_run(tree: Path) -> dict:
-    """``make run`` after fetch in ``tree``: vectorize and every train stage forced, as benchmarks/pipeline.py."""
-    vectorize = [str(BIN / "dvc"), "repro", "--force", "--single-item", "vectorize"]
-    return time_commands(ON_PATH, vectorize, [sys.executable, "-m", repro_module(tree), "--force-train"], tree=tree)
-
-
 def measure_make_run(before_rev: str, rounds: int, table: Table) -> dict:
     """``make run`` of ``before_rev`` and of HEAD, alternately ``rounds`` times."""
     sides: dict[str, list[dict]] = {"before": [], "after": []}
     with worktrees({"before": before_rev, "after": "HEAD"}) as trees:
         for round_number in range(1, rounds + 1):
             for side, tree in trees.items():
-                sides[side].append(make_run(tree))
+                sides[side].append(time_make_run(tree))
                 table.row(
                     f"round {round_number}: {side}",
                     f"{sides[side][-1]['seconds']:.1f} s",
