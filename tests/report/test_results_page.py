@@ -438,3 +438,10 @@ def test_the_targets_show_the_measured_study_and_make_run_times(tmp_path):
     assert "13.9 min (834 s" in slower and "2 cores) (not met) |" in slower
     assert "abc1234: median 115.0 s against 112.0 s (1.027×)" in slower
     assert "each round after / before: 1.027×, 1.024×, 1.024×, median 1.024× (not met; 2026-12-05) |" in slower
+
+
+def test_an_unreadable_timings_file_names_the_benchmark_and_git_not_a_stage(tmp_path):
+    root = reports(tmp_path)
+    (root / "timings.json").write_text("{")
+    with pytest.raises(DataError, match=r"timings.json cannot be read .*benchmarks/run.py --study NAME.*git checkout"):
+        page(root)

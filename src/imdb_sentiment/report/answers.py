@@ -122,6 +122,10 @@ def validation_rule_cell(record: dict) -> str:
     )
 
 
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
 def study_rows(studies: dict, targets: dict[str, float]) -> list[str]:
     """The whole study's time by feature set, as ``benchmarks/run.py --study`` measured it (not this run's)."""
     rows = []
@@ -132,7 +136,7 @@ def study_rows(studies: dict, targets: dict[str, float]) -> list[str]:
         else:
             met = "met" if study["seconds"] <= limit else "not met"
             cell = (
-                f"{study['seconds'] / 60:.1f} min ({study['seconds']:.0f} s, largest process "
+                f"{minutes(study['seconds'])} ({study['seconds']:.0f} s, largest process "
                 f"{study['largest_process_rss_mb']:.0f} MB; {study['revision']}, {study['measured']}, "
                 f"{study['cpus']} cores) ({met})"
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from imdb_sentiment.config.schema import Config
-from imdb_sentiment.report.answers import target_cell
+from imdb_sentiment.report.answers import minutes, target_cell
 from imdb_sentiment.report.inputs import PageInputs
 from imdb_sentiment.runtime.outputs import read_json, write_json
 
@@ -92,4 +92,4 @@ def feature_sets_section(inputs: PageInputs) -> list[str]:
 
 
 def study_cell(study: dict | None) -> str:
-    return "–" if study is None else f"{study['seconds'] / 60:.1f} min"
+    return "–" if study is None else minutes(study["seconds"])

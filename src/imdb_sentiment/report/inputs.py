@@ -3,11 +3,13 @@ numbers derived from them."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from imdb_sentiment.config.schema import Config, ReportConfig
+from imdb_sentiment.runtime.errors import DataError
 from imdb_sentiment.runtime.outputs import read_json
 
 
@@ -48,8 +50,22 @@ def read_inputs(cfg: Config) -> PageInputs:
         },
         yardsticks=report,
         feature_sets=[read_json(path, "side_by_side") for path in sorted(Path(paths.feature_sets).glob("*.json"))],
-        timings=read_json(Path(paths.timings), "a benchmark") if Path(paths.timings).is_file() else {},
+        timings=read_timings(Path(paths.timings)),
     )
+
+
+def read_timings(path: Path) -> dict:
+    """The whole-run times benchmarks/run.py measured ({} when none were); no stage writes them, so an unreadable
+    file names the benchmark and git as the remedies, not a stage."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"{path} cannot be read ({exc}): measure again (python benchmarks/run.py --study NAME, --make-run REV) "
+            f"or restore it (git checkout -- {path})"
+        ) from exc
 
 
 def store_ids(cfg: Config) -> dict:
